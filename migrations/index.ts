@@ -1,0 +1,4 @@
+import { RateLimitWindows1764200000000 } from './1764200000000-RateLimitWindows';
+
+/** Every migration, in order. Listed explicitly so the same list works compiled and under ts-jest. */
+export const ALL_MIGRATIONS = [RateLimitWindows1764200000000];

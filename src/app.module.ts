@@ -1,0 +1,38 @@
+import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { AppConfig } from './config/app-config';
+import { BodyParserMiddleware } from './common/body-parser.middleware';
+import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
+import { ObservabilityModule } from './modules/observability/observability.module';
+import { RequestContextMiddleware } from './modules/observability/request-context.middleware';
+import { Database } from './modules/store/database/database';
+import { StoreModule } from './modules/store/store.module';
+import { TenancyModule } from './modules/tenancy/tenancy.module';
+
+@Module({})
+class ConfigModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: ConfigModule,
+      global: true,
+      providers: [{ provide: AppConfig, useValue: config }],
+      exports: [AppConfig],
+    };
+  }
+}
+
+/** The modular monolith: built from a validated config and an opened database. */
+@Module({})
+export class AppModule implements NestModule {
+  static register(config: AppConfig, database: Database): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [ConfigModule.forRoot(config), StoreModule.forRoot(database), ObservabilityModule, TenancyModule],
+      providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }, BodyParserMiddleware],
+    };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(RequestContextMiddleware, BodyParserMiddleware).forRoutes('*');
+  }
+}

@@ -1,0 +1,360 @@
+import { readFileSync, existsSync } from 'fs';
+import { resolve } from 'path';
+import { parse as parseDotenv } from 'dotenv';
+
+/** Raised when configuration is invalid; `problems` names each variable and why. */
+export class ConfigError extends Error {
+  constructor(readonly problems: { variable: string; reason: string }[]) {
+    super(
+      'Invalid configuration:\n' + problems.map((p) => `  - ${p.variable}: ${p.reason}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+export type Environment = 'development' | 'staging' | 'production' | 'test';
+export type StoreBackend = 'postgres' | 'memory';
+
+type Source = Record<string, string | undefined>;
+
+/**
+ * Reads one variable through a parser; a parser returns the value or throws a string reason.
+ * Collecting every problem (rather than stopping at the first) lets an operator fix a bad
+ * deployment in one go.
+ */
+class Reader {
+  readonly problems: { variable: string; reason: string }[] = [];
+  constructor(private readonly src: Source) {}
+
+  raw(name: string): string | undefined {
+    const v = this.src[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  }
+
+  get<T>(name: string, fallback: T, parse: (raw: string) => T): T {
+    const raw = this.raw(name);
+    if (raw === undefined) return fallback;
+    try {
+      return parse(raw);
+    } catch (e) {
+      this.problems.push({ variable: name, reason: e instanceof Error ? e.message : String(e) });
+      return fallback;
+    }
+  }
+
+  fail(variable: string, reason: string): void {
+    this.problems.push({ variable, reason });
+  }
+}
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => (raw: string): number => {
+  if (!/^-?\d+$/.test(raw)) throw new Error(`"${raw}" is not an integer`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new Error(`${n} is out of range [${min}, ${max}]`);
+  return n;
+};
+const num = (min: number, max: number) => (raw: string): number => {
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new Error(`"${raw}" is not a number`);
+  if (n < min || n > max) throw new Error(`${n} is out of range [${min}, ${max}]`);
+  return n;
+};
+const bool = (raw: string): boolean => {
+  const v = raw.toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new Error(`"${raw}" is not a boolean (use true or false)`);
+};
+const oneOf = <T extends string>(values: readonly T[]) => (raw: string): T => {
+  const v = raw.toLowerCase() as T;
+  if (!values.includes(v)) throw new Error(`"${raw}" is not one of ${values.join(', ')}`);
+  return v;
+};
+const url = (protocols: string[]) => (raw: string): string => {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error(`"${redact(raw)}" is not a valid URL`);
+  }
+  if (!protocols.includes(u.protocol)) throw new Error(`protocol must be one of ${protocols.join(', ')}`);
+  return raw;
+};
+const TENANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+const tenantId = (raw: string): string => {
+  if (!TENANT_ID.test(raw)) throw new Error(`"${raw}" is not a valid tenant id (1-64 of [A-Za-z0-9_.-])`);
+  return raw;
+};
+const redact = (raw: string) => raw.replace(/\/\/[^@/]*@/, '//***@');
+
+function jsonObject(raw: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (e) {
+    throw new Error(`malformed JSON (${(e as Error).message})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new Error('must be a JSON object');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** tenant → list of keys (one or several, for rotation). */
+function apiKeys(raw: string): Record<string, string[]> {
+  const obj = jsonObject(raw);
+  const out: Record<string, string[]> = {};
+  for (const [tenant, value] of Object.entries(obj)) {
+    tenantId(tenant);
+    const keys = typeof value === 'string' ? [value] : value;
+    if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) {
+      throw new Error(`tenant "${tenant}": value must be a key string or a list of key strings`);
+    }
+    const cleaned = (keys as string[]).map((k) => k.trim());
+    if (cleaned.some((k) => k.length < 8)) {
+      throw new Error(`tenant "${tenant}": every key must be at least 8 characters`);
+    }
+    out[tenant] = cleaned;
+  }
+  return out;
+}
+
+function webhookMap(raw: string): Record<string, string> {
+  const obj = jsonObject(raw);
+  const out: Record<string, string> = {};
+  for (const [tenant, value] of Object.entries(obj)) {
+    tenantId(tenant);
+    if (typeof value !== 'string') throw new Error(`tenant "${tenant}": value must be a URL string`);
+    out[tenant] = url(['https:', 'http:'])(value);
+  }
+  return out;
+}
+
+export interface LoadOptions {
+  /** The process environment (defaults to process.env). */
+  env?: Source;
+  /** Directory holding .env files (defaults to the working directory). */
+  cwd?: string;
+}
+
+/**
+ * The one validated configuration object, read once at boot. Build it with {@link loadConfig}
+ * (from files and environment) or {@link AppConfig.from} (tests, from a plain object).
+ */
+export class AppConfig {
+  environment: Environment = 'development';
+  port = 8000;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' = 'info';
+
+  // store
+  databaseUrl: string | undefined = undefined;
+  embeddedPgPort = 54329;
+  embeddedPgDataDir = '.data/pg';
+  storeBackend: StoreBackend = 'postgres';
+  storeHistoryLimit = 10000;
+  eventRetentionHours = 48;
+  dbConnectTimeoutSeconds = 60;
+
+  // tenancy
+  multiTenantEnabled = false;
+  tenants: string[] = ['default'];
+  defaultTenant = 'default';
+  tenantApiKeys: Record<string, string[]> = {};
+  rateLimitPerMinute = 6000;
+
+  // http
+  metricsToken: string | undefined = undefined;
+  requestBodyMaxBytes = 1024 * 1024;
+  ingestMaxItems = 5000;
+  ingestMaxBytes = 10 * 1024 * 1024;
+  ingestMaxMetadataBytes = 16 * 1024;
+
+  // detection & retraining
+  detectionIntervalSeconds = 60;
+  retrainIntervalHours = 6;
+  retrainAnomalyThreshold = 3;
+  retrainLookbackMinutes = 180;
+  trainingDatasetPath = 'data/training_logs.json';
+  driftPsiThreshold = 0.2;
+  metricsStream = 'anomaly_detector_metrics';
+
+  // loki
+  lokiPushUrl: string | undefined = undefined;
+  lokiQueryUrl: string | undefined = undefined;
+  lokiTrainingQuery = '{tenant="{tenant}"}';
+  lokiMultiTenant = false;
+  lokiUsername: string | undefined = undefined;
+  lokiPassword: string | undefined = undefined;
+  lokiBearerToken: string | undefined = undefined;
+
+  // alerts
+  slackWebhookUrl: string | undefined = undefined;
+  tenantSlackWebhooks: Record<string, string> = {};
+  alertLinkTemplate: string | undefined = undefined;
+
+  /** Non-fatal notes for the start-up log (deprecated variables, open tenants). */
+  warnings: string[] = [];
+
+  /** A config for tests: defaults overridden by `overrides`, validated like a real start. */
+  static from(overrides: Partial<AppConfig>): AppConfig {
+    const cfg = Object.assign(new AppConfig(), overrides);
+    const r = new Reader({});
+    validateCrossFields(cfg, r);
+    if (r.problems.length) throw new ConfigError(r.problems);
+    return cfg;
+  }
+
+  get isProduction(): boolean {
+    return this.environment === 'production';
+  }
+
+  /** Tenants that have no key: open in development, refused in production. */
+  get openTenants(): string[] {
+    return this.tenants.filter((t) => !this.tenantApiKeys[t]?.length);
+  }
+}
+
+function readSecretsFile(path: string): Source {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError([
+      { variable: 'SECRETS_FILE', reason: `cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? e})` },
+    ]);
+  }
+  let obj: Record<string, unknown>;
+  try {
+    obj = jsonObject(text);
+  } catch (e) {
+    throw new ConfigError([{ variable: 'SECRETS_FILE', reason: `${path}: ${(e as Error).message}` }]);
+  }
+  const out: Source = {};
+  for (const [k, v] of Object.entries(obj)) {
+    // Secrets may hold structured values (e.g. TENANT_API_KEYS as an object): keep them as JSON text.
+    out[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  }
+  return out;
+}
+
+function readDotenv(path: string): Source {
+  if (!existsSync(path)) return {};
+  return parseDotenv(readFileSync(path));
+}
+
+/**
+ * Merges the sources in precedence order (lowest first): defaults < .env < .env.<ENVIRONMENT> <
+ * process environment < SECRETS_FILE, then validates every variable.
+ * @throws ConfigError naming every bad variable and the reason.
+ */
+export function loadConfig(options: LoadOptions = {}): AppConfig {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const base = readDotenv(resolve(cwd, '.env'));
+  const environment = (env.ENVIRONMENT ?? base.ENVIRONMENT ?? 'development').trim().toLowerCase();
+  const perEnv = /^[a-z]+$/.test(environment) ? readDotenv(resolve(cwd, `.env.${environment}`)) : {};
+  let merged: Source = { ...base, ...perEnv, ...stripUndefined(env) };
+  const secretsPath = merged.SECRETS_FILE?.trim();
+  if (secretsPath) merged = { ...merged, ...readSecretsFile(resolve(cwd, secretsPath)) };
+  return buildConfig(merged);
+}
+
+function stripUndefined(src: Source): Source {
+  const out: Source = {};
+  for (const [k, v] of Object.entries(src)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+/** Validates a merged variable map into an {@link AppConfig}. */
+export function buildConfig(src: Source): AppConfig {
+  const r = new Reader(src);
+  const c = new AppConfig();
+  c.environment = r.get('ENVIRONMENT', c.environment, oneOf(['development', 'staging', 'production', 'test'] as const));
+  c.port = r.get('PORT', c.port, int(0, 65535));
+  c.logLevel = r.get('LOG_LEVEL', c.logLevel, oneOf(['debug', 'info', 'warn', 'error'] as const));
+
+  c.databaseUrl = r.get('DATABASE_URL', undefined as string | undefined, url(['postgres:', 'postgresql:']));
+  c.embeddedPgPort = r.get('EMBEDDED_PG_PORT', c.embeddedPgPort, int(1024, 65535));
+  c.embeddedPgDataDir = r.get('EMBEDDED_PG_DATA_DIR', c.embeddedPgDataDir, (s) => s);
+  const backend = r.get('ANOMALY_STORE_BACKEND', 'postgres', oneOf(['postgres', 'memory', 'sqlite'] as const));
+  if (backend === 'sqlite') {
+    c.warnings.push('ANOMALY_STORE_BACKEND=sqlite is deprecated: treated as postgres');
+    c.storeBackend = 'postgres';
+  } else {
+    c.storeBackend = backend;
+  }
+  if (r.raw('ANOMALY_STORE_SQLITE_PATH') !== undefined) {
+    c.warnings.push('ANOMALY_STORE_SQLITE_PATH is ignored: history is stored in PostgreSQL');
+  }
+  c.storeHistoryLimit = r.get('ANOMALY_STORE_HISTORY_LIMIT', c.storeHistoryLimit, int(1));
+  c.eventRetentionHours = r.get('EVENT_RETENTION_HOURS', c.eventRetentionHours, int(1));
+  c.dbConnectTimeoutSeconds = r.get('DB_CONNECT_TIMEOUT_SECONDS', c.dbConnectTimeoutSeconds, int(1, 3600));
+
+  c.multiTenantEnabled = r.get('MULTI_TENANT_ENABLED', c.multiTenantEnabled, bool);
+  c.defaultTenant = r.get('DEFAULT_TENANT', c.defaultTenant, tenantId);
+  const listed = r.get('TENANTS', undefined as string[] | undefined, (raw) => {
+    const list = raw.split(',').map((t) => t.trim()).filter(Boolean);
+    list.forEach(tenantId);
+    return [...new Set(list)];
+  });
+  c.tenants = c.multiTenantEnabled ? [...new Set([c.defaultTenant, ...(listed ?? [])])] : [c.defaultTenant];
+  c.tenantApiKeys = r.get('TENANT_API_KEYS', {}, apiKeys);
+  c.rateLimitPerMinute = r.get('RATE_LIMIT_PER_MINUTE', c.rateLimitPerMinute, int(1));
+
+  c.metricsToken = r.get('METRICS_TOKEN', undefined as string | undefined, (s) => s);
+  c.ingestMaxItems = r.get('INGEST_MAX_ITEMS', c.ingestMaxItems, int(1, 1_000_000));
+  c.ingestMaxBytes = r.get('INGEST_MAX_BYTES', c.ingestMaxBytes, int(1024, 1024 * 1024 * 1024));
+  c.ingestMaxMetadataBytes = r.get('INGEST_MAX_METADATA_BYTES', c.ingestMaxMetadataBytes, int(64, 1024 * 1024));
+
+  c.detectionIntervalSeconds = r.get('DETECTION_INTERVAL_SECONDS', c.detectionIntervalSeconds, int(1, 86400));
+  c.retrainIntervalHours = r.get('RETRAIN_INTERVAL_HOURS', c.retrainIntervalHours, num(0.01, 24 * 365));
+  c.retrainAnomalyThreshold = r.get('RETRAIN_ANOMALY_THRESHOLD', c.retrainAnomalyThreshold, int(1));
+  c.retrainLookbackMinutes = r.get('RETRAIN_LOOKBACK_MINUTES', c.retrainLookbackMinutes, int(1));
+  c.trainingDatasetPath = r.get('TRAINING_DATASET_PATH', c.trainingDatasetPath, (s) => s);
+  c.driftPsiThreshold = r.get('DRIFT_PSI_THRESHOLD', c.driftPsiThreshold, num(0.0001, 100));
+  c.metricsStream = r.get('METRICS_STREAM', c.metricsStream, (s) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_:.-]{0,127}$/.test(s)) throw new Error(`"${s}" is not a valid Loki label value`);
+    return s;
+  });
+
+  c.lokiPushUrl = r.get('LOKI_PUSH_URL', undefined as string | undefined, url(['http:', 'https:']));
+  c.lokiQueryUrl = r.get('LOKI_QUERY_URL', undefined as string | undefined, url(['http:', 'https:']));
+  c.lokiTrainingQuery = r.get('LOKI_TRAINING_QUERY', c.lokiTrainingQuery, (s) => s);
+  c.lokiMultiTenant = r.get('LOKI_MULTI_TENANT', c.lokiMultiTenant, bool);
+  c.lokiUsername = r.get('LOKI_USERNAME', undefined as string | undefined, (s) => s);
+  c.lokiPassword = r.get('LOKI_PASSWORD', undefined as string | undefined, (s) => s);
+  c.lokiBearerToken = r.get('LOKI_BEARER_TOKEN', undefined as string | undefined, (s) => s);
+
+  c.slackWebhookUrl = r.get('SLACK_WEBHOOK_URL', undefined as string | undefined, url(['https:', 'http:']));
+  c.tenantSlackWebhooks = r.get('TENANT_SLACK_WEBHOOKS', {}, webhookMap);
+  c.alertLinkTemplate = r.get('ALERT_LINK_TEMPLATE', undefined as string | undefined, (s) => s);
+
+  validateCrossFields(c, r);
+  if (r.problems.length) throw new ConfigError(r.problems);
+  return c;
+}
+
+function validateCrossFields(c: AppConfig, r: Reader): void {
+  for (const tenant of Object.keys(c.tenantApiKeys)) {
+    if (!c.tenants.includes(tenant)) {
+      r.fail('TENANT_API_KEYS', `tenant "${tenant}" is not an enabled tenant (enabled: ${c.tenants.join(', ')})`);
+    }
+  }
+  const owners = new Map<string, string>();
+  for (const [tenant, keys] of Object.entries(c.tenantApiKeys)) {
+    for (const key of keys) {
+      const other = owners.get(key);
+      if (other && other !== tenant) r.fail('TENANT_API_KEYS', `the same key is given to "${other}" and "${tenant}"`);
+      owners.set(key, tenant);
+    }
+  }
+  if (c.isProduction && c.openTenants.length) {
+    r.fail('TENANT_API_KEYS', `production requires a key for every enabled tenant; missing: ${c.openTenants.join(', ')}`);
+  }
+  if (c.lokiBearerToken && (c.lokiUsername || c.lokiPassword)) {
+    r.fail('LOKI_BEARER_TOKEN', 'set either LOKI_BEARER_TOKEN or LOKI_USERNAME/LOKI_PASSWORD, not both');
+  }
+  if (Boolean(c.lokiUsername) !== Boolean(c.lokiPassword)) {
+    r.fail('LOKI_USERNAME', 'LOKI_USERNAME and LOKI_PASSWORD must be set together');
+  }
+}

@@ -1,0 +1,33 @@
+import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { Database } from './database/database';
+import { RateLimitRepository } from './rate-limit.repository';
+
+const REPOSITORIES = [RateLimitRepository];
+
+/**
+ * The data layer: the opened {@link Database} and the repositories, the only classes that touch it.
+ * The database is opened before Nest starts (so migrations run before any request) and closed on
+ * application shutdown, after HTTP has stopped.
+ */
+@Global()
+@Module({})
+export class StoreModule implements OnApplicationShutdown {
+  constructor(@Inject(Database) private readonly database: Database) {}
+
+  static forRoot(database: Database): DynamicModule {
+    return {
+      module: StoreModule,
+      providers: [
+        { provide: Database, useValue: database },
+        { provide: DataSource, useValue: database.dataSource },
+        ...REPOSITORIES,
+      ],
+      exports: [Database, ...REPOSITORIES],
+    };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.database.close();
+  }
+}
