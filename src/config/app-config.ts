@@ -24,9 +24,11 @@ type Source = Record<string, string | undefined>;
  */
 class Reader {
   readonly problems: { variable: string; reason: string }[] = [];
+  readonly seen = new Set<string>();
   constructor(private readonly src: Source) {}
 
   raw(name: string): string | undefined {
+    this.seen.add(name);
     const v = this.src[name];
     return v === undefined || v.trim() === '' ? undefined : v.trim();
   }
@@ -265,9 +267,22 @@ function stripUndefined(src: Source): Source {
   return out;
 }
 
+/** Every variable the configuration reads (for documentation checks). */
+export function configVariables(): string[] {
+  const r = new Reader({});
+  buildConfigWith(r);
+  return [...r.seen, 'SECRETS_FILE'];
+}
+
 /** Validates a merged variable map into an {@link AppConfig}. */
 export function buildConfig(src: Source): AppConfig {
   const r = new Reader(src);
+  const c = buildConfigWith(r);
+  if (r.problems.length) throw new ConfigError(r.problems);
+  return c;
+}
+
+function buildConfigWith(r: Reader): AppConfig {
   const c = new AppConfig();
   c.environment = r.get('ENVIRONMENT', c.environment, oneOf(['development', 'staging', 'production', 'test'] as const));
   c.port = r.get('PORT', c.port, int(0, 65535));
@@ -330,7 +345,6 @@ export function buildConfig(src: Source): AppConfig {
   c.alertLinkTemplate = r.get('ALERT_LINK_TEMPLATE', undefined as string | undefined, (s) => s);
 
   validateCrossFields(c, r);
-  if (r.problems.length) throw new ConfigError(r.problems);
   return c;
 }
 

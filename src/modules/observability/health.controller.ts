@@ -1,6 +1,8 @@
-import { Controller, Get, Inject } from '@nestjs/common';
+import { Controller, Get, HttpStatus, Inject, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import { HealthCheck, HealthCheckResult, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import { AppException } from '../../common/errors/app.exception';
+import { ErrorCode } from '../../common/errors/error-code';
 import { Database } from '../store/database/database';
 import { Public } from '../tenancy/public.decorator';
 
@@ -25,7 +27,21 @@ export class HealthController {
   @Get('readyz')
   @HealthCheck()
   @ApiOperation({ summary: 'Readiness: database reachable and migrations applied (503 otherwise)' })
-  readiness() {
+  async readiness(): Promise<HealthCheckResult> {
+    try {
+      return await this.check();
+    } catch (e) {
+      if (!(e instanceof ServiceUnavailableException)) throw e;
+      // Answer in the one error shape, one detail per failing check.
+      const result = e.getResponse() as HealthCheckResult;
+      const details = Object.entries(result.details ?? {})
+        .filter(([, v]) => v.status !== 'up')
+        .map(([field, v]) => ({ field, reason: String((v as { message?: string }).message ?? v.status) }));
+      throw new AppException(HttpStatus.SERVICE_UNAVAILABLE, ErrorCode.NOT_READY, 'Not ready', details);
+    }
+  }
+
+  private check(): Promise<HealthCheckResult> {
     return this.health.check([
       async () => {
         const check = this.indicators.check('database');

@@ -1,4 +1,4 @@
-import { Module } from '@nestjs/common';
+import { DynamicModule, Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
 import { HealthController } from './health.controller';
@@ -7,13 +7,20 @@ import { PromController } from './prom.controller';
 import { RequestContextMiddleware } from './request-context.middleware';
 
 /** Health probes, Prometheus exposition and per-request logging/metrics. */
-@Module({
-  imports: [
-    TerminusModule.forRoot({ logger: false, errorLogStyle: 'json' }),
-    PrometheusModule.register({ path: '/prom', controller: PromController, defaultMetrics: { enabled: true } }),
-  ],
-  controllers: [HealthController],
-  providers: [...httpMetricProviders, RequestContextMiddleware],
-  exports: [PrometheusModule, ...httpMetricProviders, RequestContextMiddleware],
-})
-export class ObservabilityModule {}
+@Module({})
+export class ObservabilityModule {
+  /** Dynamic so default metrics register on the registry of this application, when it is built. */
+  static forRoot(): DynamicModule {
+    return {
+      module: ObservabilityModule,
+      global: true,
+      imports: [
+        TerminusModule.forRoot({ logger: false }),
+        PrometheusModule.register({ path: '/prom', controller: PromController, defaultMetrics: { enabled: true } }),
+      ],
+      controllers: [HealthController],
+      providers: [...httpMetricProviders, RequestContextMiddleware],
+      exports: [PrometheusModule, ...httpMetricProviders, RequestContextMiddleware],
+    };
+  }
+}

@@ -105,7 +105,7 @@ export class EmbeddedPostgres {
     if (running) {
       port = running.port;
       const ownerPid = this.readOwnerPid();
-      if (ownerPid && ownerPid !== process.pid && isAlive(ownerPid)) {
+      if (ownerPid && isAlive(ownerPid)) {
         this.log(`embedded PostgreSQL already running on port ${port} (owned by pid ${ownerPid}); connecting to it`);
       } else {
         this.log(`adopting embedded PostgreSQL left running on port ${port} (pid ${running.pid})`);

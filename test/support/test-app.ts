@@ -1,0 +1,33 @@
+import { INestApplication } from '@nestjs/common';
+import { randomBytes } from 'crypto';
+import { AppConfig } from '../../src/config/app-config';
+import { createApp } from '../../src/app.factory';
+import { Database } from '../../src/modules/store/database/database';
+
+export interface TestApp {
+  app: INestApplication;
+  http: ReturnType<INestApplication['getHttpServer']>;
+  config: AppConfig;
+  database: Database;
+  close(): Promise<void>;
+}
+
+/** A fresh tenant id, so tests never share rows. */
+export const newTenantId = (prefix = 't') => `${prefix}-${randomBytes(5).toString('hex')}`;
+
+/** A fresh API key. */
+export const newApiKey = () => `key-${randomBytes(12).toString('hex')}`;
+
+/** The real application on the test database, built from a config object (never process.env). */
+export async function startTestApp(overrides: Partial<AppConfig> = {}): Promise<TestApp> {
+  const config = AppConfig.from({ environment: 'test', databaseUrl: process.env.DATABASE_URL, ...overrides });
+  const database = await Database.open(config, { migrate: false });
+  const app = await createApp(config, database);
+  return {
+    app,
+    http: app.getHttpServer(),
+    config,
+    database,
+    close: () => app.close(),
+  };
+}
