@@ -1,4 +1,5 @@
 import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { ConfigModule } from './config/config.module';
 import { APP_FILTER } from '@nestjs/core';
 import { AppConfig } from './config/app-config';
 import { BodyParserMiddleware } from './common/body-parser.middleware';
@@ -8,18 +9,7 @@ import { RequestContextMiddleware } from './modules/observability/request-contex
 import { Database } from './modules/store/database/database';
 import { StoreModule } from './modules/store/store.module';
 import { TenancyModule } from './modules/tenancy/tenancy.module';
-
-@Module({})
-class ConfigModule {
-  static forRoot(config: AppConfig): DynamicModule {
-    return {
-      module: ConfigModule,
-      global: true,
-      providers: [{ provide: AppConfig, useValue: config }],
-      exports: [AppConfig],
-    };
-  }
-}
+import { RetrainModule } from './modules/retrain/retrain.module';
 
 /** The modular monolith: built from a validated config and an opened database. */
 @Module({})
@@ -27,12 +17,23 @@ export class AppModule implements NestModule {
   static register(config: AppConfig, database: Database): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), StoreModule.forRoot(database), ObservabilityModule.forRoot(), TenancyModule],
+      imports: [ConfigModule.forRoot(config), StoreModule.forRoot(database), ObservabilityModule.forRoot(), TenancyModule, RetrainModule],
       providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }, BodyParserMiddleware],
     };
   }
 
   configure(consumer: MiddlewareConsumer): void {
     consumer.apply(RequestContextMiddleware, BodyParserMiddleware).forRoutes('*');
+  }
+}
+
+/** The parts a CLI command needs, without HTTP: config, store, tenants, models. */
+@Module({})
+export class WorkerModule {
+  static register(config: AppConfig, database: Database): DynamicModule {
+    return {
+      module: WorkerModule,
+      imports: [ConfigModule.forRoot(config), StoreModule.forRoot(database), TenancyModule, RetrainModule],
+    };
   }
 }

@@ -1,12 +1,125 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
+import { INestApplicationContext, Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { closeSync, openSync, writeSync, renameSync, fsyncSync, mkdirSync } from 'fs';
+import { dirname } from 'path';
+import { parseArgs } from 'util';
+import { WorkerModule } from './app.module';
 import { AppConfig, ConfigError, loadConfig } from './config/app-config';
 import { JsonLogger } from './modules/observability/json-logger';
 import { Database } from './modules/store/database/database';
+import { readTrainingDataset } from './modules/retrain/training-dataset';
+import { TrainingService } from './modules/retrain/training.service';
+import { ModelRegistryService } from './modules/retrain/model-registry.service';
+import { generateSyntheticLogs } from './modules/retrain/synthetic-logs';
+
+/** Progress for people at a terminal; silent when output is piped or in CI. */
+const progress = (msg: string) => {
+  if (process.stderr.isTTY) process.stderr.write(`${msg}\n`);
+};
+
+async function withContext<T>(config: AppConfig, fn: (ctx: INestApplicationContext) => Promise<T>): Promise<T> {
+  const db = await Database.open(config);
+  const ctx = await NestFactory.createApplicationContext(WorkerModule.register(config, db), { logger: false });
+  try {
+    await ctx.init();
+    return await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
 
 type Command = { describe: string; run: (config: AppConfig, args: string[]) => Promise<void> };
 
 const COMMANDS: Record<string, Command> = {
+  'generate-data': {
+    describe: 'write seeded synthetic logs with labelled incidents for every tenant [--days N] [--seed S] [--out FILE]',
+    run: async (config, args) => {
+      const { values } = parseArgs({
+        args,
+        options: { days: { type: 'string', default: '2' }, seed: { type: 'string', default: '7' }, out: { type: 'string' }, end: { type: 'string' } },
+      });
+      const days = Number(values.days);
+      const seed = Number(values.seed);
+      if (!(days > 0 && days <= 60)) throw new Error('--days must be in (0, 60]');
+      if (!Number.isInteger(seed)) throw new Error('--seed must be an integer');
+      const end = values.end ? new Date(values.end) : new Date();
+      if (Number.isNaN(end.getTime())) throw new Error('--end must be an ISO date-time');
+      const out = values.out ?? config.trainingDatasetPath;
+      // NDJSON, streamed: the file can be large. Written to a temp file and renamed when complete.
+      mkdirSync(dirname(out), { recursive: true });
+      const tmp = `${out}.${process.pid}.tmp`;
+      const fd = openSync(tmp, 'w');
+      const counts = new Map<string, { events: number; labelled: number }>();
+      let buffer = '';
+      for (const e of generateSyntheticLogs({ tenants: config.tenants, days, end, seed })) {
+        const c = counts.get(e.tenant) ?? { events: 0, labelled: 0 };
+        c.events++;
+        if (e.label) c.labelled++;
+        counts.set(e.tenant, c);
+        buffer += JSON.stringify(e) + '\n';
+        if (buffer.length > 1 << 20) {
+          writeSync(fd, buffer);
+          buffer = '';
+          progress(`generated ${[...counts.values()].reduce((a, b) => a + b.events, 0)} events`);
+        }
+      }
+      writeSync(fd, buffer);
+      fsyncSync(fd);
+      closeSync(fd);
+      renameSync(tmp, out);
+      for (const [tenant, c] of counts) process.stdout.write(`${tenant}: ${c.events} events (${c.labelled} in incidents)\n`);
+      process.stdout.write(`wrote ${out}\n`);
+    },
+  },
+  train: {
+    describe: 'train, register and activate a model per tenant from TRAINING_DATASET_PATH [--tenant T] [--input FILE]',
+    run: async (config, args) => {
+      const { values } = parseArgs({ args, options: { tenant: { type: 'string' }, input: { type: 'string' } } });
+      const input = values.input ?? config.trainingDatasetPath;
+      if (values.tenant && !config.tenants.includes(values.tenant)) {
+        throw new Error(`tenant ${values.tenant} is not enabled (enabled: ${config.tenants.join(', ')})`);
+      }
+      progress(`reading ${input}`);
+      const dataset = await readTrainingDataset(input, config.defaultTenant, config.ingestMaxMetadataBytes);
+      if (dataset.invalid) {
+        process.stderr.write(`skipped ${dataset.invalid} invalid items, e.g. ${JSON.stringify(dataset.examples.slice(0, 2))}\n`);
+      }
+      const tenants = values.tenant ? [values.tenant] : config.tenants;
+      for (const t of dataset.byTenant.keys()) {
+        if (!config.tenants.includes(t)) process.stderr.write(`ignoring events of tenant ${t}: not enabled\n`);
+      }
+      await withContext(config, async (ctx) => {
+        const training = ctx.get(TrainingService);
+        const registry = ctx.get(ModelRegistryService);
+        let i = 0;
+        for (const tenant of tenants) {
+          i++;
+          const data = dataset.byTenant.get(tenant);
+          if (!data?.events.length) {
+            process.stdout.write(`${tenant}: no events in ${input}; no model\n`);
+            continue;
+          }
+          progress(`[${i}/${tenants.length}] training ${tenant} on ${data.events.length} events`);
+          const started = Date.now();
+          const r = await training.train(tenant, data.events, 'dataset', data.labels);
+          const file = r.status === 'active' ? registry.writeModelFile(tenant, r.model) : undefined;
+          process.stdout.write(
+            JSON.stringify({
+              tenant,
+              version: r.version,
+              status: r.status,
+              rows: r.rows,
+              serviceModels: r.serviceModels,
+              ms: Date.now() - started,
+              evaluation: r.evaluation,
+              file,
+            }) + '\n',
+          );
+        }
+      });
+    },
+  },
   migrate: {
     describe: 'apply pending database migrations',
     run: async (config) => {

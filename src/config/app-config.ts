@@ -179,6 +179,10 @@ export class AppConfig {
   trainingDatasetPath = 'data/training_logs.json';
   driftPsiThreshold = 0.2;
   metricsStream = 'anomaly_detector_metrics';
+  modelsDir = 'models';
+  modelContamination: 'auto' | number = 0.01;
+  modelMinServiceRows = 500;
+  modelMinTrainingRows = 200;
 
   // loki
   lokiPushUrl: string | undefined = undefined;
@@ -331,6 +335,14 @@ function buildConfigWith(r: Reader): AppConfig {
     if (!/^[A-Za-z_][A-Za-z0-9_:.-]{0,127}$/.test(s)) throw new Error(`"${s}" is not a valid Loki label value`);
     return s;
   });
+
+  c.modelsDir = r.get('MODELS_DIR', c.modelsDir, (s) => s);
+  c.modelContamination = r.get('MODEL_CONTAMINATION', c.modelContamination, (s) => {
+    if (s === 'auto') return 'auto' as const;
+    return num(0.0001, 0.5)(s);
+  });
+  c.modelMinServiceRows = r.get('MODEL_MIN_SERVICE_ROWS', c.modelMinServiceRows, int(10));
+  c.modelMinTrainingRows = r.get('MODEL_MIN_TRAINING_ROWS', c.modelMinTrainingRows, int(10));
 
   c.lokiPushUrl = r.get('LOKI_PUSH_URL', undefined as string | undefined, url(['http:', 'https:']));
   c.lokiQueryUrl = r.get('LOKI_QUERY_URL', undefined as string | undefined, url(['http:', 'https:']));

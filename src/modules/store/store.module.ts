@@ -1,9 +1,10 @@
 import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Database } from './database/database';
+import { ModelRepository } from './model.repository';
 import { RateLimitRepository } from './rate-limit.repository';
 
-const REPOSITORIES = [RateLimitRepository];
+const REPOSITORIES = [RateLimitRepository, ModelRepository];
 
 /**
  * The data layer: the opened {@link Database} and the repositories, the only classes that touch it.

@@ -1,0 +1,169 @@
+/** A validated log event in the shape the detection works on (SPEC §4 event, normalised). */
+export interface LogEvent {
+  /** Client-supplied id (idempotency), when given. */
+  id?: string;
+  timestamp: Date;
+  service: string;
+  durationMs?: number;
+  statusCode?: number;
+  bytes?: number;
+  method?: string;
+  path?: string;
+  /** Every other field of the original object (the seed's nested shape), kept as metadata. */
+  metadata: Record<string, unknown>;
+}
+
+/** A field-level problem with an input event. */
+export interface FieldError {
+  field: string;
+  reason: string;
+}
+
+export type ParseResult = { ok: true; event: LogEvent; tenant?: string; label?: string } | { ok: false; errors: FieldError[] };
+
+export interface ParseOptions {
+  /** Largest JSON size of the metadata kept with an event. */
+  maxMetadataBytes: number;
+  /** Accept `tenant` and `label` fields (the training-dataset format of SPEC §5). */
+  datasetFields?: boolean;
+}
+
+const SERVICE = /^[A-Za-z0-9_.-]{1,128}$/;
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const TENANT = /^[A-Za-z0-9_.-]{1,64}$/;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function path(obj: Record<string, unknown>, keys: string[]): unknown {
+  let cur: unknown = obj;
+  for (const k of keys) {
+    if (!isObject(cur)) return undefined;
+    cur = cur[k];
+  }
+  return cur;
+}
+
+/**
+ * Reads a number given either nested (the seed's shape) or flat; both present and different is an
+ * error rather than a silent choice.
+ */
+function numberField(
+  raw: Record<string, unknown>,
+  nested: string[],
+  flat: string,
+  errors: FieldError[],
+  check: (n: number) => string | undefined,
+): number | undefined {
+  const a = path(raw, nested);
+  const b = raw[flat];
+  const nestedName = nested.join('.');
+  if (a !== undefined && b !== undefined && a !== b) {
+    errors.push({ field: flat, reason: `conflicts with ${nestedName}` });
+    return undefined;
+  }
+  const value = a !== undefined ? a : b;
+  const field = a !== undefined ? nestedName : flat;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number') {
+    errors.push({ field, reason: 'must be a number' });
+    return undefined;
+  }
+  if (!Number.isFinite(value)) {
+    errors.push({ field, reason: 'must be finite' });
+    return undefined;
+  }
+  const problem = check(value);
+  if (problem) {
+    errors.push({ field, reason: problem });
+    return undefined;
+  }
+  return value;
+}
+
+/**
+ * Validates one input item into a {@link LogEvent}, collecting every field-level problem.
+ * Accepts the seed's nested shape and the flat `duration_ms` / `status_code` / `bytes`.
+ */
+export function parseLogEvent(raw: unknown, options: ParseOptions): ParseResult {
+  if (!isObject(raw)) return { ok: false, errors: [{ field: '(item)', reason: 'must be a JSON object' }] };
+  const errors: FieldError[] = [];
+
+  let timestamp: Date | undefined;
+  if (raw.timestamp === undefined || raw.timestamp === null || raw.timestamp === '') {
+    errors.push({ field: 'timestamp', reason: 'missing' });
+  } else if (typeof raw.timestamp !== 'string' || !ISO_8601.test(raw.timestamp)) {
+    errors.push({ field: 'timestamp', reason: 'must be an ISO 8601 date-time string' });
+  } else {
+    const t = new Date(raw.timestamp);
+    if (Number.isNaN(t.getTime())) errors.push({ field: 'timestamp', reason: 'is not a valid date-time' });
+    else timestamp = t;
+  }
+
+  let service: string | undefined;
+  if (raw.service === undefined || raw.service === null || raw.service === '') {
+    errors.push({ field: 'service', reason: 'missing' });
+  } else if (typeof raw.service !== 'string' || !SERVICE.test(raw.service)) {
+    errors.push({ field: 'service', reason: 'must be 1-128 characters of [A-Za-z0-9_.-]' });
+  } else {
+    service = raw.service;
+  }
+
+  let id: string | undefined;
+  if (raw.id !== undefined && raw.id !== null) {
+    if (typeof raw.id !== 'string' || !ID.test(raw.id)) errors.push({ field: 'id', reason: 'must be 1-128 characters of [A-Za-z0-9_.:-]' });
+    else id = raw.id;
+  }
+
+  const durationMs = numberField(raw, ['performance', 'duration_ms'], 'duration_ms', errors, (n) =>
+    n < 0 ? 'must be >= 0' : undefined,
+  );
+  const statusCode = numberField(raw, ['http', 'response', 'status_code'], 'status_code', errors, (n) =>
+    Number.isInteger(n) && n >= 100 && n <= 599 ? undefined : 'must be an integer HTTP status (100-599)',
+  );
+  const bytes = numberField(raw, ['http', 'response', 'bytes'], 'bytes', errors, (n) =>
+    Number.isInteger(n) && n >= 0 ? undefined : 'must be an integer >= 0',
+  );
+  const method = path(raw, ['http', 'request', 'method']);
+  const reqPath = path(raw, ['http', 'request', 'path']);
+
+  let tenant: string | undefined;
+  let label: string | undefined;
+  const metadata: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (k === 'timestamp' || k === 'service' || k === 'id') continue;
+    if (options.datasetFields && k === 'tenant') {
+      if (typeof v !== 'string' || !TENANT.test(v)) errors.push({ field: 'tenant', reason: 'must be a tenant id' });
+      else tenant = v;
+      continue;
+    }
+    if (options.datasetFields && k === 'label') {
+      if (v !== null && typeof v !== 'string') errors.push({ field: 'label', reason: 'must be a string' });
+      else label = v ?? undefined;
+      continue;
+    }
+    metadata[k] = v;
+  }
+  const metadataBytes = Buffer.byteLength(JSON.stringify(metadata));
+  if (metadataBytes > options.maxMetadataBytes) {
+    errors.push({ field: '(metadata)', reason: `is ${metadataBytes} bytes, over the limit of ${options.maxMetadataBytes}` });
+  }
+
+  if (errors.length || !timestamp || !service) return { ok: false, errors };
+  return {
+    ok: true,
+    tenant,
+    label,
+    event: {
+      id,
+      timestamp,
+      service,
+      durationMs,
+      statusCode,
+      bytes,
+      method: typeof method === 'string' ? method : undefined,
+      path: typeof reqPath === 'string' ? reqPath : undefined,
+      metadata,
+    },
+  };
+}

@@ -1,0 +1,408 @@
+import { averagePathLength, ContaminationOption, IsolationForest, IsolationForestJson } from '../core/isolation-forest';
+import { Matrix } from '../core/matrix';
+import { binProportions, psiFromProportions, quantileBinEdges } from '../core/psi';
+import { quantile } from '../core/stats';
+import {
+  DISPLAY_FIELDS,
+  displayStats,
+  DisplayStats,
+  displayValues,
+  FEATURE_NAMES,
+  FEATURE_TO_DISPLAY,
+  FeatureImputer,
+  FeatureTransform,
+  FeatureTransformJson,
+  N_FEATURES,
+} from '../features/event-features';
+import { LogEvent } from '../features/log-event';
+
+/** Training parameters of a tenant model. */
+export interface ModelParams {
+  nEstimators: number;
+  maxSamples: number;
+  contamination: ContaminationOption;
+  seed: number;
+  /** A service with at least this many training events gets its own sub-model. */
+  minServiceRows: number;
+}
+
+export const DEFAULT_MODEL_PARAMS: ModelParams = {
+  nEstimators: 100,
+  maxSamples: 256,
+  contamination: 0.01,
+  seed: 42,
+  minServiceRows: 500,
+};
+
+/**
+ * Features watched for drift. The time of day is left out: a recent window covers a few minutes
+ * of the day while the reference covers all of it, so it would always look drifted.
+ */
+export const DRIFT_FEATURES = [0, 1, 2] as const;
+
+export interface ScoreSummary {
+  min: number;
+  mean: number;
+  p05: number;
+  p50: number;
+  p95: number;
+}
+
+export interface ExplanationFeature {
+  name: string;
+  value: number | null;
+  p50: number | null;
+  p99: number | null;
+  /** Share of the isolation-path shortening this field caused, in [0, 1]. */
+  contribution: number;
+  missing?: boolean;
+}
+
+export interface Explanation {
+  summary: string;
+  features: ExplanationFeature[];
+}
+
+export interface EventScore {
+  score: number;
+  prediction: 1 | -1;
+  /** Which sub-model scored it: a service name, or null for the tenant-wide one. */
+  subModel: string | null;
+  explanation?: Explanation;
+}
+
+interface SubModelJson {
+  transform: FeatureTransformJson;
+  /** Per feature: its value when it never varied in training, else null. */
+  constant: (number | null)[];
+  forest: IsolationForestJson;
+  imputer: number[];
+  display: DisplayStats;
+  drift: { edges: number[][]; proportions: number[][] };
+  rows: number;
+  scores: ScoreSummary;
+}
+
+/** Version-1 serialised tenant model (stored in the registry and in models/<tenant>/model.json). */
+export interface AnomalyModelJson {
+  format: 'anomaly-detector-model';
+  version: 1;
+  features: string[];
+  params: ModelParams;
+  rows: number;
+  timeFrom: string;
+  timeTo: string;
+  global: SubModelJson;
+  services: Record<string, SubModelJson>;
+}
+
+const round = (x: number, digits = 4) => (Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : x);
+
+function summarise(scores: Float64Array): ScoreSummary {
+  let sum = 0;
+  let min = Infinity;
+  for (const s of scores) {
+    sum += s;
+    if (s < min) min = s;
+  }
+  return {
+    min: round(min),
+    mean: round(sum / scores.length),
+    p05: round(quantile(scores, 0.05)),
+    p50: round(quantile(scores, 0.5)),
+    p95: round(quantile(scores, 0.95)),
+  };
+}
+
+class SubModel {
+  /** Decision value of a row isolated by its very first split: what a novel value earns. */
+  private readonly noveltyScore: number;
+
+  constructor(
+    readonly transform: FeatureTransform,
+    readonly constant: (number | null)[],
+    readonly forest: IsolationForest,
+    readonly imputer: FeatureImputer,
+    readonly display: DisplayStats,
+    readonly drift: { edges: Float64Array[]; proportions: Float64Array[] },
+    readonly rows: number,
+    readonly scores: ScoreSummary,
+  ) {
+    this.noveltyScore = -(2 ** (-1 / averagePathLength(forest.maxSamples))) - forest.offset;
+  }
+
+  static train(events: readonly LogEvent[], params: ModelParams, seed: number): SubModel {
+    const transform = FeatureTransform.fit(events);
+    const raw = transform.matrix(events);
+    const edges: Float64Array[] = [];
+    const proportions: Float64Array[] = [];
+    for (const c of DRIFT_FEATURES) {
+      const present = column(raw, c).filter((v) => !Number.isNaN(v));
+      const e = present.length ? quantileBinEdges(present, 10) : new Float64Array(0);
+      edges.push(e);
+      proportions.push(present.length ? binProportions(present, e) : Float64Array.of(1));
+    }
+    const imputer = FeatureImputer.fit(raw);
+    imputer.apply(raw);
+    const constant = constantColumns(raw);
+    const forest = IsolationForest.fit(raw, {
+      nEstimators: params.nEstimators,
+      maxSamples: Math.min(params.maxSamples, events.length),
+      contamination: params.contamination,
+      seed,
+    });
+    const scores = forest.decisionFunction(raw);
+    return new SubModel(transform, constant, forest, imputer, displayStats(events), { edges, proportions }, events.length, summarise(scores));
+  }
+
+  static fromJSON(j: SubModelJson): SubModel {
+    return new SubModel(
+      FeatureTransform.fromJSON(j.transform),
+      j.constant,
+      IsolationForest.fromJSON(j.forest),
+      new FeatureImputer(j.imputer),
+      j.display,
+      { edges: j.drift.edges.map((e) => Float64Array.from(e)), proportions: j.drift.proportions.map((p) => Float64Array.from(p)) },
+      j.rows,
+      j.scores,
+    );
+  }
+
+  toJSON(): SubModelJson {
+    return {
+      transform: this.transform.toJSON(),
+      constant: this.constant,
+      forest: this.forest.toJSON(),
+      imputer: [...this.imputer.medians],
+      display: this.display,
+      drift: { edges: this.drift.edges.map((e) => [...e]), proportions: this.drift.proportions.map((p) => [...p]) },
+      rows: this.rows,
+      scores: this.scores,
+    };
+  }
+
+  /**
+   * Why an event is anomalous, from the model: each feature's share of the expected shortening of
+   * its isolation paths, folded onto the raw fields an operator knows, with the training p50/p99.
+   */
+  /**
+   * A tree can only isolate along features that varied in its sample, so a value never seen in
+   * a feature that was constant in training (a 5xx when training had none) is invisible to the
+   * forest. Such a row is scored as if its first split had isolated it.
+   */
+  novelFeatures(row: ArrayLike<number>): number[] {
+    const out: number[] = [];
+    for (let f = 0; f < this.constant.length; f++) {
+      const c = this.constant[f];
+      if (c !== null && Math.abs(row[f] - c) > 1e-9) out.push(f);
+    }
+    return out;
+  }
+
+  scoreRows(m: Matrix): Float64Array {
+    const scores = this.forest.decisionFunction(m);
+    if (this.constant.every((c) => c === null)) return scores;
+    for (let r = 0; r < m.rows; r++) {
+      if (this.novelFeatures(m.data.subarray(r * m.cols, (r + 1) * m.cols)).length) {
+        scores[r] = Math.min(scores[r], this.noveltyScore);
+      }
+    }
+    return scores;
+  }
+
+  explain(event: LogEvent, row: Float64Array, missing: boolean[]): Explanation {
+    const novel = this.novelFeatures(row);
+    const contrib = novel.length ? new Float64Array(N_FEATURES) : this.forest.featureContributions(row, { normalize: true });
+    for (const f of novel) contrib[f] = 1 / novel.length;
+    const byField = new Float64Array(DISPLAY_FIELDS.length);
+    for (let f = 0; f < N_FEATURES; f++) byField[FEATURE_TO_DISPLAY[f]] += contrib[f];
+    const values = displayValues(event);
+    const features: ExplanationFeature[] = DISPLAY_FIELDS.map((name, i) => ({
+      name,
+      value: Number.isNaN(values[i]) ? null : round(values[i], 2),
+      p50: Number.isNaN(this.display.p50[i]) ? null : round(this.display.p50[i], 2),
+      p99: Number.isNaN(this.display.p99[i]) ? null : round(this.display.p99[i], 2),
+      contribution: round(byField[i], 3),
+      ...(missing[i] ? { missing: true } : {}),
+    }))
+      .filter((f) => f.contribution > 0)
+      .sort((a, b) => b.contribution - a.contribution);
+    return { summary: this.summary(features), features };
+  }
+
+  private summary(features: ExplanationFeature[]): string {
+    const top = features[0];
+    if (!top) return 'no single feature stands out; the combination is unusual';
+    const i = DISPLAY_FIELDS.indexOf(top.name as (typeof DISPLAY_FIELDS)[number]);
+    if (top.missing) return `${top.name} is missing`;
+    const v = top.value as number;
+    let text: string;
+    if (top.name === 'status_code') {
+      text =
+        v >= 500
+          ? `status_code ${v} is a server error (${round(this.display.errorShare * 100, 2)}% of training requests)`
+          : `status_code ${v} is unusual (training p50 ${top.p50})`;
+    } else if (top.name === 'hour_of_day') {
+      text = `traffic at ${v.toFixed(1)}h UTC is unusual for this service`;
+    } else if (top.p99 !== null && v > top.p99) {
+      text = `${top.name} ${v} is above the training p99 (${top.p99})`;
+    } else if (!Number.isNaN(this.display.p01[i]) && v < this.display.p01[i]) {
+      text = `${top.name} ${v} is below the training p01 (${round(this.display.p01[i], 2)})`;
+    } else {
+      text = `${top.name} ${v} is unusual (training p50 ${top.p50}, p99 ${top.p99})`;
+    }
+    const second = features[1];
+    return second && second.contribution >= 0.25 ? `${text}; also ${second.name} ${second.value ?? 'missing'}` : text;
+  }
+}
+
+function constantColumns(m: Matrix): (number | null)[] {
+  const out: (number | null)[] = [];
+  for (let c = 0; c < m.cols; c++) {
+    const first = m.data[c];
+    let constant = true;
+    for (let r = 1; r < m.rows && constant; r++) constant = m.data[r * m.cols + c] === first;
+    out.push(constant ? first : null);
+  }
+  return out;
+}
+
+function column(m: Matrix, c: number): Float64Array {
+  const out = new Float64Array(m.rows);
+  for (let r = 0; r < m.rows; r++) out[r] = m.data[r * m.cols + c];
+  return out;
+}
+
+/**
+ * A tenant's model: one Isolation Forest per service with enough data, and one over all of the
+ * tenant's events for the other services. Scores follow scikit-learn's decision_function
+ * (negative = anomalous).
+ */
+export class AnomalyModel {
+  private constructor(
+    readonly params: ModelParams,
+    readonly rows: number,
+    readonly timeFrom: Date,
+    readonly timeTo: Date,
+    private readonly global: SubModel,
+    private readonly services: Map<string, SubModel>,
+  ) {}
+
+  /** @throws Error when `events` is empty. */
+  static train(events: readonly LogEvent[], params: ModelParams = DEFAULT_MODEL_PARAMS): AnomalyModel {
+    if (events.length === 0) throw new Error('cannot train a model on no events');
+    const byService = new Map<string, LogEvent[]>();
+    let from = Infinity;
+    let to = -Infinity;
+    for (const e of events) {
+      const list = byService.get(e.service) ?? [];
+      list.push(e);
+      byService.set(e.service, list);
+      const t = e.timestamp.getTime();
+      if (t < from) from = t;
+      if (t > to) to = t;
+    }
+    const global = SubModel.train(events, params, params.seed);
+    const services = new Map<string, SubModel>();
+    let i = 1;
+    for (const [service, list] of [...byService.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+      if (list.length >= params.minServiceRows) services.set(service, SubModel.train(list, params, params.seed + i++));
+    }
+    return new AnomalyModel(params, events.length, new Date(from), new Date(to), global, services);
+  }
+
+  static fromJSON(json: unknown): AnomalyModel {
+    const j = json as AnomalyModelJson;
+    if (!j || j.format !== 'anomaly-detector-model') throw new Error('not an anomaly-detector model');
+    if (j.version !== 1) throw new Error(`unsupported model version ${String(j.version)}`);
+    if (JSON.stringify(j.features) !== JSON.stringify(FEATURE_NAMES)) {
+      throw new Error(`model features ${j.features?.join(',')} differ from this build's ${FEATURE_NAMES.join(',')}`);
+    }
+    const services = new Map(Object.entries(j.services).map(([s, m]) => [s, SubModel.fromJSON(m)] as const));
+    return new AnomalyModel(j.params, j.rows, new Date(j.timeFrom), new Date(j.timeTo), SubModel.fromJSON(j.global), services);
+  }
+
+  toJSON(): AnomalyModelJson {
+    return {
+      format: 'anomaly-detector-model',
+      version: 1,
+      features: [...FEATURE_NAMES],
+      params: this.params,
+      rows: this.rows,
+      timeFrom: this.timeFrom.toISOString(),
+      timeTo: this.timeTo.toISOString(),
+      global: this.global.toJSON(),
+      services: Object.fromEntries([...this.services].map(([s, m]) => [s, m.toJSON()])),
+    };
+  }
+
+  get serviceNames(): string[] {
+    return [...this.services.keys()];
+  }
+
+  /** Training statistics for the registry: rows, time range, score distribution and offsets. */
+  stats(): Record<string, unknown> {
+    const sub = (m: SubModel) => ({ rows: m.rows, offset: round(m.forest.offset, 6), scores: m.scores });
+    return {
+      rows: this.rows,
+      timeFrom: this.timeFrom.toISOString(),
+      timeTo: this.timeTo.toISOString(),
+      global: sub(this.global),
+      services: Object.fromEntries([...this.services].map(([s, m]) => [s, sub(m)])),
+    };
+  }
+
+  hasServiceModel(service: string): boolean {
+    return this.services.has(service);
+  }
+
+  /** Scores events in batches per sub-model; explains the anomalous ones. */
+  score(events: readonly LogEvent[], options: { explain?: boolean } = {}): EventScore[] {
+    const out: EventScore[] = new Array(events.length);
+    const groups = new Map<string | null, number[]>();
+    for (let i = 0; i < events.length; i++) {
+      const key = this.services.has(events[i].service) ? events[i].service : null;
+      const g = groups.get(key) ?? [];
+      g.push(i);
+      groups.set(key, g);
+    }
+    for (const [key, idx] of groups) {
+      const sub = key === null ? this.global : this.services.get(key)!;
+      const subset = idx.map((i) => events[i]);
+      const m = sub.transform.matrix(subset);
+      const missing = subset.map((e) => displayValues(e).map((v) => Number.isNaN(v)));
+      sub.imputer.apply(m);
+      const scores = sub.scoreRows(m);
+      for (let k = 0; k < idx.length; k++) {
+        const score = scores[k];
+        const prediction = score < 0 ? -1 : 1;
+        const result: EventScore = { score, prediction, subModel: key };
+        if (prediction === -1 && options.explain !== false) {
+          const row = m.data.subarray(k * N_FEATURES, (k + 1) * N_FEATURES);
+          result.explanation = sub.explain(subset[k], row, missing[k]);
+        }
+        out[idx[k]] = result;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Population Stability Index per drift feature between recent events and the training reference
+   * of the tenant-wide sub-model (NaN-free values only).
+   */
+  drift(recent: readonly LogEvent[], threshold: number): { psi: Record<string, number>; alert: boolean } {
+    const m = this.global.transform.matrix(recent);
+    const psi: Record<string, number> = {};
+    let alert = false;
+    DRIFT_FEATURES.forEach((c, k) => {
+      const present = column(m, c).filter((v) => !Number.isNaN(v));
+      if (!present.length || !this.global.drift.edges[k].length) return;
+      const value = psiFromProportions(this.global.drift.proportions[k], binProportions(present, this.global.drift.edges[k]));
+      psi[FEATURE_NAMES[c]] = round(value);
+      if (value > threshold) alert = true;
+    });
+    return { psi, alert };
+  }
+}
+

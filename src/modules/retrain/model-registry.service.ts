@@ -1,0 +1,156 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { existsSync, readFileSync } from 'fs';
+import { join, resolve } from 'path';
+import { AppConfig } from '../../config/app-config';
+import { writeFileAtomic } from '../../common/atomic-write';
+import { AnomalyModel } from '../detection/model/anomaly-model';
+import { ModelRepository, ModelStatus, ModelVersionRow } from '../store/model.repository';
+import { TenantRegistry } from '../tenancy/tenant-registry.service';
+
+export interface ActiveModel {
+  version: number;
+  model: AnomalyModel;
+  trainedAt: Date;
+}
+
+export interface RegisteredModel {
+  version: number;
+  status: ModelStatus;
+  stats: Record<string, unknown>;
+}
+
+interface CacheEntry {
+  active: ActiveModel | null;
+  checkedAt: number;
+}
+
+/** How long a cached active model is trusted without asking the database (NOTIFY usually beats it). */
+const RECHECK_MS = 30_000;
+
+/**
+ * The tenant model registry: versions with their training stats, one active version per tenant,
+ * and the active model kept in memory. Every replica drops its cached model when any replica
+ * activates another version (PostgreSQL NOTIFY), and re-checks the active version every 30 s in
+ * case a notification was missed.
+ */
+@Injectable()
+export class ModelRegistryService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(ModelRegistryService.name);
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly loading = new Map<string, Promise<ActiveModel | null>>();
+  private unsubscribe?: () => Promise<void>;
+
+  constructor(
+    @Inject(AppConfig) private readonly config: AppConfig,
+    private readonly repository: ModelRepository,
+    private readonly tenants: TenantRegistry,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.unsubscribe = this.repository.subscribeActivations((tenant) => {
+      if (tenant === '*') this.cache.clear();
+      else this.cache.delete(tenant);
+    });
+    await this.importModelFiles();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.unsubscribe?.();
+  }
+
+  /**
+   * Registers a trained model as the tenant's next version. It becomes active when `activate` is
+   * set and it trained on at least MODEL_MIN_TRAINING_ROWS events; otherwise it is stored as
+   * rejected (too little data) or inactive.
+   */
+  async register(tenantId: string, model: AnomalyModel, source: string, activate = true): Promise<RegisteredModel> {
+    const enough = model.rows >= this.config.modelMinTrainingRows;
+    const status: ModelStatus = !enough ? 'rejected' : activate ? 'active' : 'inactive';
+    const stats = { ...model.stats(), ...(enough ? {} : { rejectedReason: `fewer than ${this.config.modelMinTrainingRows} training events` }) };
+    const version = await this.repository.insert(tenantId, {
+      source,
+      rows: model.rows,
+      timeFrom: model.timeFrom,
+      timeTo: model.timeTo,
+      params: { ...model.params },
+      stats,
+      artifact: model.toJSON(),
+      status,
+    });
+    if (status === 'active') this.cache.delete(tenantId);
+    return { version, status, stats };
+  }
+
+  /** Activates a stored version (rollback). False when it does not exist or was rejected. */
+  async activate(tenantId: string, version: number): Promise<boolean> {
+    const ok = await this.repository.activate(tenantId, version);
+    if (ok) this.cache.delete(tenantId);
+    return ok;
+  }
+
+  list(tenantId: string, limit?: number, beforeVersion?: number): Promise<ModelVersionRow[]> {
+    return this.repository.list(tenantId, limit, beforeVersion);
+  }
+
+  /** The tenant's active model, from memory when fresh. */
+  async active(tenantId: string): Promise<ActiveModel | null> {
+    const entry = this.cache.get(tenantId);
+    if (entry && Date.now() - entry.checkedAt < RECHECK_MS) return entry.active;
+    if (entry) {
+      // Cheap check: same version still active → keep the parsed model.
+      const version = await this.repository.activeVersion(tenantId);
+      if (version === (entry.active?.version ?? null)) {
+        entry.checkedAt = Date.now();
+        return entry.active;
+      }
+    }
+    let pending = this.loading.get(tenantId);
+    if (!pending) {
+      pending = this.load(tenantId).finally(() => this.loading.delete(tenantId));
+      this.loading.set(tenantId, pending);
+    }
+    return pending;
+  }
+
+  private async load(tenantId: string): Promise<ActiveModel | null> {
+    const found = await this.repository.findActiveWithArtifact(tenantId);
+    const active = found
+      ? { version: found.row.version, model: AnomalyModel.fromJSON(found.artifact), trainedAt: found.row.createdAt }
+      : null;
+    this.cache.set(tenantId, { active, checkedAt: Date.now() });
+    return active;
+  }
+
+  modelFilePath(tenantId: string): string {
+    return resolve(this.config.modelsDir, tenantId, 'model.json');
+  }
+
+  /** Writes the model file atomically (temp file, fsync, rename). */
+  writeModelFile(tenantId: string, model: AnomalyModel): string {
+    const path = this.modelFilePath(tenantId);
+    writeFileAtomic(path, JSON.stringify(model.toJSON()));
+    return path;
+  }
+
+  /**
+   * Imports models/<tenant>/model.json for every tenant that has no model yet (e.g. a model trained
+   * during the image build). A bad file is logged and skipped; it never stops start-up.
+   */
+  async importModelFiles(): Promise<string[]> {
+    const imported: string[] = [];
+    for (const tenant of this.tenants.list()) {
+      const path = join(this.config.modelsDir, tenant, 'model.json');
+      if (!existsSync(path)) continue;
+      try {
+        if ((await this.repository.countForTenant(tenant)) > 0) continue;
+        const model = AnomalyModel.fromJSON(JSON.parse(readFileSync(path, 'utf8')));
+        const { version, status } = await this.register(tenant, model, 'file');
+        this.logger.log(`imported ${path} as version ${version} of tenant ${tenant} (${status})`);
+        imported.push(tenant);
+      } catch (e) {
+        this.logger.error(`cannot import ${path}: ${(e as Error).message}`);
+      }
+    }
+    return imported;
+  }
+}

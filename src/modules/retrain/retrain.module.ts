@@ -1,0 +1,10 @@
+import { Module } from '@nestjs/common';
+import { ModelRegistryService } from './model-registry.service';
+import { TrainingService } from './training.service';
+
+/** Model registry and training (scheduled retraining arrives with the scheduler). */
+@Module({
+  providers: [ModelRegistryService, TrainingService],
+  exports: [ModelRegistryService, TrainingService],
+})
+export class RetrainModule {}
