@@ -1,5 +1,6 @@
 import { RateLimitWindows1764200000000 } from './1764200000000-RateLimitWindows';
 import { Models1764200100000 } from './1764200100000-Models';
+import { EventsAndDetections1764200200000 } from './1764200200000-EventsAndDetections';
 
 /** Every migration, in order. Listed explicitly so the same list works compiled and under ts-jest. */
-export const ALL_MIGRATIONS = [RateLimitWindows1764200000000, Models1764200100000];
+export const ALL_MIGRATIONS = [RateLimitWindows1764200000000, Models1764200100000, EventsAndDetections1764200200000];

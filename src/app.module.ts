@@ -10,6 +10,8 @@ import { Database } from './modules/store/database/database';
 import { StoreModule } from './modules/store/store.module';
 import { TenancyModule } from './modules/tenancy/tenancy.module';
 import { RetrainModule } from './modules/retrain/retrain.module';
+import { DetectionModule } from './modules/detection/detection.module';
+import { IngestionModule } from './modules/ingestion/ingestion.module';
 
 /** The modular monolith: built from a validated config and an opened database. */
 @Module({})
@@ -17,7 +19,7 @@ export class AppModule implements NestModule {
   static register(config: AppConfig, database: Database): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), StoreModule.forRoot(database), ObservabilityModule.forRoot(), TenancyModule, RetrainModule],
+      imports: [ConfigModule.forRoot(config), StoreModule.forRoot(database), ObservabilityModule.forRoot(), TenancyModule, RetrainModule, DetectionModule, IngestionModule],
       providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }, BodyParserMiddleware],
     };
   }

@@ -46,7 +46,9 @@ export class BodyParserMiddleware implements NestMiddleware {
 
   async use(req: RawBodyRequest, _res: Response, next: NextFunction): Promise<void> {
     if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(req.method)) return next();
-    const limit = BULK_ROUTES.has(req.path) ? this.config.ingestMaxBytes : this.config.requestBodyMaxBytes;
+    // originalUrl: inside a mounted middleware req.path is relative to the mount point.
+    const path = (req.originalUrl ?? req.url).split('?')[0].replace(/\/+$/, '') || '/';
+    const limit = BULK_ROUTES.has(path) ? this.config.ingestMaxBytes : this.config.requestBodyMaxBytes;
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
 

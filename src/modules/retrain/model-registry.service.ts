@@ -114,9 +114,16 @@ export class ModelRegistryService implements OnApplicationBootstrap, OnModuleDes
 
   private async load(tenantId: string): Promise<ActiveModel | null> {
     const found = await this.repository.findActiveWithArtifact(tenantId);
-    const active = found
-      ? { version: found.row.version, model: AnomalyModel.fromJSON(found.artifact), trainedAt: found.row.createdAt }
-      : null;
+    let active: ActiveModel | null = null;
+    if (found) {
+      try {
+        active = { version: found.row.version, model: AnomalyModel.fromJSON(found.artifact), trainedAt: found.row.createdAt };
+      } catch (e) {
+        // An unreadable model (e.g. from an incompatible build) must not stop ingestion: events
+        // fall back to the cold-start baselines until a readable version is activated.
+        this.logger.error(`active model v${found.row.version} of tenant ${tenantId} cannot be loaded: ${(e as Error).message}`);
+      }
+    }
     this.cache.set(tenantId, { active, checkedAt: Date.now() });
     return active;
   }

@@ -144,6 +144,7 @@ export class ModelRepository {
           // Missed notifications while reconnecting: tell the caller to re-check everything.
           onActivated('*');
           retry = setTimeout(() => void connect(1000), 1000);
+          retry.unref();
         });
         await client.query(`LISTEN ${CHANNEL}`);
       } catch (e) {

@@ -1,10 +1,12 @@
 import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Database } from './database/database';
+import { DetectionRepository } from './detection.repository';
+import { EventRepository } from './event.repository';
 import { ModelRepository } from './model.repository';
 import { RateLimitRepository } from './rate-limit.repository';
 
-const REPOSITORIES = [RateLimitRepository, ModelRepository];
+const REPOSITORIES = [RateLimitRepository, ModelRepository, EventRepository, DetectionRepository];
 
 /**
  * The data layer: the opened {@link Database} and the repositories, the only classes that touch it.

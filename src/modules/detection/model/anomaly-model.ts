@@ -40,6 +40,9 @@ export const DEFAULT_MODEL_PARAMS: ModelParams = {
  */
 export const DRIFT_FEATURES = [0, 1, 2] as const;
 
+/** How far beyond the training range (as a share of its width) a value counts as novel. */
+const NOVELTY_MARGIN = 0.1;
+
 export interface ScoreSummary {
   min: number;
   mean: number;
@@ -73,8 +76,8 @@ export interface EventScore {
 
 interface SubModelJson {
   transform: FeatureTransformJson;
-  /** Per feature: its value when it never varied in training, else null. */
-  constant: (number | null)[];
+  /** Per feature: [min, max] of the training values. */
+  range: [number, number][];
   forest: IsolationForestJson;
   imputer: number[];
   display: DisplayStats;
@@ -92,6 +95,8 @@ export interface AnomalyModelJson {
   rows: number;
   timeFrom: string;
   timeTo: string;
+  /** Every service present in the training data (with or without its own sub-model). */
+  knownServices: string[];
   global: SubModelJson;
   services: Record<string, SubModelJson>;
 }
@@ -120,7 +125,7 @@ class SubModel {
 
   constructor(
     readonly transform: FeatureTransform,
-    readonly constant: (number | null)[],
+    readonly range: [number, number][],
     readonly forest: IsolationForest,
     readonly imputer: FeatureImputer,
     readonly display: DisplayStats,
@@ -144,7 +149,7 @@ class SubModel {
     }
     const imputer = FeatureImputer.fit(raw);
     imputer.apply(raw);
-    const constant = constantColumns(raw);
+    const range = columnRanges(raw);
     const forest = IsolationForest.fit(raw, {
       nEstimators: params.nEstimators,
       maxSamples: Math.min(params.maxSamples, events.length),
@@ -152,13 +157,13 @@ class SubModel {
       seed,
     });
     const scores = forest.decisionFunction(raw);
-    return new SubModel(transform, constant, forest, imputer, displayStats(events), { edges, proportions }, events.length, summarise(scores));
+    return new SubModel(transform, range, forest, imputer, displayStats(events), { edges, proportions }, events.length, summarise(scores));
   }
 
   static fromJSON(j: SubModelJson): SubModel {
     return new SubModel(
       FeatureTransform.fromJSON(j.transform),
-      j.constant,
+      j.range,
       IsolationForest.fromJSON(j.forest),
       new FeatureImputer(j.imputer),
       j.display,
@@ -171,7 +176,7 @@ class SubModel {
   toJSON(): SubModelJson {
     return {
       transform: this.transform.toJSON(),
-      constant: this.constant,
+      range: this.range,
       forest: this.forest.toJSON(),
       imputer: [...this.imputer.medians],
       display: this.display,
@@ -186,22 +191,25 @@ class SubModel {
    * its isolation paths, folded onto the raw fields an operator knows, with the training p50/p99.
    */
   /**
-   * A tree can only isolate along features that varied in its sample, so a value never seen in
-   * a feature that was constant in training (a 5xx when training had none) is invisible to the
-   * forest. Such a row is scored as if its first split had isolated it.
+   * Features on which a row lies outside everything seen in training (beyond the training range
+   * by more than a tenth of its width; for a feature that never varied, any other value). A
+   * forest cannot tell such a row apart from the most extreme training row: its trees only
+   * split inside the training range, so the score saturates (a 20x latency scores like a 3x
+   * one), and along a feature that never varied (no 5xx in training) it sees nothing at all.
    */
   novelFeatures(row: ArrayLike<number>): number[] {
     const out: number[] = [];
-    for (let f = 0; f < this.constant.length; f++) {
-      const c = this.constant[f];
-      if (c !== null && Math.abs(row[f] - c) > 1e-9) out.push(f);
+    for (let f = 0; f < this.range.length; f++) {
+      const [lo, hi] = this.range[f];
+      const margin = (hi - lo) * NOVELTY_MARGIN;
+      if (row[f] < lo - margin - 1e-9 || row[f] > hi + margin + 1e-9) out.push(f);
     }
     return out;
   }
 
+  /** Decision values: the forest's, capped at the first-split isolation score for novel rows. */
   scoreRows(m: Matrix): Float64Array {
     const scores = this.forest.decisionFunction(m);
-    if (this.constant.every((c) => c === null)) return scores;
     for (let r = 0; r < m.rows; r++) {
       if (this.novelFeatures(m.data.subarray(r * m.cols, (r + 1) * m.cols)).length) {
         scores[r] = Math.min(scores[r], this.noveltyScore);
@@ -256,13 +264,17 @@ class SubModel {
   }
 }
 
-function constantColumns(m: Matrix): (number | null)[] {
-  const out: (number | null)[] = [];
+function columnRanges(m: Matrix): [number, number][] {
+  const out: [number, number][] = [];
   for (let c = 0; c < m.cols; c++) {
-    const first = m.data[c];
-    let constant = true;
-    for (let r = 1; r < m.rows && constant; r++) constant = m.data[r * m.cols + c] === first;
-    out.push(constant ? first : null);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let r = 0; r < m.rows; r++) {
+      const v = m.data[r * m.cols + c];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    out.push([lo, hi]);
   }
   return out;
 }
@@ -284,6 +296,7 @@ export class AnomalyModel {
     readonly rows: number,
     readonly timeFrom: Date,
     readonly timeTo: Date,
+    private readonly knownServices: ReadonlySet<string>,
     private readonly global: SubModel,
     private readonly services: Map<string, SubModel>,
   ) {}
@@ -308,7 +321,7 @@ export class AnomalyModel {
     for (const [service, list] of [...byService.entries()].sort(([a], [b]) => a.localeCompare(b))) {
       if (list.length >= params.minServiceRows) services.set(service, SubModel.train(list, params, params.seed + i++));
     }
-    return new AnomalyModel(params, events.length, new Date(from), new Date(to), global, services);
+    return new AnomalyModel(params, events.length, new Date(from), new Date(to), new Set(byService.keys()), global, services);
   }
 
   static fromJSON(json: unknown): AnomalyModel {
@@ -319,7 +332,16 @@ export class AnomalyModel {
       throw new Error(`model features ${j.features?.join(',')} differ from this build's ${FEATURE_NAMES.join(',')}`);
     }
     const services = new Map(Object.entries(j.services).map(([s, m]) => [s, SubModel.fromJSON(m)] as const));
-    return new AnomalyModel(j.params, j.rows, new Date(j.timeFrom), new Date(j.timeTo), SubModel.fromJSON(j.global), services);
+    if (!Array.isArray(j.knownServices)) throw new Error('model lacks knownServices');
+    return new AnomalyModel(
+      j.params,
+      j.rows,
+      new Date(j.timeFrom),
+      new Date(j.timeTo),
+      new Set(j.knownServices),
+      SubModel.fromJSON(j.global),
+      services,
+    );
   }
 
   toJSON(): AnomalyModelJson {
@@ -331,6 +353,7 @@ export class AnomalyModel {
       rows: this.rows,
       timeFrom: this.timeFrom.toISOString(),
       timeTo: this.timeTo.toISOString(),
+      knownServices: [...this.knownServices].sort(),
       global: this.global.toJSON(),
       services: Object.fromEntries([...this.services].map(([s, m]) => [s, m.toJSON()])),
     };
@@ -354,6 +377,14 @@ export class AnomalyModel {
 
   hasServiceModel(service: string): boolean {
     return this.services.has(service);
+  }
+
+  /**
+   * Whether the model has seen this service at all. A service it has never seen would be judged
+   * against other services' normal, so it is scored by its own cold-start baseline instead.
+   */
+  knowsService(service: string): boolean {
+    return this.knownServices.has(service);
   }
 
   /** Scores events in batches per sub-model; explains the anomalous ones. */

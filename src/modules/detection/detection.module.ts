@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { RetrainModule } from '../retrain/retrain.module';
+import { DetectionService } from './detection.service';
+import { detectionMetricProviders } from './detection.metrics';
+import { DetectionsController } from './detections.controller';
+
+/** Scoring (models and cold-start baselines), drift, the anomaly history and its read API. */
+@Module({
+  imports: [RetrainModule],
+  controllers: [DetectionsController],
+  providers: [DetectionService, ...detectionMetricProviders],
+  exports: [DetectionService],
+})
+export class DetectionModule {}

@@ -1,0 +1,80 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { DetectionRow } from './event.repository';
+
+export interface DetectionFilter {
+  service?: string;
+  kind?: 'event' | 'series';
+  since?: Date;
+  until?: Date;
+}
+
+/** Position in the newest-first order: (ts, id) of the last item returned. */
+export interface DetectionCursor {
+  ts: Date;
+  id: string;
+}
+
+function toRow(r: Record<string, unknown>): DetectionRow {
+  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return {
+    id: r.id as string,
+    kind: r.kind as 'event' | 'series',
+    eventId: (r.event_id as string) ?? null,
+    service: r.service as string,
+    ts: r.ts as Date,
+    score: Number(r.score),
+    prediction: Number(r.prediction),
+    driftAlert: r.drift_alert as boolean,
+    modelVersion: num(r.model_version),
+    baseline: r.baseline as boolean,
+    explanation: r.explanation ?? null,
+    metadata: (r.metadata as Record<string, unknown>) ?? null,
+    durationMs: num(r.duration_ms),
+    statusCode: num(r.status_code),
+    metric: (r.metric as string) ?? null,
+    value: num(r.value),
+    expected: num(r.expected),
+    likelihood: num(r.likelihood),
+    feedback: (r.feedback as string) ?? null,
+    createdAt: r.created_at as Date,
+  };
+}
+
+/** Anomaly history per tenant, newest first. */
+@Injectable()
+export class DetectionRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async list(tenantId: string, filter: DetectionFilter, limit: number, after?: DetectionCursor): Promise<DetectionRow[]> {
+    const rows = await this.dataSource.query(
+      `SELECT * FROM detections
+        WHERE tenant_id = $1
+          AND ($2::text IS NULL OR service = $2)
+          AND ($3::text IS NULL OR kind = $3)
+          AND ($4::timestamptz IS NULL OR ts >= $4)
+          AND ($5::timestamptz IS NULL OR ts < $5)
+          AND ($6::timestamptz IS NULL OR (ts, id) < ($6, $7::uuid))
+        ORDER BY ts DESC, id DESC
+        LIMIT $8`,
+      [tenantId, filter.service ?? null, filter.kind ?? null, filter.since ?? null, filter.until ?? null, after?.ts ?? null, after?.id ?? null, limit],
+    );
+    return rows.map(toRow);
+  }
+
+  async count(tenantId: string): Promise<number> {
+    const [{ n }] = await this.dataSource.query(`SELECT COUNT(*)::bigint AS n FROM detections WHERE tenant_id = $1`, [tenantId]);
+    return Number(n);
+  }
+
+  /** Keeps the tenant's newest `keep` detections and deletes the rest. */
+  async pruneToLimit(tenantId: string, keep: number): Promise<number> {
+    const [, count] = await this.dataSource.query(
+      `DELETE FROM detections d
+        WHERE d.tenant_id = $1
+          AND (d.ts, d.id) < (SELECT ts, id FROM detections WHERE tenant_id = $1 ORDER BY ts DESC, id DESC OFFSET $2 - 1 LIMIT 1)`,
+      [tenantId, keep],
+    );
+    return Number(count ?? 0);
+  }
+}
