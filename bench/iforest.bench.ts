@@ -48,8 +48,7 @@ export async function run(argv: string[]): Promise<void> {
 
   for (let i = 0; i < scores.length; i++) scores[i] = -scores[i];
   const auc = rocAuc(scores, labels);
-  const cpuMs = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage): number =>
-    (b.user - a.user + b.system - a.system) / 1e3;
+  const cpuMs = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage): number => (b.user - a.user + b.system - a.system) / 1e3;
 
   const cpu = cpus()[0]?.model ?? 'unknown';
   process.stdout.write(

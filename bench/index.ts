@@ -39,7 +39,6 @@ export async function main(argv: string[]): Promise<number> {
     );
     return 2;
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(file) as Partial<BenchModule>;
   if (typeof mod.run !== 'function') {
     process.stderr.write(`${file} does not export run(argv)\n`);

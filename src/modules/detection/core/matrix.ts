@@ -31,9 +31,7 @@ export function matrix(data: Float64Array, rows: number, cols: number): Matrix {
     throw new InvalidInputError(`matrix shape must be non-negative integers, got ${rows}x${cols}`);
   }
   if (data.length !== rows * cols) {
-    throw new InvalidInputError(
-      `matrix data has ${data.length} values but shape ${rows}x${cols} needs ${rows * cols}`,
-    );
+    throw new InvalidInputError(`matrix data has ${data.length} values but shape ${rows}x${cols} needs ${rows * cols}`);
   }
   return { data, rows, cols };
 }
@@ -58,9 +56,7 @@ export function toMatrix(
       x.cols < 0 ||
       x.data.length !== x.rows * x.cols
     ) {
-      throw new ErrorType(
-        `${what}: matrix data has ${x.data.length} values but shape ${x.rows}x${x.cols}`,
-      );
+      throw new ErrorType(`${what}: matrix data has ${x.data.length} values but shape ${x.rows}x${x.cols}`);
     }
     return x;
   }

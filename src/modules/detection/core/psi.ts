@@ -80,9 +80,7 @@ export function psiFromProportions(
   epsilon = PSI_EPSILON,
 ): number {
   if (expected.length !== actual.length) {
-    throw new InvalidInputError(
-      `psi: ${expected.length} reference bins but ${actual.length} recent bins`,
-    );
+    throw new InvalidInputError(`psi: ${expected.length} reference bins but ${actual.length} recent bins`);
   }
   let sum = 0;
   for (let b = 0; b < expected.length; b++) {

@@ -43,10 +43,7 @@ export function quantile(values: ArrayLike<number>, q: number): number {
  * @throws InvalidInputError on length mismatch, NaN scores, labels other than 0/1, or when one
  *   class is absent (the AUC is undefined then).
  */
-export function rocAuc(
-  scores: ArrayLike<number>,
-  labels: ArrayLike<number> | ArrayLike<boolean>,
-): number {
+export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number> | ArrayLike<boolean>): number {
   const n = scores.length;
   if (labels.length !== n) {
     throw new InvalidInputError(`rocAuc: ${n} scores but ${labels.length} labels`);
