@@ -133,6 +133,7 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
         statusCode: event.statusCode ?? null,
         bytes: event.bytes ?? null,
         metadata: event.metadata,
+        metadataJson: event.metadataJson,
         score: r.score,
         prediction: r.prediction,
         modelVersion: r.model_version,

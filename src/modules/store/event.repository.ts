@@ -11,6 +11,8 @@ export interface EventRow {
   statusCode: number | null;
   bytes: number | null;
   metadata: Record<string, unknown>;
+  /** `metadata` already serialised, when available. */
+  metadataJson?: string;
   score: number;
   prediction: number;
   modelVersion: number | null;
@@ -57,40 +59,42 @@ export class EventRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   /**
-   * Stores events and their detections atomically. Events whose id is already stored (a retry)
-   * are skipped, and so are their detections. Returns the ids actually inserted.
+   * Stores events and their detections in one statement (so atomically, with one round trip and
+   * one commit). Events whose id is already stored (a retry) are skipped, and so are their
+   * detections. Returns the ids actually inserted.
    */
   async insertScored(tenantId: string, events: EventRow[], detections: DetectionRow[]): Promise<Set<string>> {
     if (!events.length) return new Set();
-    return this.dataSource.transaction(async (m) => {
-      // One statement over arrays: the cost stays flat per batch instead of per row.
-      const inserted: { id: string }[] = await m.query(
-        `INSERT INTO events (tenant_id, id, service, ts, source, duration_ms, status_code, bytes, metadata, score, prediction, model_version, baseline)
-         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::float8[], $7::int2[], $8::int8[],
-                                  $9::jsonb[], $10::float8[], $11::int2[], $12::int4[], $13::text[])
+    // The rows travel as one JSON document that PostgreSQL unpacks itself: much cheaper than
+    // binding thousands of parameters or array literals, and the metadata JSON is spliced in as is.
+    const rowsJson =
+      '[' +
+      events
+        .map(
+          (e) =>
+            `{"id":${JSON.stringify(e.id)},"service":${JSON.stringify(e.service)},"ts":"${e.ts.toISOString()}",` +
+            `"source":${JSON.stringify(e.source)},"duration_ms":${e.durationMs ?? 'null'},"status_code":${e.statusCode ?? 'null'},` +
+            `"bytes":${e.bytes ?? 'null'},"metadata":${e.metadataJson ?? JSON.stringify(e.metadata)},"score":${e.score},` +
+            `"prediction":${e.prediction},"model_version":${e.modelVersion ?? 'null'},"baseline":${e.baseline ? `"${e.baseline}"` : 'null'}}`,
+        )
+        .join(',') +
+      ']';
+    const rows: { id: string }[] = await this.dataSource.query(
+      `WITH input AS (
+         SELECT * FROM jsonb_to_recordset($2::jsonb) AS r(id text, service text, ts timestamptz, source text, duration_ms float8,
+           status_code int2, bytes int8, metadata jsonb, score float8, prediction int2, model_version int4, baseline text)
+       ), ins AS (
+         INSERT INTO events (tenant_id, id, service, ts, source, duration_ms, status_code, bytes, metadata, score, prediction, model_version, baseline)
+         SELECT $1, id, service, ts, source, duration_ms, status_code, bytes, metadata, score, prediction, model_version, baseline FROM input
          ON CONFLICT (tenant_id, id) DO NOTHING
-         RETURNING id`,
-        [
-          tenantId,
-          events.map((e) => e.id),
-          events.map((e) => e.service),
-          events.map((e) => e.ts),
-          events.map((e) => e.source),
-          events.map((e) => e.durationMs),
-          events.map((e) => e.statusCode),
-          events.map((e) => e.bytes),
-          events.map((e) => JSON.stringify(e.metadata)),
-          events.map((e) => e.score),
-          events.map((e) => e.prediction),
-          events.map((e) => e.modelVersion),
-          events.map((e) => e.baseline),
-        ],
-      );
-      const ids = new Set(inserted.map((r) => r.id));
-      const fresh = detections.filter((d) => d.eventId === null || ids.has(d.eventId));
-      if (fresh.length) await insertDetections(m, tenantId, fresh);
-      return ids;
-    });
+         RETURNING id
+       ), det AS (
+         ${DETECTIONS_INSERT('$3', 'WHERE d.event_id IN (SELECT id FROM ins)')}
+       )
+       SELECT id FROM ins`,
+      [tenantId, rowsJson, detectionsJson(detections)],
+    );
+    return new Set(rows.map((r) => r.id));
   }
 
   /** What was stored for these event ids (to answer a retried request with the original result). */
@@ -164,36 +168,43 @@ export class EventRepository {
   }
 }
 
+const DETECTIONS_INSERT = (param: string, where = '') => `
+  INSERT INTO detections (tenant_id, id, kind, event_id, service, ts, score, prediction, drift_alert, model_version, baseline,
+                          explanation, metadata, duration_ms, status_code, metric, value, expected, likelihood)
+  SELECT $1, d.* FROM jsonb_to_recordset(${param}::jsonb) AS d(id uuid, kind text, event_id text, service text, ts timestamptz,
+    score float8, prediction int2, drift_alert bool, model_version int4, baseline bool, explanation jsonb, metadata jsonb,
+    duration_ms float8, status_code int2, metric text, value float8, expected float8, likelihood float8)
+  ${where}
+  ON CONFLICT DO NOTHING`;
+
+function detectionsJson(d: DetectionRow[]): string {
+  return JSON.stringify(
+    d.map((x) => ({
+      id: x.id,
+      kind: x.kind,
+      event_id: x.eventId,
+      service: x.service,
+      ts: x.ts.toISOString(),
+      score: x.score,
+      prediction: x.prediction,
+      drift_alert: x.driftAlert,
+      model_version: x.modelVersion,
+      baseline: x.baseline,
+      explanation: x.explanation ?? null,
+      metadata: x.metadata,
+      duration_ms: x.durationMs,
+      status_code: x.statusCode,
+      metric: x.metric ?? null,
+      value: x.value ?? null,
+      expected: x.expected ?? null,
+      likelihood: x.likelihood ?? null,
+    })),
+  );
+}
+
 type Querier = { query: (sql: string, params?: unknown[]) => Promise<unknown> };
 
+/** Stores detections that belong to no new event (series detections). */
 export async function insertDetections(m: Querier, tenantId: string, d: DetectionRow[]): Promise<void> {
-  await m.query(
-    `INSERT INTO detections (tenant_id, id, kind, event_id, service, ts, score, prediction, drift_alert, model_version, baseline,
-                             explanation, metadata, duration_ms, status_code, metric, value, expected, likelihood)
-     SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::float8[], $8::int2[], $9::bool[],
-                              $10::int4[], $11::bool[], $12::jsonb[], $13::jsonb[], $14::float8[], $15::int2[], $16::text[],
-                              $17::float8[], $18::float8[], $19::float8[])
-     ON CONFLICT DO NOTHING`,
-    [
-      tenantId,
-      d.map((x) => x.id),
-      d.map((x) => x.kind),
-      d.map((x) => x.eventId),
-      d.map((x) => x.service),
-      d.map((x) => x.ts),
-      d.map((x) => x.score),
-      d.map((x) => x.prediction),
-      d.map((x) => x.driftAlert),
-      d.map((x) => x.modelVersion),
-      d.map((x) => x.baseline),
-      d.map((x) => (x.explanation === undefined ? null : JSON.stringify(x.explanation))),
-      d.map((x) => (x.metadata === null ? null : JSON.stringify(x.metadata))),
-      d.map((x) => x.durationMs),
-      d.map((x) => x.statusCode),
-      d.map((x) => x.metric ?? null),
-      d.map((x) => x.value ?? null),
-      d.map((x) => x.expected ?? null),
-      d.map((x) => x.likelihood ?? null),
-    ],
-  );
+  if (d.length) await m.query(DETECTIONS_INSERT('$2'), [tenantId, detectionsJson(d)]);
 }

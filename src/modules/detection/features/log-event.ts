@@ -11,6 +11,8 @@ export interface LogEvent {
   path?: string;
   /** Every other field of the original object (the seed's nested shape), kept as metadata. */
   metadata: Record<string, unknown>;
+  /** `metadata` as JSON, when validation already serialised it (saves doing it again to store it). */
+  metadataJson?: string;
 }
 
 /** A field-level problem with an input event. */
@@ -144,7 +146,8 @@ export function parseLogEvent(raw: unknown, options: ParseOptions): ParseResult 
     }
     metadata[k] = v;
   }
-  const metadataBytes = Buffer.byteLength(JSON.stringify(metadata));
+  const metadataJson = JSON.stringify(metadata);
+  const metadataBytes = Buffer.byteLength(metadataJson);
   if (metadataBytes > options.maxMetadataBytes) {
     errors.push({ field: '(metadata)', reason: `is ${metadataBytes} bytes, over the limit of ${options.maxMetadataBytes}` });
   }
@@ -164,6 +167,7 @@ export function parseLogEvent(raw: unknown, options: ParseOptions): ParseResult 
       method: typeof method === 'string' ? method : undefined,
       path: typeof reqPath === 'string' ? reqPath : undefined,
       metadata,
+      metadataJson,
     },
   };
 }

@@ -197,28 +197,34 @@ class SubModel {
    * split inside the training range, so the score saturates (a 20x latency scores like a 3x
    * one), and along a feature that never varied (no 5xx in training) it sees nothing at all.
    */
-  novelFeatures(row: ArrayLike<number>): number[] {
+  novelFeatures(row: ArrayLike<number>, offset = 0): number[] {
     const out: number[] = [];
-    for (let f = 0; f < this.range.length; f++) {
-      const [lo, hi] = this.range[f];
-      const margin = (hi - lo) * NOVELTY_MARGIN;
-      if (row[f] < lo - margin - 1e-9 || row[f] > hi + margin + 1e-9) out.push(f);
-    }
+    for (let f = 0; f < this.range.length; f++) if (this.isNovel(row[offset + f], f)) out.push(f);
     return out;
+  }
+
+  private isNovel(v: number, f: number): boolean {
+    const [lo, hi] = this.range[f];
+    const margin = (hi - lo) * NOVELTY_MARGIN + 1e-9;
+    return v < lo - margin || v > hi + margin;
   }
 
   /** Decision values: the forest's, capped at the first-split isolation score for novel rows. */
   scoreRows(m: Matrix): Float64Array {
     const scores = this.forest.decisionFunction(m);
+    const cols = m.cols;
     for (let r = 0; r < m.rows; r++) {
-      if (this.novelFeatures(m.data.subarray(r * m.cols, (r + 1) * m.cols)).length) {
-        scores[r] = Math.min(scores[r], this.noveltyScore);
+      for (let f = 0; f < cols; f++) {
+        if (this.isNovel(m.data[r * cols + f], f)) {
+          scores[r] = Math.min(scores[r], this.noveltyScore);
+          break;
+        }
       }
     }
     return scores;
   }
 
-  explain(event: LogEvent, row: Float64Array, missing: boolean[]): Explanation {
+  explain(event: LogEvent, row: Float64Array): Explanation {
     const novel = this.novelFeatures(row);
     const contrib = novel.length ? new Float64Array(N_FEATURES) : this.forest.featureContributions(row, { normalize: true });
     for (const f of novel) contrib[f] = 1 / novel.length;
@@ -231,7 +237,7 @@ class SubModel {
       p50: Number.isNaN(this.display.p50[i]) ? null : round(this.display.p50[i], 2),
       p99: Number.isNaN(this.display.p99[i]) ? null : round(this.display.p99[i], 2),
       contribution: round(byField[i], 3),
-      ...(missing[i] ? { missing: true } : {}),
+      ...(Number.isNaN(values[i]) ? { missing: true } : {}),
     }))
       .filter((f) => f.contribution > 0)
       .sort((a, b) => b.contribution - a.contribution);
@@ -401,7 +407,6 @@ export class AnomalyModel {
       const sub = key === null ? this.global : this.services.get(key)!;
       const subset = idx.map((i) => events[i]);
       const m = sub.transform.matrix(subset);
-      const missing = subset.map((e) => displayValues(e).map((v) => Number.isNaN(v)));
       sub.imputer.apply(m);
       const scores = sub.scoreRows(m);
       for (let k = 0; k < idx.length; k++) {
@@ -410,7 +415,7 @@ export class AnomalyModel {
         const result: EventScore = { score, prediction, subModel: key };
         if (prediction === -1 && options.explain !== false) {
           const row = m.data.subarray(k * N_FEATURES, (k + 1) * N_FEATURES);
-          result.explanation = sub.explain(subset[k], row, missing[k]);
+          result.explanation = sub.explain(subset[k], row);
         }
         out[idx[k]] = result;
       }
