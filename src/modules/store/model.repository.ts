@@ -135,22 +135,31 @@ export class ModelRepository {
     let retry: NodeJS.Timeout | undefined;
     const connect = async (delay: number) => {
       if (stopped) return;
+      let c: PoolClient | undefined;
       try {
-        client = await pool.connect();
-        client.on('notification', (msg) => msg.payload && onActivated(msg.payload));
-        client.on('error', () => {
-          client?.release(true);
+        c = await pool.connect();
+        const mine = c;
+        mine.on('notification', (msg) => msg.payload && onActivated(msg.payload));
+        mine.on('error', () => {
+          if (client !== mine) return; // already released (stopping) or replaced
           client = undefined;
-          // Missed notifications while reconnecting: tell the caller to re-check everything.
+          mine.release(true);
+          if (stopped) return;
+          // Notifications were missed while the connection was down: re-check every tenant.
           onActivated('*');
           retry = setTimeout(() => void connect(1000), 1000);
           retry.unref();
         });
-        await client.query(`LISTEN ${CHANNEL}`);
+        await mine.query(`LISTEN ${CHANNEL}`);
+        if (stopped) {
+          mine.release();
+          return;
+        }
+        client = mine;
       } catch (e) {
+        if (c && client !== c) c.release(true);
+        if (stopped) return;
         this.logger.warn(`cannot listen for model activations (${(e as Error).message}); retrying`);
-        client?.release(true);
-        client = undefined;
         retry = setTimeout(() => void connect(Math.min(delay * 2, 30_000)), delay);
         retry.unref();
       }
@@ -159,9 +168,11 @@ export class ModelRepository {
     return async () => {
       stopped = true;
       clearTimeout(retry);
-      if (client) {
-        await client.query(`UNLISTEN ${CHANNEL}`).catch(() => undefined);
-        client.release();
+      const c = client;
+      client = undefined;
+      if (c) {
+        await c.query(`UNLISTEN ${CHANNEL}`).catch(() => undefined);
+        c.release();
       }
     };
   }

@@ -424,17 +424,36 @@ export class AnomalyModel {
   }
 
   /**
-   * Population Stability Index per drift feature between recent events and the training reference
-   * of the tenant-wide sub-model (NaN-free values only).
+   * Population Stability Index per drift feature of recent events against the training reference,
+   * each event compared with the sub-model that scores it (a mix of services is not drift), and
+   * averaged over those sub-models weighted by their number of recent events. Sub-models with
+   * fewer than 30 recent events are left out (too few to bin).
    */
   drift(recent: readonly LogEvent[], threshold: number): { psi: Record<string, number>; alert: boolean } {
-    const m = this.global.transform.matrix(recent);
+    const groups = new Map<SubModel, LogEvent[]>();
+    for (const e of recent) {
+      const sub = this.services.get(e.service) ?? this.global;
+      const g = groups.get(sub) ?? [];
+      g.push(e);
+      groups.set(sub, g);
+    }
+    const sums = new Float64Array(DRIFT_FEATURES.length);
+    const weights = new Float64Array(DRIFT_FEATURES.length);
+    for (const [sub, events] of groups) {
+      if (events.length < 30) continue;
+      const m = sub.transform.matrix(events);
+      DRIFT_FEATURES.forEach((c, k) => {
+        const present = column(m, c).filter((v) => !Number.isNaN(v));
+        if (present.length < 30 || !sub.drift.edges[k].length) return;
+        sums[k] += present.length * psiFromProportions(sub.drift.proportions[k], binProportions(present, sub.drift.edges[k]));
+        weights[k] += present.length;
+      });
+    }
     const psi: Record<string, number> = {};
     let alert = false;
     DRIFT_FEATURES.forEach((c, k) => {
-      const present = column(m, c).filter((v) => !Number.isNaN(v));
-      if (!present.length || !this.global.drift.edges[k].length) return;
-      const value = psiFromProportions(this.global.drift.proportions[k], binProportions(present, this.global.drift.edges[k]));
+      if (!weights[k]) return;
+      const value = sums[k] / weights[k];
       psi[FEATURE_NAMES[c]] = round(value);
       if (value > threshold) alert = true;
     });
