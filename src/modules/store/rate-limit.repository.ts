@@ -1,5 +1,8 @@
 import { Injectable } from '@nestjs/common';
+import { Pool, QueryResult } from 'pg';
 import { DataSource } from 'typeorm';
+
+const TENANT = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** Per-tenant request counters in fixed windows, shared by all replicas through PostgreSQL. */
 @Injectable()
@@ -8,27 +11,21 @@ export class RateLimitRepository {
 
   /** Counts one request in the tenant's window and returns the window's count so far. */
   async hit(tenantId: string, windowStart: Date): Promise<number> {
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      await runner.startTransaction();
-      // A counter, not data: losing the last hits in a crash is harmless, so this commit does not
-      // wait for the WAL flush (events and detections always do).
-      await runner.query('SET LOCAL synchronous_commit TO OFF');
-      const rows: { hits: number }[] = await runner.query(
-        `INSERT INTO rate_limit_windows (tenant_id, window_start, hits) VALUES ($1, $2, 1)
-         ON CONFLICT (tenant_id, window_start) DO UPDATE SET hits = rate_limit_windows.hits + 1
-         RETURNING hits`,
-        [tenantId, windowStart],
-      );
-      await runner.commitTransaction();
-      return rows[0].hits;
-    } catch (e) {
-      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
-      throw e;
-    } finally {
-      await runner.release();
-    }
+    if (!TENANT.test(tenantId)) throw new Error(`invalid tenant id ${JSON.stringify(tenantId)}`);
+    // One round trip: a parameterless multi-statement query (values are a validated tenant id and
+    // an integer, so inlining them is safe). The counter is not data: losing the last hits in a
+    // crash is harmless, so its commit does not wait for the WAL flush (events always do).
+    const pool = (this.dataSource.driver as unknown as { master: Pool }).master;
+    const results = (await pool.query(
+      `BEGIN; SET LOCAL synchronous_commit TO OFF;
+       INSERT INTO rate_limit_windows (tenant_id, window_start, hits)
+       VALUES ('${tenantId}', to_timestamp(${Math.floor(windowStart.getTime() / 1000)}), 1)
+       ON CONFLICT (tenant_id, window_start) DO UPDATE SET hits = rate_limit_windows.hits + 1
+       RETURNING hits; COMMIT;`,
+    )) as unknown as QueryResult[];
+    const counted = results.find((r) => r.command === 'INSERT');
+    if (!counted?.rows.length) throw new Error('rate limit counter returned no row');
+    return Number(counted.rows[0].hits);
   }
 
   /** System job: drops windows of every tenant older than `before`. */
