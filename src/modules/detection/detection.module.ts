@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { RetrainModule } from '../retrain/retrain.module';
+import { AnomalyBus } from './anomaly-bus';
 import { DetectionService } from './detection.service';
 import { detectionMetricProviders } from './detection.metrics';
 import { DetectionsController } from './detections.controller';
@@ -8,7 +9,7 @@ import { DetectionsController } from './detections.controller';
 @Module({
   imports: [RetrainModule],
   controllers: [DetectionsController],
-  providers: [DetectionService, ...detectionMetricProviders],
-  exports: [DetectionService],
+  providers: [DetectionService, AnomalyBus, ...detectionMetricProviders],
+  exports: [DetectionService, AnomalyBus],
 })
 export class DetectionModule {}

@@ -7,6 +7,7 @@ import { DetectionRepository, DetectionFilter, DetectionCursor } from '../store/
 import { DetectionRow, EventRepository, EventRow } from '../store/event.repository';
 import { ModelRegistryService } from '../retrain/model-registry.service';
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
+import { AnomalyBus } from './anomaly-bus';
 import { ServiceBaseline, BASELINE_WINDOW } from './baseline/service-baseline';
 import { ANOMALIES, ANOMALY_SCORE, INGEST_EVENTS } from './detection.metrics';
 import { DriftMonitor } from './drift-monitor';
@@ -63,6 +64,7 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
     private readonly tenants: TenantRegistry,
     private readonly events: EventRepository,
     private readonly detections: DetectionRepository,
+    private readonly bus: AnomalyBus,
     @InjectMetric(INGEST_EVENTS) private readonly ingestCounter: Counter<string>,
     @InjectMetric(ANOMALIES) private readonly anomalyCounter: Counter<string>,
     @InjectMetric(ANOMALY_SCORE) private readonly scoreHistogram: Histogram<string>,
@@ -178,6 +180,10 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
       });
     }
     this.signal(tenantId, source, incoming, results, anomalies, inserted);
+    this.bus.publish(
+      tenantId,
+      anomalies.filter((a) => a.eventId !== null && inserted.has(a.eventId)),
+    );
     return results;
   }
 

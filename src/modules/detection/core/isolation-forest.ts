@@ -700,37 +700,34 @@ function drawSubset(rng: Rng, perm: Int32Array, k: number, draws: Float64Array):
  * was ensured by the caller) and, when used, filling its slots of the dense layout.
  */
 function growTree(g: Grower, t: number): void {
+  // Until V8 has optimised this function (its compile takes a good part of a small fit), it runs
+  // as baseline code whose cost is per bytecode: hence the lean loop, descending into the left
+  // child directly and stacking only right children, and no writes of zeros into fresh buffers.
   const { rng, data, cols, k, nf, heightLimit, idx, cand, range, treeCols, pool } = g;
-  const { stStart, stEnd, stDepth, stParent, stSlot, nodes, dense } = g;
+  const { stStart, stEnd, stParent, stSlot, nodes, dense } = g;
   const { feature, threshold, right, samples, leafValue } = nodes;
   const nInternal = (1 << heightLimit) - 1;
   const denseBase = t * nInternal;
   const leafBase = t * (nInternal + 1) - nInternal;
   let id = nodes.length;
   let pp = g.poolPos;
-  stStart[0] = 0;
-  stEnd[0] = k;
-  stDepth[0] = 0;
-  stParent[0] = -1;
-  stSlot[0] = 0;
-  let sp = 1;
-  while (sp > 0) {
-    sp--;
-    const start = stStart[sp];
-    const end = stEnd[sp];
-    const depth = stDepth[sp];
-    const slot = stSlot[sp];
+  let sp = 0;
+  // The current node: rows idx[start, end), depth, heap slot.
+  let start = 0;
+  let end = k;
+  let depth = 0;
+  let slot = 0;
+  for (;;) {
     const node = id++;
-    if (stParent[sp] >= 0) right[stParent[sp]] = node;
-    samples[node] = end - start;
+    const n = end - start;
+    samples[node] = n;
 
     let chosen = -1;
-    if (depth < heightLimit && end - start > 1) {
+    if (depth < heightLimit && n > 1) {
       // Draw columns uniformly until one is not constant in the node, setting constant ones
       // aside: a uniform pick among the non-constant columns, as sklearn's random splitter
-      // with max_features=1 makes. All constant → leaf.
-      // cand stays a permutation of the tree's columns (set-aside ones are swapped to the end),
-      // so it needs no reset between nodes.
+      // with max_features=1 makes. All constant → leaf. cand stays a permutation of the
+      // tree's columns (set-aside ones are swapped to the end), so it needs no reset.
       let remaining = nf;
       while (remaining > 0) {
         let j = 0;
@@ -754,12 +751,19 @@ function growTree(g: Grower, t: number): void {
     }
 
     if (chosen < 0) {
-      const value = depth + averagePathLength(end - start);
+      // Leaf (threshold and right child stay 0 from the fresh buffers; feature −1 marks it).
+      const value = depth + averagePathLength(n);
       feature[node] = -1;
-      threshold[node] = 0;
-      right[node] = -1;
       leafValue[node] = value;
       if (dense !== null) fillDenseLeaf(dense.leafValue, leafBase, heightLimit, slot, depth, value);
+      if (sp === 0) break;
+      // Continue with the most recent pending right child.
+      sp--;
+      start = stStart[sp];
+      end = stEnd[sp];
+      slot = stSlot[sp];
+      depth = heightLimit - 31 + Math.clz32(slot + 1); // floor(log2(slot + 1))
+      right[stParent[sp]] = id;
       continue;
     }
 
@@ -775,24 +779,19 @@ function growTree(g: Grower, t: number): void {
     const mid = partition(data, cols, chosen, idx, start, end, thr);
     feature[node] = chosen;
     threshold[node] = thr;
-    leafValue[node] = 0;
     if (dense !== null) {
       dense.feature[denseBase + slot] = chosen;
       dense.threshold[denseBase + slot] = thr;
     }
-    // Right child first so the left one is popped next: pre-order, left child = parent + 1.
+    // Stack the right child; go on with the left one, which is thus node + 1 (pre-order).
     stStart[sp] = mid;
     stEnd[sp] = end;
-    stDepth[sp] = depth + 1;
     stParent[sp] = node;
     stSlot[sp] = 2 * slot + 2;
     sp++;
-    stStart[sp] = start;
-    stEnd[sp] = mid;
-    stDepth[sp] = depth + 1;
-    stParent[sp] = -1;
-    stSlot[sp] = 2 * slot + 1;
-    sp++;
+    end = mid;
+    depth++;
+    slot = 2 * slot + 1;
   }
   nodes.length = id;
   g.poolPos = pp;
