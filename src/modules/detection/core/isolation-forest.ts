@@ -148,7 +148,7 @@ interface Forest {
   readonly feature: Int32Array;
   /** Split threshold (x <= threshold goes left); 0 for leaves. */
   readonly threshold: Float64Array;
-  /** Global index of the right child; −1 for leaves. */
+  /** Global index of the right child; meaningless for leaves. */
   readonly right: Int32Array;
   /** Training rows that reached the node. */
   readonly samples: Int32Array;
@@ -599,8 +599,8 @@ interface Grower {
   readonly pool: Float64Array;
   poolPos: number;
   /**
-   * Depth-first stack (at most one pending right sibling per level plus the current node):
-   * row range, depth, parent node of a right child (−1 for a left child), heap slot.
+   * Depth-first stack of pending right children (at most one per level): row range, depth,
+   * parent node, heap slot (used by the dense layout only).
    */
   readonly stStart: Int32Array;
   readonly stEnd: Int32Array;
@@ -704,7 +704,7 @@ function growTree(g: Grower, t: number): void {
   // as baseline code whose cost is per bytecode: hence the lean loop, descending into the left
   // child directly and stacking only right children, and no writes of zeros into fresh buffers.
   const { rng, data, cols, k, nf, heightLimit, idx, cand, range, treeCols, pool } = g;
-  const { stStart, stEnd, stParent, stSlot, nodes, dense } = g;
+  const { stStart, stEnd, stDepth, stParent, stSlot, nodes, dense } = g;
   const { feature, threshold, right, samples, leafValue } = nodes;
   const nInternal = (1 << heightLimit) - 1;
   const denseBase = t * nInternal;
@@ -761,8 +761,8 @@ function growTree(g: Grower, t: number): void {
       sp--;
       start = stStart[sp];
       end = stEnd[sp];
+      depth = stDepth[sp];
       slot = stSlot[sp];
-      depth = heightLimit - 31 + Math.clz32(slot + 1); // floor(log2(slot + 1))
       right[stParent[sp]] = id;
       continue;
     }
@@ -784,13 +784,14 @@ function growTree(g: Grower, t: number): void {
       dense.threshold[denseBase + slot] = thr;
     }
     // Stack the right child; go on with the left one, which is thus node + 1 (pre-order).
+    depth++;
     stStart[sp] = mid;
     stEnd[sp] = end;
+    stDepth[sp] = depth;
     stParent[sp] = node;
     stSlot[sp] = 2 * slot + 2;
     sp++;
     end = mid;
-    depth++;
     slot = 2 * slot + 1;
   }
   nodes.length = id;
@@ -901,7 +902,7 @@ function linkTrees(trees: TreeArrays, p: ModelParams): Forest {
 
   // Pass 2, backwards: reverse pre-order meets a node after both its subtrees, left on top of
   // the stack, so subtree sizes (hence right-child positions) and sample counts fall out.
-  const right = new Int32Array(total).fill(-1);
+  const right = new Int32Array(total);
   const stSize = new Int32Array(maxCount + 1);
   const stSamples = new Float64Array(maxCount + 1);
   for (let t = 0; t < nTrees; t++) {

@@ -106,6 +106,22 @@ export function assertFinite(
 ): void {
   const data = m.data;
   const n = data.length;
+  if (n < 65536) {
+    // Native scans (includes() finds NaN, unlike indexOf): a one-off check of a small batch
+    // would otherwise run as unoptimised JavaScript and cost more than scoring it.
+    if (!data.includes(NaN) && !data.includes(Infinity) && !data.includes(-Infinity)) return;
+  } else {
+    // One branch-free pass: v · 0 is ±0 for finite v and NaN otherwise.
+    let s0 = 0;
+    let s1 = 0;
+    let i = 0;
+    for (; i + 1 < n; i += 2) {
+      s0 += data[i] * 0;
+      s1 += data[i + 1] * 0;
+    }
+    if (i < n) s0 += data[i] * 0;
+    if (s0 + s1 === 0) return;
+  }
   for (let i = 0; i < n; i++) {
     // `v - v` is 0 for finite v and NaN for NaN/±Infinity: one test for both cases.
     const v = data[i];
