@@ -38,6 +38,40 @@ function decodeInt32(b64: string): Int32Array {
   return out;
 }
 
+function encode(values: number[], kind: 'int32' | 'float64'): string {
+  const width = kind === 'int32' ? 4 : 8;
+  const buf = Buffer.alloc(values.length * width);
+  values.forEach((v, i) => (kind === 'int32' ? buf.writeInt32LE(v, i * 4) : buf.writeDoubleLE(v, i * 8)));
+  return buf.toString('base64');
+}
+
+/** A serialised one-tree model on one feature: root split at `threshold`, two leaves. */
+function craftedStump(o: {
+  maxSamples: number;
+  threshold: number;
+  leftSamples: number;
+  rightSamples: number;
+}): IsolationForestJson {
+  return {
+    format: 'iforest',
+    version: 1,
+    nFeatures: 1,
+    nEstimators: 1,
+    maxSamples: o.maxSamples,
+    maxFeatures: 1,
+    heightLimit: Math.ceil(Math.log2(o.maxSamples)),
+    contamination: 'auto',
+    offset: -0.5,
+    seed: 0,
+    trees: {
+      nodeCounts: encode([3], 'int32'),
+      feature: encode([0, -1, -1], 'int32'),
+      threshold: encode([o.threshold], 'float64'),
+      leafSamples: encode([o.leftSamples, o.rightSamples], 'int32'),
+    },
+  };
+}
+
 describe(IsolationForest.name, () => {
   const X = gaussian(1000, 4, 1);
 
@@ -228,6 +262,23 @@ describe(IsolationForest.name, () => {
         const part = sut.scoreSamples(rowsArray.slice(start, start + 7));
         expect(Array.from(part)).toEqual(Array.from(all.subarray(start, start + 7)));
       }
+    });
+
+    it.each([
+      [3, 10],
+      [3, 5000],
+      [3, 40000],
+      [2048, 10], // height 11: the pre-order (sparse) layout
+    ])('should send x equal to the threshold left (maxSamples %p, %p rows)', (maxSamples, rows) => {
+      // One split x0 <= 0.5: left leaf holds 1 training row (path 1), right leaf the rest.
+      const sut = IsolationForest.fromJSON(
+        craftedStump({ maxSamples, threshold: 0.5, leftSamples: 1, rightSamples: maxSamples - 1 }),
+      );
+      const data = new Float64Array(rows);
+      for (let i = 0; i < rows; i++) data[i] = i % 3 === 0 ? 0.5 : i % 3 === 1 ? 0.4 : 0.6;
+      const h = sut.pathLengths({ data, rows, cols: 1 });
+      const right = 1 + averagePathLength(maxSamples - 1);
+      for (let i = 0; i < rows; i++) expect(h[i]).toBe(i % 3 === 2 ? right : 1);
     });
 
     it('should return an empty result for no rows', () => {
