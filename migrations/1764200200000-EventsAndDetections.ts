@@ -21,8 +21,11 @@ export class EventsAndDetections1764200200000 implements MigrationInterface {
         model_version integer,
         baseline      text             CHECK (baseline IN ('warming', 'ready')),
         shipped_at    timestamptz,
+        ship_error    text,
         PRIMARY KEY (tenant_id, id)
       )`);
+    // The Loki outbox: unshipped events, kept small by shipping.
+    await q.query(`CREATE INDEX events_outbox_idx ON events (tenant_id, received_at) WHERE shipped_at IS NULL`);
     await q.query(`CREATE INDEX events_tenant_received_idx ON events (tenant_id, received_at DESC)`);
     await q.query(`CREATE INDEX events_tenant_service_received_idx ON events (tenant_id, service, received_at DESC)`);
     await q.query(`
@@ -49,8 +52,10 @@ export class EventsAndDetections1764200200000 implements MigrationInterface {
         feedback      text CHECK (feedback IN ('false_positive', 'confirmed')),
         feedback_at   timestamptz,
         created_at    timestamptz      NOT NULL DEFAULT now(),
+        shipped_at    timestamptz,
         PRIMARY KEY (tenant_id, id)
       )`);
+    await q.query(`CREATE INDEX detections_outbox_idx ON detections (tenant_id, created_at) WHERE shipped_at IS NULL`);
     await q.query(`CREATE UNIQUE INDEX detections_tenant_event_idx ON detections (tenant_id, event_id) WHERE event_id IS NOT NULL`);
     await q.query(`CREATE INDEX detections_tenant_ts_idx ON detections (tenant_id, ts DESC, id DESC)`);
     await q.query(`CREATE INDEX detections_tenant_service_ts_idx ON detections (tenant_id, service, ts DESC, id DESC)`);

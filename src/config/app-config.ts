@@ -14,6 +14,8 @@ export class ConfigError extends Error {
 
 export type Environment = 'development' | 'staging' | 'production' | 'test';
 export type StoreBackend = 'postgres' | 'memory';
+export type AlertSeverity = 'info' | 'warning' | 'critical';
+export type AlertDirection = 'slower' | 'faster' | 'both';
 
 type Source = Record<string, string | undefined>;
 
@@ -192,11 +194,23 @@ export class AppConfig {
   lokiUsername: string | undefined = undefined;
   lokiPassword: string | undefined = undefined;
   lokiBearerToken: string | undefined = undefined;
+  lokiShipIntervalMs = 1000;
+  lokiTimeoutMs = 10_000;
 
   // alerts
   slackWebhookUrl: string | undefined = undefined;
   tenantSlackWebhooks: Record<string, string> = {};
   alertLinkTemplate: string | undefined = undefined;
+  /** Anomalies less than this apart join one alert; this long without one, the service has recovered. */
+  alertCooldownMinutes = 10;
+  /** An alert still going on this long after its last message is sent again (0: never). */
+  alertRenotifyMinutes = 60;
+  alertMinSeverity: AlertSeverity = 'info';
+  alertDirection: AlertDirection = 'both';
+  alertMaxAttempts = 8;
+  alertRetryBaseSeconds = 5;
+  alertPollSeconds = 5;
+  slackTimeoutMs = 10_000;
 
   /** Non-fatal notes for the start-up log (deprecated variables, open tenants). */
   warnings: string[] = [];
@@ -351,10 +365,20 @@ function buildConfigWith(r: Reader): AppConfig {
   c.lokiUsername = r.get('LOKI_USERNAME', undefined as string | undefined, (s) => s);
   c.lokiPassword = r.get('LOKI_PASSWORD', undefined as string | undefined, (s) => s);
   c.lokiBearerToken = r.get('LOKI_BEARER_TOKEN', undefined as string | undefined, (s) => s);
+  c.lokiShipIntervalMs = r.get('LOKI_SHIP_INTERVAL_MS', c.lokiShipIntervalMs, int(0, 3_600_000));
+  c.lokiTimeoutMs = r.get('LOKI_TIMEOUT_MS', c.lokiTimeoutMs, int(50, 600_000));
 
   c.slackWebhookUrl = r.get('SLACK_WEBHOOK_URL', undefined as string | undefined, url(['https:', 'http:']));
   c.tenantSlackWebhooks = r.get('TENANT_SLACK_WEBHOOKS', {}, webhookMap);
   c.alertLinkTemplate = r.get('ALERT_LINK_TEMPLATE', undefined as string | undefined, (s) => s);
+  c.alertCooldownMinutes = r.get('ALERT_COOLDOWN_MINUTES', c.alertCooldownMinutes, num(0.001, 10_080));
+  c.alertRenotifyMinutes = r.get('ALERT_RENOTIFY_MINUTES', c.alertRenotifyMinutes, num(0, 43_200));
+  c.alertMinSeverity = r.get('ALERT_MIN_SEVERITY', c.alertMinSeverity, oneOf(['info', 'warning', 'critical'] as const));
+  c.alertDirection = r.get('ALERT_DIRECTION', c.alertDirection, oneOf(['slower', 'faster', 'both'] as const));
+  c.alertMaxAttempts = r.get('ALERT_MAX_ATTEMPTS', c.alertMaxAttempts, int(1, 100));
+  c.alertRetryBaseSeconds = r.get('ALERT_RETRY_BASE_SECONDS', c.alertRetryBaseSeconds, num(0.01, 3600));
+  c.alertPollSeconds = r.get('ALERT_POLL_SECONDS', c.alertPollSeconds, num(0.05, 3600));
+  c.slackTimeoutMs = r.get('SLACK_TIMEOUT_MS', c.slackTimeoutMs, int(100, 120_000));
 
   validateCrossFields(c, r);
   return c;

@@ -124,6 +124,9 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
 
     const rows: EventRow[] = [];
     const anomalies: DetectionRow[] = [];
+    const loki = Boolean(this.config.lokiPushUrl);
+    // Lines that came from Loki (intake, scheduler) are never shipped back as new.
+    const shipEvents = loki && source === 'api';
     incoming.forEach(({ id, event }, i) => {
       const r = results[i];
       rows.push({
@@ -140,6 +143,7 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
         prediction: r.prediction,
         modelVersion: r.model_version,
         baseline: r.baseline ?? null,
+        ship: shipEvents,
       });
       if (r.prediction === -1) {
         anomalies.push({
@@ -157,6 +161,7 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
           metadata: event.metadata,
           durationMs: event.durationMs ?? null,
           statusCode: event.statusCode ?? null,
+          ship: loki,
         });
       }
     });

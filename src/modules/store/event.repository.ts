@@ -18,6 +18,8 @@ export interface EventRow {
   modelVersion: number | null;
   /** Set when a cold-start baseline scored the event. */
   baseline: 'warming' | 'ready' | null;
+  /** Queue it for Loki (false: it came from Loki, or Loki is not configured). */
+  ship: boolean;
 }
 
 /** An anomaly as stored in `detections`. */
@@ -42,6 +44,8 @@ export interface DetectionRow {
   likelihood?: number | null;
   feedback?: string | null;
   createdAt?: Date;
+  /** Queue its anomaly record for Loki. */
+  ship?: boolean;
 }
 
 export interface StoredResult {
@@ -75,17 +79,20 @@ export class EventRepository {
             `{"id":${JSON.stringify(e.id)},"service":${JSON.stringify(e.service)},"ts":"${e.ts.toISOString()}",` +
             `"source":${JSON.stringify(e.source)},"duration_ms":${e.durationMs ?? 'null'},"status_code":${e.statusCode ?? 'null'},` +
             `"bytes":${e.bytes ?? 'null'},"metadata":${e.metadataJson ?? JSON.stringify(e.metadata)},"score":${e.score},` +
-            `"prediction":${e.prediction},"model_version":${e.modelVersion ?? 'null'},"baseline":${e.baseline ? `"${e.baseline}"` : 'null'}}`,
+            `"prediction":${e.prediction},"model_version":${e.modelVersion ?? 'null'},"baseline":${e.baseline ? `"${e.baseline}"` : 'null'},` +
+            `"ship":${e.ship}}`,
         )
         .join(',') +
       ']';
     const rows: { id: string }[] = await this.dataSource.query(
       `WITH input AS (
          SELECT * FROM jsonb_to_recordset($2::jsonb) AS r(id text, service text, ts timestamptz, source text, duration_ms float8,
-           status_code int2, bytes int8, metadata jsonb, score float8, prediction int2, model_version int4, baseline text)
+           status_code int2, bytes int8, metadata jsonb, score float8, prediction int2, model_version int4, baseline text, ship bool)
        ), ins AS (
-         INSERT INTO events (tenant_id, id, service, ts, source, duration_ms, status_code, bytes, metadata, score, prediction, model_version, baseline)
-         SELECT $1, id, service, ts, source, duration_ms, status_code, bytes, metadata, score, prediction, model_version, baseline FROM input
+         INSERT INTO events (tenant_id, id, service, ts, source, duration_ms, status_code, bytes, metadata, score, prediction, model_version,
+                             baseline, shipped_at)
+         SELECT $1, id, service, ts, source, duration_ms, status_code, bytes, metadata, score, prediction, model_version,
+                baseline, CASE WHEN ship THEN NULL ELSE now() END FROM input
          ON CONFLICT (tenant_id, id) DO NOTHING
          RETURNING id
        ), det AS (
@@ -170,10 +177,13 @@ export class EventRepository {
 
 const DETECTIONS_INSERT = (param: string, where = '') => `
   INSERT INTO detections (tenant_id, id, kind, event_id, service, ts, score, prediction, drift_alert, model_version, baseline,
-                          explanation, metadata, duration_ms, status_code, metric, value, expected, likelihood)
-  SELECT $1, d.* FROM jsonb_to_recordset(${param}::jsonb) AS d(id uuid, kind text, event_id text, service text, ts timestamptz,
+                          explanation, metadata, duration_ms, status_code, metric, value, expected, likelihood, shipped_at)
+  SELECT $1, d.id, d.kind, d.event_id, d.service, d.ts, d.score, d.prediction, d.drift_alert, d.model_version, d.baseline,
+         d.explanation, d.metadata, d.duration_ms, d.status_code, d.metric, d.value, d.expected, d.likelihood,
+         CASE WHEN d.ship THEN NULL ELSE now() END
+    FROM jsonb_to_recordset(${param}::jsonb) AS d(id uuid, kind text, event_id text, service text, ts timestamptz,
     score float8, prediction int2, drift_alert bool, model_version int4, baseline bool, explanation jsonb, metadata jsonb,
-    duration_ms float8, status_code int2, metric text, value float8, expected float8, likelihood float8)
+    duration_ms float8, status_code int2, metric text, value float8, expected float8, likelihood float8, ship bool)
   ${where}
   ON CONFLICT DO NOTHING`;
 
@@ -198,6 +208,7 @@ function detectionsJson(d: DetectionRow[]): string {
       value: x.value ?? null,
       expected: x.expected ?? null,
       likelihood: x.likelihood ?? null,
+      ship: x.ship ?? false,
     })),
   );
 }
@@ -207,4 +218,102 @@ type Querier = { query: (sql: string, params?: unknown[]) => Promise<unknown> };
 /** Stores detections that belong to no new event (series detections). */
 export async function insertDetections(m: Querier, tenantId: string, d: DetectionRow[]): Promise<void> {
   if (d.length) await m.query(DETECTIONS_INSERT('$2'), [tenantId, detectionsJson(d)]);
+}
+
+/** An unshipped event or anomaly record, as the Loki shipper needs it. */
+export interface OutboxEvent {
+  id: string;
+  service: string;
+  ts: Date;
+  source: string;
+  metadata: Record<string, unknown>;
+  score: number;
+  prediction: number;
+  modelVersion: number | null;
+}
+
+export type ShipDecision = { kind: 'shipped' } | { kind: 'refused'; error: string } | { kind: 'retry' };
+
+/** The Loki outbox: the `shipped_at` marker on events and detections. */
+@Injectable()
+export class OutboxRepository {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * Claims up to `limit` unshipped events and anomaly records of a tenant (rows another replica is
+   * shipping are skipped), hands them to `ship`, and marks them by its decision, all in one
+   * transaction: a crash or a retryable failure leaves them unshipped, and two replicas never
+   * ship the same rows.
+   */
+  async shipBatch(
+    tenantId: string,
+    limit: number,
+    ship: (events: OutboxEvent[], detections: DetectionRow[]) => Promise<ShipDecision>,
+  ): Promise<{ events: number; detections: number; decision: ShipDecision | null }> {
+    return this.dataSource.transaction(async (m) => {
+      const events: Record<string, unknown>[] = await m.query(
+        `SELECT id, service, ts, source, metadata, score, prediction, model_version FROM events
+          WHERE tenant_id = $1 AND shipped_at IS NULL ORDER BY received_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [tenantId, limit],
+      );
+      const detections: Record<string, unknown>[] = await m.query(
+        `SELECT * FROM detections WHERE tenant_id = $1 AND shipped_at IS NULL ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [tenantId, limit],
+      );
+      if (!events.length && !detections.length) return { events: 0, detections: 0, decision: null };
+      const decision = await ship(
+        events.map((r) => ({
+          id: r.id as string,
+          service: r.service as string,
+          ts: r.ts as Date,
+          source: r.source as string,
+          metadata: r.metadata as Record<string, unknown>,
+          score: Number(r.score),
+          prediction: Number(r.prediction),
+          modelVersion: r.model_version === null ? null : Number(r.model_version),
+        })),
+        detections.map((r) => ({
+          id: r.id as string,
+          kind: r.kind as 'event' | 'series',
+          eventId: (r.event_id as string) ?? null,
+          service: r.service as string,
+          ts: r.ts as Date,
+          score: Number(r.score),
+          prediction: Number(r.prediction),
+          driftAlert: r.drift_alert as boolean,
+          modelVersion: r.model_version === null ? null : Number(r.model_version),
+          baseline: r.baseline as boolean,
+          explanation: r.explanation ?? null,
+          metadata: (r.metadata as Record<string, unknown>) ?? null,
+          durationMs: r.duration_ms === null ? null : Number(r.duration_ms),
+          statusCode: r.status_code === null ? null : Number(r.status_code),
+          metric: (r.metric as string) ?? null,
+          value: r.value === null ? null : Number(r.value),
+        })),
+      );
+      if (decision.kind !== 'retry') {
+        const error = decision.kind === 'refused' ? decision.error : null;
+        await m.query(`UPDATE events SET shipped_at = now(), ship_error = $3 WHERE tenant_id = $1 AND id = ANY($2::text[])`, [
+          tenantId,
+          events.map((r) => r.id),
+          error,
+        ]);
+        await m.query(`UPDATE detections SET shipped_at = now() WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, [tenantId, detections.map((r) => r.id)]);
+      }
+      return { events: events.length, detections: detections.length, decision };
+    });
+  }
+
+  /** Unshipped rows of a tenant and the age of the oldest, for the backlog gauges. */
+  async backlog(tenantId: string): Promise<{ count: number; oldestAgeSeconds: number }> {
+    const [row] = await this.dataSource.query(
+      `SELECT (SELECT COUNT(*) FROM events WHERE tenant_id = $1 AND shipped_at IS NULL)
+            + (SELECT COUNT(*) FROM detections WHERE tenant_id = $1 AND shipped_at IS NULL) AS count,
+              EXTRACT(EPOCH FROM now() - LEAST(
+                (SELECT MIN(received_at) FROM events WHERE tenant_id = $1 AND shipped_at IS NULL),
+                (SELECT MIN(created_at) FROM detections WHERE tenant_id = $1 AND shipped_at IS NULL))) AS age`,
+      [tenantId],
+    );
+    return { count: Number(row.count), oldestAgeSeconds: row.age === null ? 0 : Number(row.age) };
+  }
 }

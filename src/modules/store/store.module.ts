@@ -1,12 +1,14 @@
 import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { AlertRepository } from './alert.repository';
 import { Database } from './database/database';
 import { DetectionRepository } from './detection.repository';
-import { EventRepository } from './event.repository';
+import { EventRepository, OutboxRepository } from './event.repository';
 import { ModelRepository } from './model.repository';
 import { RateLimitRepository } from './rate-limit.repository';
+import { SilenceRepository } from './silence.repository';
 
-const REPOSITORIES = [RateLimitRepository, ModelRepository, EventRepository, DetectionRepository];
+const REPOSITORIES = [RateLimitRepository, ModelRepository, EventRepository, DetectionRepository, OutboxRepository, AlertRepository, SilenceRepository];
 
 /**
  * The data layer: the opened {@link Database} and the repositories, the only classes that touch it.

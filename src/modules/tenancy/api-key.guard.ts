@@ -15,6 +15,13 @@ function presentedKey(req: Request): string | undefined {
   if (typeof auth === 'string') {
     const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
     if (m) return m[1].trim();
+    // Log shippers (Promtail, Alloy) authenticate with basic auth: the key is the password.
+    const b = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(auth.trim());
+    if (b) {
+      const decoded = Buffer.from(b[1], 'base64').toString('utf8');
+      const password = decoded.slice(decoded.indexOf(':') + 1);
+      if (decoded.includes(':') && password) return password;
+    }
   }
   return undefined;
 }

@@ -1,0 +1,15 @@
+import { makeCounterProvider, makeGaugeProvider } from '@willsoto/nestjs-prometheus';
+
+export const LOKI_BACKLOG = 'loki_outbox_backlog';
+export const LOKI_OLDEST_AGE = 'loki_outbox_oldest_age_seconds';
+export const LOKI_SHIPPED = 'loki_shipped_entries_total';
+export const LOKI_PUSH_FAILURES = 'loki_push_failures_total';
+export const LOKI_INTAKE_LINES = 'loki_intake_lines_total';
+
+export const lokiMetricProviders = [
+  makeGaugeProvider({ name: LOKI_BACKLOG, help: 'Events and anomaly records waiting to be shipped to Loki', labelNames: ['tenant'] }),
+  makeGaugeProvider({ name: LOKI_OLDEST_AGE, help: 'Age of the oldest unshipped entry, in seconds', labelNames: ['tenant'] }),
+  makeCounterProvider({ name: LOKI_SHIPPED, help: 'Entries delivered to Loki (or refused for good)', labelNames: ['tenant', 'outcome'] }),
+  makeCounterProvider({ name: LOKI_PUSH_FAILURES, help: 'Failed pushes to Loki that will be retried', labelNames: ['tenant', 'status'] }),
+  makeCounterProvider({ name: LOKI_INTAKE_LINES, help: 'Lines received on /loki/api/v1/push', labelNames: ['tenant', 'outcome'] }),
+];
