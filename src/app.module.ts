@@ -12,6 +12,8 @@ import { TenancyModule } from './modules/tenancy/tenancy.module';
 import { RetrainModule } from './modules/retrain/retrain.module';
 import { DetectionModule } from './modules/detection/detection.module';
 import { IngestionModule } from './modules/ingestion/ingestion.module';
+import { RetrainJobsModule } from './modules/retrain/retrain-jobs.module';
+import { AlertsModule } from './modules/alerts/alerts.module';
 
 /** The modular monolith: built from a validated config and an opened database. */
 @Module({})
@@ -19,7 +21,7 @@ export class AppModule implements NestModule {
   static register(config: AppConfig, database: Database): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), StoreModule.forRoot(database), ObservabilityModule.forRoot(), TenancyModule, RetrainModule, DetectionModule, IngestionModule],
+      imports: [ConfigModule.forRoot(config), StoreModule.forRoot(database), ObservabilityModule.forRoot(), TenancyModule, RetrainModule, DetectionModule, IngestionModule, RetrainJobsModule, AlertsModule],
       providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }, BodyParserMiddleware],
     };
   }
@@ -29,13 +31,22 @@ export class AppModule implements NestModule {
   }
 }
 
-/** The parts a CLI command needs, without HTTP: config, store, tenants, models. */
+/** The application without HTTP, for CLI commands (training, the scheduler). */
 @Module({})
 export class WorkerModule {
   static register(config: AppConfig, database: Database): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [ConfigModule.forRoot(config), StoreModule.forRoot(database), TenancyModule, RetrainModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        StoreModule.forRoot(database),
+        ObservabilityModule.forRoot(),
+        TenancyModule,
+        RetrainModule,
+        DetectionModule,
+        IngestionModule,
+        RetrainJobsModule,
+      ],
     };
   }
 }

@@ -12,6 +12,7 @@ import { readTrainingDataset } from './modules/retrain/training-dataset';
 import { TrainingService } from './modules/retrain/training.service';
 import { ModelRegistryService } from './modules/retrain/model-registry.service';
 import { generateSyntheticLogs } from './modules/retrain/synthetic-logs';
+import { SchedulerService } from './modules/retrain/retrain.jobs';
 
 /** Progress for people at a terminal; silent when output is piped or in CI. */
 const progress = (msg: string) => {
@@ -32,6 +33,34 @@ async function withContext<T>(config: AppConfig, fn: (ctx: INestApplicationConte
 type Command = { describe: string; run: (config: AppConfig, args: string[]) => Promise<void> };
 
 const COMMANDS: Record<string, Command> = {
+  scheduler: {
+    describe: 'run the detection/retrain loop [--tenant T] [--once]; joins a running service safely (advisory locks)',
+    run: async (config, args) => {
+      const { values } = parseArgs({ args, options: { tenant: { type: 'string' }, once: { type: 'boolean', default: false } } });
+      if (values.tenant && !config.tenants.includes(values.tenant)) {
+        throw new Error(`tenant ${values.tenant} is not enabled (enabled: ${config.tenants.join(', ')})`);
+      }
+      const tenants = values.tenant ? [values.tenant] : config.tenants;
+      // The loop is driven here, not by the in-service timer.
+      await withContext(Object.assign(new AppConfig(), config, { schedulerEnabled: false }), async (ctx) => {
+        const scheduler = ctx.get(SchedulerService);
+        const tickOnce = async () => {
+          for (const r of await scheduler.tick(tenants)) process.stdout.write(JSON.stringify(r) + '\n');
+        };
+        await tickOnce();
+        if (values.once) return;
+        await new Promise<void>((resolve) => {
+          const timer = setInterval(() => void tickOnce().catch((e) => process.stderr.write(`${(e as Error).message}\n`)), config.detectionIntervalSeconds * 1000);
+          for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+            process.once(sig, () => {
+              clearInterval(timer);
+              resolve();
+            });
+          }
+        });
+      });
+    },
+  },
   'generate-data': {
     describe: 'write seeded synthetic logs with labelled incidents for every tenant [--days N] [--seed S] [--out FILE]',
     run: async (config, args) => {

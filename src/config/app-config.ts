@@ -190,6 +190,9 @@ export class AppConfig {
   lokiPushUrl: string | undefined = undefined;
   lokiQueryUrl: string | undefined = undefined;
   lokiTrainingQuery = '{tenant="{tenant}"}';
+  lokiDetectionQuery: string | undefined = undefined;
+  schedulerEnabled = true;
+  retrainRetryMinutes = 15;
   lokiMultiTenant = false;
   lokiUsername: string | undefined = undefined;
   lokiPassword: string | undefined = undefined;
@@ -361,6 +364,9 @@ function buildConfigWith(r: Reader): AppConfig {
   c.lokiPushUrl = r.get('LOKI_PUSH_URL', undefined as string | undefined, url(['http:', 'https:']));
   c.lokiQueryUrl = r.get('LOKI_QUERY_URL', undefined as string | undefined, url(['http:', 'https:']));
   c.lokiTrainingQuery = r.get('LOKI_TRAINING_QUERY', c.lokiTrainingQuery, (s) => s);
+  c.lokiDetectionQuery = r.get('LOKI_DETECTION_QUERY', undefined as string | undefined, (s) => s);
+  c.schedulerEnabled = r.get('SCHEDULER_ENABLED', c.schedulerEnabled, bool);
+  c.retrainRetryMinutes = r.get('RETRAIN_RETRY_MINUTES', c.retrainRetryMinutes, num(0, 10_080));
   c.lokiMultiTenant = r.get('LOKI_MULTI_TENANT', c.lokiMultiTenant, bool);
   c.lokiUsername = r.get('LOKI_USERNAME', undefined as string | undefined, (s) => s);
   c.lokiPassword = r.get('LOKI_PASSWORD', undefined as string | undefined, (s) => s);

@@ -20,7 +20,8 @@ export const newApiKey = () => `key-${randomBytes(12).toString('hex')}`;
 
 /** The real application on the test database, built from a config object (never process.env). */
 export async function startTestApp(overrides: Partial<AppConfig> = {}): Promise<TestApp> {
-  const config = AppConfig.from({ environment: 'test', databaseUrl: process.env.DATABASE_URL, ...overrides });
+  // The scheduler's own timer stays off in tests: they call tick() when they mean it.
+  const config = AppConfig.from({ environment: 'test', databaseUrl: process.env.DATABASE_URL, schedulerEnabled: false, ...overrides });
   const database = await Database.open(config, { migrate: false });
   const app = await createApp(config, database);
   return {

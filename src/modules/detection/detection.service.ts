@@ -247,6 +247,10 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
     return b;
   }
 
+  feedback(tenantId: string, id: string, label: 'false_positive' | 'confirmed'): Promise<DetectionRow | null> {
+    return this.detections.setFeedback(tenantId, id, label);
+  }
+
   list(tenantId: string, filter: DetectionFilter, limit: number, after?: DetectionCursor): Promise<DetectionRow[]> {
     return this.detections.list(tenantId, filter, limit, after);
   }

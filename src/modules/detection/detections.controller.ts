@@ -1,5 +1,7 @@
-import { Controller, Get, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { AppException } from '../../common/errors/app.exception';
+import { ErrorResponseDto } from '../../common/errors/error-response.dto';
 import { decodeCursor, encodeCursor } from '../../common/pagination/cursor';
 import { TenantQueryDto } from '../../common/pagination/list-query.dto';
 import { DetectionRow } from '../store/event.repository';
@@ -10,6 +12,7 @@ import {
   DetectionDto,
   DetectionListDto,
   DetectionsQueryDto,
+  FeedbackDto,
   LatestAnomaliesQueryDto,
   LatestAnomalyDto,
   MetricsSummaryDto,
@@ -82,6 +85,28 @@ export class DetectionsController {
       items: page.map((d) => toDetectionDto(tenant.id, d)),
       nextCursor: rows.length > q.limit && last ? encodeCursor({ ts: last.ts.toISOString(), id: last.id }) : null,
     };
+  }
+
+  @Post('detections/:id/feedback')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Mark a detection as a false positive or a confirmed anomaly',
+    description: 'A false positive stops counting toward retraining and its event stays in training data; a confirmed anomaly is kept out of training.',
+  })
+  @ApiOkResponse({ type: DetectionDto })
+  @ApiResponse({ status: 404, type: ErrorResponseDto, description: 'NOT_FOUND' })
+  async feedback(
+    @CurrentTenant() tenant: TenantContext,
+    @Param('id') id: string,
+    @Body() body: FeedbackDto,
+    @Query() _q: TenantQueryDto,
+  ): Promise<DetectionDto> {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
+      throw AppException.validation([{ field: 'id', reason: 'must be a UUID' }]);
+    }
+    const row = await this.detection.feedback(tenant.id, id, body.label);
+    if (!row) throw AppException.notFound('Detection');
+    return toDetectionDto(tenant.id, row);
   }
 
   @Get('metrics')

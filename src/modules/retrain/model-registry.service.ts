@@ -88,6 +88,10 @@ export class ModelRegistryService implements OnApplicationBootstrap, OnModuleDes
     return ok;
   }
 
+  find(tenantId: string, version: number): Promise<ModelVersionRow | null> {
+    return this.repository.findOne(tenantId, version);
+  }
+
   list(tenantId: string, limit?: number, beforeVersion?: number): Promise<ModelVersionRow[]> {
     return this.repository.list(tenantId, limit, beforeVersion);
   }

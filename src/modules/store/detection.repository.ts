@@ -62,6 +62,35 @@ export class DetectionRepository {
     return rows.map(toRow);
   }
 
+  /** Records operator feedback on one of the tenant's detections; null when it does not exist. */
+  async setFeedback(tenantId: string, id: string, label: 'false_positive' | 'confirmed'): Promise<DetectionRow | null> {
+    const rows = await this.dataSource.query(
+      `UPDATE detections SET feedback = $3, feedback_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING *`,
+      [tenantId, id, label],
+    );
+    const updated = Array.isArray(rows[0]) ? rows[0] : rows;
+    return updated.length ? toRow(updated[0]) : null;
+  }
+
+  /** Anomalies stored after `since` that nobody marked as false positives (the retrain trigger). */
+  async countSince(tenantId: string, since: Date | null): Promise<number> {
+    const [{ n }] = await this.dataSource.query(
+      `SELECT COUNT(*)::int AS n FROM detections
+        WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR created_at > $2) AND feedback IS DISTINCT FROM 'false_positive'`,
+      [tenantId, since],
+    );
+    return n;
+  }
+
+  /** Event ids behind detections confirmed as real anomalies: kept out of training data. */
+  async confirmedEventIds(tenantId: string): Promise<Set<string>> {
+    const rows = await this.dataSource.query(
+      `SELECT event_id FROM detections WHERE tenant_id = $1 AND feedback = 'confirmed' AND event_id IS NOT NULL`,
+      [tenantId],
+    );
+    return new Set(rows.map((r: { event_id: string }) => r.event_id));
+  }
+
   async count(tenantId: string): Promise<number> {
     const [{ n }] = await this.dataSource.query(`SELECT COUNT(*)::bigint AS n FROM detections WHERE tenant_id = $1`, [tenantId]);
     return Number(n);

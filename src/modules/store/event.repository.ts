@@ -18,8 +18,8 @@ export interface EventRow {
   modelVersion: number | null;
   /** Set when a cold-start baseline scored the event. */
   baseline: 'warming' | 'ready' | null;
-  /** Queue it for Loki (false: it came from Loki, or Loki is not configured). */
-  ship: boolean;
+  /** Queue it for Loki (false or absent: it came from Loki, or Loki is not configured). */
+  ship?: boolean;
 }
 
 /** An anomaly as stored in `detections`. */
@@ -80,7 +80,7 @@ export class EventRepository {
             `"source":${JSON.stringify(e.source)},"duration_ms":${e.durationMs ?? 'null'},"status_code":${e.statusCode ?? 'null'},` +
             `"bytes":${e.bytes ?? 'null'},"metadata":${e.metadataJson ?? JSON.stringify(e.metadata)},"score":${e.score},` +
             `"prediction":${e.prediction},"model_version":${e.modelVersion ?? 'null'},"baseline":${e.baseline ? `"${e.baseline}"` : 'null'},` +
-            `"ship":${e.ship}}`,
+            `"ship":${e.ship === true}}`,
         )
         .join(',') +
       ']';
@@ -166,6 +166,32 @@ export class EventRepository {
     );
     const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
     return { total: Number(row.total), min: n(row.min), mean: n(row.mean), p05: n(row.p05), p50: n(row.p50), p95: n(row.p95) };
+  }
+
+  /**
+   * Training data from stored events: the tenant's events received since `since` (newest first,
+   * at most `limit`), without the ones behind detections confirmed as real anomalies.
+   */
+  async trainingEvents(
+    tenantId: string,
+    since: Date,
+    limit: number,
+  ): Promise<{ id: string; ts: Date; service: string; durationMs: number | null; statusCode: number | null; bytes: number | null }[]> {
+    const rows = await this.dataSource.query(
+      `SELECT e.id, e.ts, e.service, e.duration_ms, e.status_code, e.bytes FROM events e
+        WHERE e.tenant_id = $1 AND e.received_at >= $2
+          AND NOT EXISTS (SELECT 1 FROM detections d WHERE d.tenant_id = e.tenant_id AND d.event_id = e.id AND d.feedback = 'confirmed')
+        ORDER BY e.received_at DESC LIMIT $3`,
+      [tenantId, since, limit],
+    );
+    return rows.map((r: Record<string, unknown>) => ({
+      id: r.id as string,
+      ts: r.ts as Date,
+      service: r.service as string,
+      durationMs: r.duration_ms as number | null,
+      statusCode: r.status_code as number | null,
+      bytes: r.bytes === null ? null : Number(r.bytes),
+    }));
   }
 
   /** Retention: drops the tenant's events received before `cutoff`. */

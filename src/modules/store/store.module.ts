@@ -6,9 +6,10 @@ import { DetectionRepository } from './detection.repository';
 import { EventRepository, OutboxRepository } from './event.repository';
 import { ModelRepository } from './model.repository';
 import { RateLimitRepository } from './rate-limit.repository';
+import { RetrainStateRepository } from './retrain-state.repository';
 import { SilenceRepository } from './silence.repository';
 
-const REPOSITORIES = [RateLimitRepository, ModelRepository, EventRepository, DetectionRepository, OutboxRepository, AlertRepository, SilenceRepository];
+const REPOSITORIES = [RateLimitRepository, ModelRepository, EventRepository, DetectionRepository, OutboxRepository, RetrainStateRepository, AlertRepository, SilenceRepository];
 
 /**
  * The data layer: the opened {@link Database} and the repositories, the only classes that touch it.

@@ -124,3 +124,9 @@ export class MetricsSummaryDto {
   @ApiProperty({ nullable: true, type: Number }) active_model_version!: number | null;
   @ApiProperty({ nullable: true, type: String }) last_trained_at!: string | null;
 }
+
+export class FeedbackDto {
+  @ApiProperty({ enum: ['false_positive', 'confirmed'], description: 'false_positive: stops counting toward retraining, its event stays in training data; confirmed: kept out of training' })
+  @IsIn(['false_positive', 'confirmed'], { message: 'label must be false_positive or confirmed' })
+  label!: 'false_positive' | 'confirmed';
+}
