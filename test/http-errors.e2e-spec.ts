@@ -86,6 +86,28 @@ describe('Rate limit across replicas', () => {
     }
   });
 
+  it('should never let replicas leasing tokens in chunks exceed the limit together', async () => {
+    const t = newTenantId();
+    const key = newApiKey();
+    const cfg = { defaultTenant: t, tenants: [t], tenantApiKeys: { [t]: [key] }, rateLimitPerMinute: 200 };
+    const one = await startTestApp(cfg);
+    const two = await startTestApp(cfg);
+    try {
+      const msIntoMinute = Date.now() % 60_000;
+      if (msIntoMinute > 50_000) await new Promise((r) => setTimeout(r, 60_500 - msIntoMinute));
+      const statuses = await Promise.all(
+        Array.from({ length: 260 }, (_, i) => request((i % 2 ? one : two).http).get('/tenant').set('X-API-Key', key).then((r) => r.status)),
+      );
+      const ok = statuses.filter((s) => s === 200).length;
+      expect(ok).toBeLessThanOrEqual(200);
+      expect(ok).toBeGreaterThanOrEqual(200 - 2 * 4); // at most one unused chunk (200 / 50) per replica
+      expect(statuses.filter((s) => s === 429)).toHaveLength(260 - ok);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+
   it('should not count one tenant against another', async () => {
     const [t1, t2] = [newTenantId(), newTenantId()];
     const [k1, k2] = [newApiKey(), newApiKey()];

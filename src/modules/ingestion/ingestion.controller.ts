@@ -1,9 +1,8 @@
-import { Controller, Headers, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
+import { Controller, Headers, HttpCode, Post, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { RawBodyRequest } from '../../common/body-parser.middleware';
 import { ErrorResponseDto } from '../../common/errors/error-response.dto';
-import { TenantQueryDto } from '../../common/pagination/list-query.dto';
 import { ApiTenantScoped, CurrentTenant } from '../tenancy/current-tenant.decorator';
 import { TenantContext } from '../tenancy/tenant-registry.service';
 import { IngestEnvelopeDto } from './dto/ingest.dto';
@@ -42,7 +41,6 @@ export class IngestionController {
     @CurrentTenant() tenant: TenantContext,
     @Req() req: RawBodyRequest,
     @Res({ passthrough: true }) res: Response,
-    @Query() _q: TenantQueryDto,
     @Headers('idempotency-key') idempotencyKey?: string,
   ): Promise<IngestEnvelopeDto> {
     const items = this.ingestion.readItems(String(req.headers['content-type'] ?? ''), req.body, req.rawBody);

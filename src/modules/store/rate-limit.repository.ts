@@ -9,8 +9,9 @@ const TENANT = /^[A-Za-z0-9_.-]{1,64}$/;
 export class RateLimitRepository {
   constructor(private readonly dataSource: DataSource) {}
 
-  /** Counts one request in the tenant's window and returns the window's count so far. */
-  async hit(tenantId: string, windowStart: Date): Promise<number> {
+  /** Counts `n` requests in the tenant's window and returns the window's count so far. */
+  async hit(tenantId: string, windowStart: Date, n = 1): Promise<number> {
+    if (!Number.isInteger(n) || n < 1) throw new Error(`invalid hit count ${n}`);
     if (!TENANT.test(tenantId)) throw new Error(`invalid tenant id ${JSON.stringify(tenantId)}`);
     // One round trip: a parameterless multi-statement query (values are a validated tenant id and
     // an integer, so inlining them is safe). The counter is not data: losing the last hits in a
@@ -19,8 +20,8 @@ export class RateLimitRepository {
     const results = (await pool.query(
       `BEGIN; SET LOCAL synchronous_commit TO OFF;
        INSERT INTO rate_limit_windows (tenant_id, window_start, hits)
-       VALUES ('${tenantId}', to_timestamp(${Math.floor(windowStart.getTime() / 1000)}), 1)
-       ON CONFLICT (tenant_id, window_start) DO UPDATE SET hits = rate_limit_windows.hits + 1
+       VALUES ('${tenantId}', to_timestamp(${Math.floor(windowStart.getTime() / 1000)}), ${n})
+       ON CONFLICT (tenant_id, window_start) DO UPDATE SET hits = rate_limit_windows.hits + ${n}
        RETURNING hits; COMMIT;`,
     )) as unknown as QueryResult[];
     const counted = results.find((r) => r.command === 'INSERT');

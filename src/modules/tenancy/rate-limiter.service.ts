@@ -8,15 +8,25 @@ export type RateDecision =
   | { allowed: true; remaining: number }
   | { allowed: false; retryAfterSeconds: number; limit: number };
 
+interface Lease {
+  windowStart: number;
+  tokens: number;
+  pending?: Promise<number>;
+}
+
 /**
  * Per-tenant request limit (`RATE_LIMIT_PER_MINUTE`) in fixed one-minute windows counted in
- * PostgreSQL, so the limit holds across replicas. When the database cannot be reached the limiter
- * lets requests through: the requests then fail or succeed on their own, and a database outage
- * does not turn into a wall of 429s.
+ * PostgreSQL, so the limit holds across replicas. A replica does not ask the database for every
+ * request: it leases tokens in chunks of 1/50 of the limit (at most 100; 1 for small limits, so
+ * those stay exact), counted in the shared window when leased. With R replicas the window can
+ * therefore end with up to R chunks leased but unused, never with more requests than the limit.
+ * When the database cannot be reached the limiter lets requests through: the requests then fail
+ * or succeed on their own, and a database outage does not turn into a wall of 429s.
  */
 @Injectable()
 export class RateLimiterService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(RateLimiterService.name);
+  private readonly leases = new Map<string, Lease>();
   private pruneTimer?: NodeJS.Timeout;
 
   constructor(
@@ -33,21 +43,43 @@ export class RateLimiterService implements OnModuleInit, OnModuleDestroy {
     clearInterval(this.pruneTimer);
   }
 
+  private get chunk(): number {
+    return Math.max(1, Math.min(100, Math.floor(this.config.rateLimitPerMinute / 50)));
+  }
+
   async consume(tenantId: string, now = Date.now()): Promise<RateDecision> {
-    const windowStart = now - (now % WINDOW_MS);
-    let hits: number;
-    try {
-      hits = await this.repository.hit(tenantId, new Date(windowStart));
-    } catch (e) {
-      this.logger.warn(`rate limiter unavailable, allowing request: ${(e as Error).message}`);
-      return { allowed: true, remaining: this.config.rateLimitPerMinute };
-    }
     const limit = this.config.rateLimitPerMinute;
-    if (hits > limit) {
-      const retryAfterSeconds = Math.max(1, Math.ceil((windowStart + WINDOW_MS - now) / 1000));
-      return { allowed: false, retryAfterSeconds, limit };
+    const windowStart = now - (now % WINDOW_MS);
+    let lease = this.leases.get(tenantId);
+    if (!lease || lease.windowStart !== windowStart) {
+      lease = { windowStart, tokens: 0 };
+      this.leases.set(tenantId, lease);
     }
-    return { allowed: true, remaining: limit - hits };
+    while (lease.tokens <= 0) {
+      if (!lease.pending) lease.pending = this.lease(tenantId, lease, limit).finally(() => (lease!.pending = undefined));
+      let granted: number;
+      try {
+        granted = await lease.pending;
+      } catch (e) {
+        this.logger.warn(`rate limiter unavailable, allowing request: ${(e as Error).message}`);
+        return { allowed: true, remaining: limit };
+      }
+      if (granted <= 0 && lease.tokens <= 0) {
+        const retryAfterSeconds = Math.max(1, Math.ceil((windowStart + WINDOW_MS - now) / 1000));
+        return { allowed: false, retryAfterSeconds, limit };
+      }
+    }
+    lease.tokens--;
+    return { allowed: true, remaining: lease.tokens };
+  }
+
+  /** Takes a chunk of the window's budget; returns how many tokens it got (0: the budget is spent). */
+  private async lease(tenantId: string, lease: Lease, limit: number): Promise<number> {
+    const n = this.chunk;
+    const total = await this.repository.hit(tenantId, new Date(lease.windowStart), n);
+    const granted = Math.max(0, Math.min(n, limit - (total - n)));
+    lease.tokens += granted;
+    return granted;
   }
 
   async prune(now = Date.now()): Promise<void> {

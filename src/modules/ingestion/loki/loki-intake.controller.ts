@@ -1,9 +1,8 @@
-import { Controller, Post, Query, Req, Res } from '@nestjs/common';
+import { Controller, Post, Req, Res } from '@nestjs/common';
 import { ApiConsumes, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { RawBodyRequest } from '../../../common/body-parser.middleware';
 import { ErrorResponseDto } from '../../../common/errors/error-response.dto';
-import { TenantQueryDto } from '../../../common/pagination/list-query.dto';
 import { ApiTenantScoped, CurrentTenant } from '../../tenancy/current-tenant.decorator';
 import { TenantContext } from '../../tenancy/tenant-registry.service';
 import { LokiIntakeService } from './loki-intake.service';
@@ -29,7 +28,6 @@ export class LokiIntakeController {
     @CurrentTenant() tenant: TenantContext,
     @Req() req: RawBodyRequest,
     @Res() res: Response,
-    @Query() _q: TenantQueryDto,
   ): Promise<void> {
     const streams = this.intake.decode(String(req.headers['content-type'] ?? ''), req.body, req.rawBody);
     const result = await this.intake.push(tenant.id, streams);
