@@ -280,6 +280,8 @@ describe('POST /loki/api/v1/push', () => {
         }),
       ],
     });
+    // winston-loki falls back to JSON when snappy cannot load: make sure this run is protobuf + snappy.
+    expect((logger.transports[0] as unknown as { batcher: { contentType: string } }).batcher.contentType).toBe('application/x-protobuf');
     for (let i = 0; i < 5; i++) logger.info({ message: 'req', timestamp: new Date(Date.UTC(2025, 10, 14, 12, i)).toISOString(), duration_ms: 120 + i });
     await (logger.transports[0] as unknown as { flush(): Promise<void> }).flush();
     let rows: { source: string; duration_ms: number }[] = [];
