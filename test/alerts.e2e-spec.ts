@@ -106,6 +106,7 @@ describe('Alerts: policy (through POST /ingest)', () => {
       expect(items[0].anomaly_count).toBe(total);
       expect(items.every((a) => a.delivery.status === 'sent')).toBe(true);
       expect(slack.messages(t)[2].body.text).toBe(`Recovered: checkout (tenant ${t}) after ${total} anomalies`);
+      expect(JSON.stringify(slack.messages(t)[2].body.blocks)).toContain('5 requests scored normal since');
 
       // A new anomaly after the recovery opens a new alert.
       await ingest(sut, key, serverErrors('checkout'));
@@ -195,45 +196,43 @@ describe('Alerts: policy (through POST /ingest)', () => {
         await second.app.get(AlertsService).tick(); // past the start-up pass
         // Stored as the ingest path stores them, but no one is told: as if the process died right after the commit.
         const ts = new Date();
-        await second.app
-          .get(EventRepository)
-          .insertScored(
-            t,
-            [
-              {
-                id: 'e1',
-                service: 'lost',
-                ts,
-                source: 'api',
-                durationMs: 100,
-                statusCode: 503,
-                bytes: 10,
-                metadata: {},
-                score: -0.3,
-                prediction: -1,
-                modelVersion: null,
-                baseline: 'ready',
-              },
-            ],
-            [
-              {
-                id: randomUUID(),
-                kind: 'event',
-                eventId: 'e1',
-                service: 'lost',
-                ts,
-                score: -0.3,
-                prediction: -1,
-                driftAlert: false,
-                modelVersion: null,
-                baseline: true,
-                explanation: null,
-                metadata: {},
-                durationMs: 100,
-                statusCode: 503,
-              },
-            ],
-          );
+        await second.app.get(EventRepository).insertScored(
+          t,
+          [
+            {
+              id: 'e1',
+              service: 'lost',
+              ts,
+              source: 'api',
+              durationMs: 100,
+              statusCode: 503,
+              bytes: 10,
+              metadata: {},
+              score: -0.3,
+              prediction: -1,
+              modelVersion: null,
+              baseline: 'ready',
+            },
+          ],
+          [
+            {
+              id: randomUUID(),
+              kind: 'event',
+              eventId: 'e1',
+              service: 'lost',
+              ts,
+              score: -0.3,
+              prediction: -1,
+              driftAlert: false,
+              modelVersion: null,
+              baseline: true,
+              explanation: null,
+              metadata: {},
+              durationMs: 100,
+              statusCode: 503,
+            },
+          ],
+        );
       } finally {
         await second.close();
       }

@@ -16,6 +16,8 @@ import { buildAlertMessage, SlackMessage } from './slack/slack-message';
 
 /** Messages claimed (and sent concurrently) per round. */
 const BATCH = 20;
+/** Normal events a recovery message counts up to ("100000+"). */
+const NORMAL_EVENTS_CAP = 100_000;
 /** Longest wait between two attempts. */
 const MAX_BACKOFF_MS = 15 * 60_000;
 
@@ -153,7 +155,11 @@ export class AlertOutboxSender {
         `alert ${a.id} of tenant ${tenant}: retrying after an attempt with no answer; Slack may show it twice`,
       );
     }
-    const message = this.message(a);
+    const normalSince =
+      a.kind === 'recovery'
+        ? await this.alerts.normalEventsBetween(tenant, a.service, a.lastSeen, a.createdAt, NORMAL_EVENTS_CAP)
+        : undefined;
+    const message = this.message(a, normalSince);
     const result = await this.slack.post(webhook.url, message);
     this.attemptCounter.inc({ tenant, outcome: result.kind });
     const done = (
@@ -215,7 +221,7 @@ export class AlertOutboxSender {
     return done('pending', outcome, error, retryInMs, uncertain);
   }
 
-  private message(a: ClaimedAlert): SlackMessage {
+  private message(a: ClaimedAlert, normalSince: number | undefined): SlackMessage {
     return buildAlertMessage({
       tenant: a.tenantId,
       alertId: a.id,
@@ -229,6 +235,7 @@ export class AlertOutboxSender {
       worst: a.worst,
       linkTemplate: this.config.alertLinkTemplate,
       cooldownMs: this.config.alertCooldownMinutes * 60_000,
+      normalSince,
     });
   }
 

@@ -392,6 +392,21 @@ export class AlertRepository {
     return rows.length > 0;
   }
 
+  /**
+   * Events of the service scored normal after `after` and up to `until`, counted up to `cap`: what
+   * a recovery message says about the traffic since the last anomaly (none may mean the service is down).
+   */
+  async normalEventsBetween(tenantId: string, service: string, after: Date, until: Date, cap: number): Promise<number> {
+    const [{ n }] = await this.dataSource.query(
+      `SELECT COUNT(*)::int AS n FROM (
+         SELECT 1 FROM events
+          WHERE tenant_id = $1 AND service = $2 AND received_at > $3 AND received_at <= $4 AND prediction = 1
+          LIMIT $5) x`,
+      [tenantId, service, after, until, cap],
+    );
+    return Number(n);
+  }
+
   /** Messages waiting to be delivered (pending or being sent), per tenant (system job, for the backlog gauge). */
   async backlogByTenant(tenantIds: string[]): Promise<Map<string, number>> {
     const rows: { tenant_id: string; n: string }[] = await this.dataSource.query(

@@ -71,11 +71,20 @@ describe('slack message', () => {
       expect(text(sut)).toContain('7 since the last message (57 in all)');
     });
 
-    it('should announce a recovery with the incident it closes', () => {
-      const sut = buildAlertMessage(input({ kind: 'recovery' }));
+    it('should announce a recovery with the incident it closes and the normal traffic since', () => {
+      const sut = buildAlertMessage(input({ kind: 'recovery', normalSince: 1234 }));
       expect(sut.text).toBe('Recovered: seo-optimizer (tenant marketing) after 50 anomalies');
-      expect(text(sut)).toContain('back to normal: no anomaly for 10 min');
+      expect(text(sut)).toContain(
+        'back to normal: no anomaly for 10 min. 1,234 requests scored normal since. The incident grouped 50 anomalies over 40s.',
+      );
       expect(text(sut)).not.toContain('*Why:*');
+    });
+
+    it('should not call a service without any request since its last anomaly recovered', () => {
+      const sut = buildAlertMessage(input({ kind: 'recovery', normalSince: 0 }));
+      expect(sut.text).toBe('Quiet: seo-optimizer (tenant marketing) has sent no request since its last anomaly');
+      expect(sut.blocks[0]).toMatchObject({ text: { text: ':grey_question: Quiet: seo-optimizer' } });
+      expect(text(sut)).toContain('it may be down');
     });
 
     it('should say a cold-start baseline scored it', () => {

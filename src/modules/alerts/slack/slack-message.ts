@@ -23,6 +23,8 @@ export interface AlertMessageInput {
   linkTemplate?: string;
   /** Quiet time that made the service count as recovered. */
   cooldownMs: number;
+  /** Recovery: events of the service scored normal since its last anomaly (capped at 100,000). */
+  normalSince?: number;
 }
 
 const SEVERITY_ICON: Record<AlertSeverity, string> = {
@@ -118,11 +120,25 @@ export function buildAlertMessage(a: AlertMessageInput): SlackMessage {
   let text: string;
   let intro: string;
   if (a.kind === 'recovery') {
-    title = `:white_check_mark: Recovered: ${a.service}`;
-    intro =
-      `*${esc(a.service)}* is back to normal: no anomaly for ${duration(a.cooldownMs)}. ` +
-      `The incident grouped ${a.incident.anomalyCount} anomal${a.incident.anomalyCount === 1 ? 'y' : 'ies'} over ${duration(a.incident.lastSeen.getTime() - a.incident.firstSeen.getTime())}.`;
-    text = `Recovered: ${a.service} (tenant ${a.tenant}) after ${a.incident.anomalyCount} anomalies`;
+    const grouped =
+      `The incident grouped ${a.incident.anomalyCount} anomal${a.incident.anomalyCount === 1 ? 'y' : 'ies'} ` +
+      `over ${duration(a.incident.lastSeen.getTime() - a.incident.firstSeen.getTime())}.`;
+    if (a.normalSince === 0) {
+      // No anomaly, but no traffic either: not the same thing as healthy.
+      title = `:grey_question: Quiet: ${a.service}`;
+      intro =
+        `*${esc(a.service)}* has had no anomaly for ${duration(a.cooldownMs)}, but no request either since the last one: ` +
+        `it may be down, or its logs may not be reaching us. ${grouped}`;
+      text = `Quiet: ${a.service} (tenant ${a.tenant}) has sent no request since its last anomaly`;
+    } else {
+      const traffic =
+        a.normalSince === undefined
+          ? ''
+          : ` ${a.normalSince >= 100_000 ? '100,000+' : a.normalSince.toLocaleString('en-US')} request${a.normalSince === 1 ? '' : 's'} scored normal since.`;
+      title = `:white_check_mark: Recovered: ${a.service}`;
+      intro = `*${esc(a.service)}* is back to normal: no anomaly for ${duration(a.cooldownMs)}.${traffic} ${grouped}`;
+      text = `Recovered: ${a.service} (tenant ${a.tenant}) after ${a.incident.anomalyCount} anomalies`;
+    }
   } else if (a.kind === 'renotify') {
     title = `${icon} Still anomalous: ${a.service}`;
     intro =
