@@ -370,6 +370,16 @@ describe('Alerts: policy (through POST /ingest)', () => {
       expect(still.body.items.map((s: { id: string }) => s.id)).toEqual([mine.body.id]);
     });
 
+    it('should document /alerts and /silences in the OpenAPI document', async () => {
+      const doc = (await request(sut.http).get('/docs-json').expect(200)).body;
+      expect(Object.keys(doc.paths['/alerts'])).toEqual(['get']);
+      expect(Object.keys(doc.paths['/silences']).sort()).toEqual(['get', 'post']);
+      expect(Object.keys(doc.paths['/silences/{id}'])).toEqual(['delete']);
+      expect(doc.paths['/silences/{id}'].delete.responses['404']).toBeDefined();
+      expect(doc.components.schemas.AlertDto.properties.delivery).toBeDefined();
+      expect(doc.components.schemas.CreateSilenceDto.required).toEqual(['service']);
+    });
+
     it('should not return the alerts of another tenant', async () => {
       expect((await alertsOf(sut, ka)).length).toBeGreaterThan(0);
       expect(await alertsOf(sut, kb)).toEqual([]);

@@ -95,12 +95,20 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
 
   private async tickOnce(): Promise<void> {
     const tenants = this.tenants.list();
+    let work = { pending: new Set(tenants), open: new Set(tenants) };
+    try {
+      work = await this.alerts.tenantsWithWork(tenants);
+    } catch (e) {
+      this.logger.warn(`alert job could not list the tenants with work, trying them all: ${(e as Error).message}`);
+    }
     for (const tenant of tenants) {
       if (this.stopped) return;
       try {
-        await this.processTenant(tenant);
-        const recovered = await this.alerts.recoverQuiet(tenant, this.settings.cooldownMs, randomUUID);
-        if (recovered) this.logger.log(`tenant ${tenant}: ${recovered} incident(s) recovered`);
+        if (work.pending.has(tenant)) await this.processTenant(tenant);
+        if (work.open.has(tenant)) {
+          const recovered = await this.alerts.recoverQuiet(tenant, this.settings.cooldownMs, randomUUID);
+          if (recovered) this.logger.log(`tenant ${tenant}: ${recovered} alert(s) recovered`);
+        }
       } catch (e) {
         this.logger.warn(`alerts for tenant ${tenant} failed: ${(e as Error).message}`);
       }

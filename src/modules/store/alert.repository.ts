@@ -407,6 +407,26 @@ export class AlertRepository {
     return Number(n);
   }
 
+  /**
+   * Which of these tenants have work for the alert job (system job, across tenants): anomalies not
+   * yet through the policy, or alerts still open (a recovery may be due). Both read small partial
+   * indexes, so an idle tick costs two cheap queries whatever the number of tenants.
+   */
+  async tenantsWithWork(tenantIds: string[]): Promise<{ pending: Set<string>; open: Set<string> }> {
+    if (!tenantIds.length) return { pending: new Set(), open: new Set() };
+    const rows: { tenant_id: string; what: 'pending' | 'open' }[] = await this.dataSource.query(
+      `SELECT t.tenant_id, 'pending' AS what FROM unnest($1::text[]) AS t(tenant_id)
+        WHERE EXISTS (SELECT 1 FROM detections d WHERE d.tenant_id = t.tenant_id AND d.alert_pending)
+       UNION ALL
+       SELECT t.tenant_id, 'open' FROM unnest($1::text[]) AS t(tenant_id)
+        WHERE EXISTS (SELECT 1 FROM alerts a WHERE a.tenant_id = t.tenant_id AND a.resolved_at IS NULL AND a.kind <> 'recovery')`,
+      [tenantIds],
+    );
+    const out = { pending: new Set<string>(), open: new Set<string>() };
+    for (const r of rows) out[r.what].add(r.tenant_id);
+    return out;
+  }
+
   /** Messages waiting to be delivered (pending or being sent), per tenant (system job, for the backlog gauge). */
   async backlogByTenant(tenantIds: string[]): Promise<Map<string, number>> {
     const rows: { tenant_id: string; n: string }[] = await this.dataSource.query(
