@@ -229,14 +229,27 @@ describe('alert policy', () => {
   });
 
   describe(severityOf.name, () => {
-    it('should grade scores into info, warning and critical', () => {
-      expect([-0.01, -0.05, -0.1, -0.15, -0.5].map(severityOf)).toEqual([
+    it('should grade event scores into info, warning and critical', () => {
+      expect([-0.01, -0.05, -0.1, -0.15, -0.5].map((score) => severityOf({ kind: 'event', score }))).toEqual([
         'info',
         'warning',
         'warning',
         'critical',
         'critical',
       ]);
+    });
+
+    it('should grade a series anomaly by how much rarer than its threshold it is', () => {
+      const series = (likelihood: number, threshold = 0.9999) =>
+        severityOf({ kind: 'series', score: threshold - likelihood, likelihood });
+      expect([0.99995, 0.999991, 0.9999995, 1].map((l) => series(l))).toEqual([
+        'info',
+        'warning',
+        'critical',
+        'critical',
+      ]);
+      expect(series(0.995, 0.99)).toBe('info');
+      expect(series(0.9999, 0.99)).toBe('critical');
     });
   });
 

@@ -26,14 +26,25 @@ export type AnomalyOutcome = 'opened' | 'grouped' | 'renotified' | 'below_severi
 const SEVERITY_RANK: Record<AlertSeverity, number> = { info: 1, warning: 2, critical: 3 };
 
 /**
- * Severity from the score (decision_function convention, negative = anomalous). The cut points
- * sit where both scorers agree: a cold-start baseline reaches -0.05 at about 4.2 MADs and -0.15 at
- * about 5.6 MADs (a rare server error scores -0.25), and a model's anomalies beyond its training
- * range score below -0.15.
+ * Severity of an event anomaly from its score (decision_function convention, negative = anomalous).
+ * The cut points sit where both scorers agree: a cold-start baseline reaches -0.05 at about 4.2 MADs
+ * and -0.15 at about 5.6 MADs (a rare server error scores -0.25), and a model's anomalies beyond its
+ * training range score below -0.15.
+ *
+ * A series anomaly's score is threshold − likelihood, a tiny number whatever the threshold, so it
+ * is graded by its tail instead: how much rarer than the threshold it is, (1 − likelihood) against
+ * (1 − threshold) — a hundred times → critical, ten times → warning.
  */
-export function severityOf(score: number): AlertSeverity {
-  if (score <= -0.15) return 'critical';
-  if (score <= -0.05) return 'warning';
+export function severityOf(d: Pick<DetectionRow, 'kind' | 'score' | 'likelihood'>): AlertSeverity {
+  if (d.kind === 'series' && typeof d.likelihood === 'number') {
+    const threshold = d.score + d.likelihood;
+    const tail = (1 - d.likelihood) / Math.max(1e-12, 1 - threshold);
+    if (tail <= 0.01) return 'critical';
+    if (tail <= 0.1) return 'warning';
+    return 'info';
+  }
+  if (d.score <= -0.15) return 'critical';
+  if (d.score <= -0.05) return 'warning';
   return 'info';
 }
 
@@ -135,7 +146,7 @@ export function planAlerts(
 
   for (const d of batch.detections) {
     const at = d.createdAt ?? d.ts;
-    const severity = severityOf(d.score);
+    const severity = severityOf(d);
     if (SEVERITY_RANK[severity] < minRank) {
       count('below_severity');
       plan.assignments.push({ detectionId: d.id, alertId: null });
