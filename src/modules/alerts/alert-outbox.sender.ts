@@ -157,7 +157,10 @@ export class AlertOutboxSender {
     }
     const normalSince =
       a.kind === 'recovery'
-        ? await this.alerts.normalEventsBetween(tenant, a.service, a.lastSeen, a.createdAt, NORMAL_EVENTS_CAP)
+        ? // A detail of the message: without it the recovery still goes out.
+          await this.alerts
+            .normalEventsBetween(tenant, a.service, a.lastSeen, a.createdAt, NORMAL_EVENTS_CAP)
+            .catch(() => undefined)
         : undefined;
     const message = this.message(a, normalSince);
     const result = await this.slack.post(webhook.url, message);
