@@ -13,6 +13,7 @@ import { RetrainModule } from './modules/retrain/retrain.module';
 import { DetectionModule } from './modules/detection/detection.module';
 import { IngestionModule } from './modules/ingestion/ingestion.module';
 import { RetrainJobsModule } from './modules/retrain/retrain-jobs.module';
+import { ReplayModule } from './modules/detection/replay/replay.module';
 import { AlertsModule } from './modules/alerts/alerts.module';
 
 /** The modular monolith: built from a validated config and an opened database. */
@@ -21,7 +22,7 @@ export class AppModule implements NestModule {
   static register(config: AppConfig, database: Database): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), StoreModule.forRoot(database), ObservabilityModule.forRoot(), TenancyModule, RetrainModule, DetectionModule, IngestionModule, RetrainJobsModule, AlertsModule],
+      imports: [ConfigModule.forRoot(config), StoreModule.forRoot(database), ObservabilityModule.forRoot(), TenancyModule, RetrainModule, DetectionModule, IngestionModule, RetrainJobsModule, AlertsModule, ReplayModule],
       providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }, BodyParserMiddleware],
     };
   }

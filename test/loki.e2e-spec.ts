@@ -9,7 +9,6 @@ import { FakeLoki } from './support/fake-loki';
 import { newApiKey, newTenantId, startTestApp, TestApp } from './support/test-app';
 
 // pino-loki ships an ESM and a CommonJS build; this is the CommonJS one.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const pinoLoki = require('pino-loki').default as (o: Record<string, unknown>) => NodeJS.WritableStream;
 
 const events = (n: number, service = 'api') =>

@@ -7,7 +7,7 @@ import { AppException } from './errors/app.exception';
 import { ErrorCode } from './errors/error-code';
 
 /** Routes that take bulk log bodies and so get INGEST_MAX_BYTES instead of the small default. */
-const BULK_ROUTES = new Set(['/ingest', '/loki/api/v1/push']);
+const BULK_ROUTES = new Set(['/ingest', '/loki/api/v1/push', '/replay']);
 
 export type RawBodyRequest = Request & { rawBody?: Buffer };
 

@@ -181,6 +181,9 @@ export class AppConfig {
   trainingDatasetPath = 'data/training_logs.json';
   driftPsiThreshold = 0.2;
   metricsStream = 'anomaly_detector_metrics';
+  seriesCloseIntervalSeconds = 15;
+  seriesGraceSeconds = 120;
+  seriesLikelihoodThreshold = 0.9999;
   modelsDir = 'models';
   modelContamination: 'auto' | number = 0.01;
   modelMinServiceRows = 500;
@@ -353,6 +356,9 @@ function buildConfigWith(r: Reader): AppConfig {
     return s;
   });
 
+  c.seriesCloseIntervalSeconds = r.get('SERIES_CLOSE_INTERVAL_SECONDS', c.seriesCloseIntervalSeconds, int(0, 3600));
+  c.seriesGraceSeconds = r.get('SERIES_GRACE_SECONDS', c.seriesGraceSeconds, int(0, 3600));
+  c.seriesLikelihoodThreshold = r.get('SERIES_LIKELIHOOD_THRESHOLD', c.seriesLikelihoodThreshold, num(0.5, 1));
   c.modelsDir = r.get('MODELS_DIR', c.modelsDir, (s) => s);
   c.modelContamination = r.get('MODEL_CONTAMINATION', c.modelContamination, (s) => {
     if (s === 'auto') return 'auto' as const;

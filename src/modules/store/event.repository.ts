@@ -94,7 +94,12 @@ export class EventRepository {
          SELECT $1, id, service, ts, source, duration_ms, status_code, bytes, metadata, score, prediction, model_version,
                 baseline, CASE WHEN ship THEN NULL ELSE now() END FROM input
          ON CONFLICT (tenant_id, id) DO NOTHING
-         RETURNING id
+         RETURNING id, service, ts, duration_ms, status_code
+       ), par AS (
+         INSERT INTO series_partials (tenant_id, service, minute, count, errors, latencies)
+         SELECT $1, service, date_trunc('minute', ts), COUNT(*), COUNT(*) FILTER (WHERE status_code >= 500),
+                COALESCE(array_agg(duration_ms) FILTER (WHERE duration_ms IS NOT NULL), '{}')
+           FROM ins GROUP BY service, date_trunc('minute', ts)
        ), det AS (
          ${DETECTIONS_INSERT('$3', 'WHERE d.event_id IN (SELECT id FROM ins)')}
        )

@@ -1,0 +1,80 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsArray, IsBoolean, IsObject, IsOptional, IsString, ValidateNested } from 'class-validator';
+import type { Response } from 'express';
+import { AppException } from '../../../common/errors/app.exception';
+import { ApiTenantScoped, CurrentTenant } from '../../tenancy/current-tenant.decorator';
+import { TenantContext } from '../../tenancy/tenant-registry.service';
+import { ReplayService } from './replay.service';
+
+class LokiRangeDto {
+  @ApiPropertyOptional({ description: 'LogQL; default LOKI_TRAINING_QUERY ({tenant} replaced)' }) @IsOptional() @IsString() query?: string;
+  @ApiProperty({ example: '2025-11-14T00:00:00Z' }) @IsString() start!: string;
+  @ApiProperty({ example: '2025-11-15T00:00:00Z' }) @IsString() end!: string;
+}
+
+export class ReplayRequestDto {
+  @ApiPropertyOptional({ type: [Object], description: 'Events in the ingest shape' })
+  @IsOptional()
+  @IsArray()
+  @IsObject({ each: true })
+  events?: Record<string, unknown>[];
+
+  @ApiPropertyOptional({ type: LokiRangeDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => LokiRangeDto)
+  loki?: LokiRangeDto;
+
+  @ApiPropertyOptional({ description: 'Keep a self-contained HTML report (GET /replay/{id}/report)' })
+  @IsOptional()
+  @IsBoolean()
+  report?: boolean;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+@ApiTags('replay')
+@ApiTenantScoped()
+@Controller('replay')
+export class ReplayController {
+  constructor(private readonly replay: ReplayService) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Backtest: reprocess events (body or a Loki range) through event and series detection, as a job. Creates no live detections and sends no alerts.' })
+  @ApiAcceptedResponse({ schema: { example: { id: '3f1c…', status: 'queued' } } })
+  async start(@CurrentTenant() tenant: TenantContext, @Body() body: ReplayRequestDto): Promise<{ id: string; status: string }> {
+    return { id: await this.replay.start(tenant.id, body), status: 'queued' };
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'A replay job: status, progress, summary and detections' })
+  @ApiOkResponse({ schema: { example: { id: '…', status: 'done', progress: { processed: 1000, total: 1000 }, summary: {}, detections: [] } } })
+  async get(@CurrentTenant() tenant: TenantContext, @Param('id') id: string) {
+    const job = UUID.test(id) ? await this.replay.find(tenant.id, id) : null;
+    if (!job) throw AppException.notFound('Replay job');
+    return {
+      id: job.id,
+      status: job.status,
+      source: job.source,
+      progress: { processed: job.processed, total: job.total },
+      error: job.error,
+      summary: job.summary,
+      detections: job.detections ?? [],
+      report: job.hasReport ? `/replay/${job.id}/report` : null,
+      created_at: job.createdAt.toISOString(),
+      finished_at: job.finishedAt?.toISOString() ?? null,
+    };
+  }
+
+  @Get(':id/report')
+  @ApiProduces('text/html')
+  @ApiOperation({ summary: "The job's self-contained HTML report (when requested)" })
+  async report(@CurrentTenant() tenant: TenantContext, @Param('id') id: string, @Res() res: Response): Promise<void> {
+    const html = UUID.test(id) ? await this.replay.report(tenant.id, id) : null;
+    if (!html) throw AppException.notFound('Replay report');
+    res.type('text/html').send(html);
+  }
+}
