@@ -5,6 +5,7 @@ import { Counter, Histogram } from 'prom-client';
 import { AppConfig } from '../../config/app-config';
 import { DetectionRepository, DetectionFilter, DetectionCursor } from '../store/detection.repository';
 import { DetectionRow, EventRepository, EventRow } from '../store/event.repository';
+import { SeriesRepository } from '../store/series.repository';
 import { ModelRegistryService } from '../retrain/model-registry.service';
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
 import { AnomalyBus } from './anomaly-bus';
@@ -64,6 +65,7 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
     private readonly tenants: TenantRegistry,
     private readonly events: EventRepository,
     private readonly detections: DetectionRepository,
+    private readonly seriesStore: SeriesRepository,
     private readonly bus: AnomalyBus,
     @InjectMetric(INGEST_EVENTS) private readonly ingestCounter: Counter<string>,
     @InjectMetric(ANOMALIES) private readonly anomalyCounter: Counter<string>,
@@ -302,6 +304,7 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
     for (const tenant of this.tenants.list()) {
       try {
         await this.events.pruneReceivedBefore(tenant, cutoff);
+        await this.seriesStore.prunePartialsBefore(tenant, cutoff);
         await this.detections.pruneToLimit(tenant, this.config.storeHistoryLimit);
       } catch (e) {
         this.logger.warn(`retention for tenant ${tenant} failed: ${(e as Error).message}`);
