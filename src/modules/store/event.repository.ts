@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 
 /** One accepted, scored event as stored. */
@@ -84,8 +85,11 @@ export class EventRepository {
         )
         .join(',') +
       ']';
-    const rows: { id: string }[] = await this.dataSource.query(
-      `WITH input AS (
+    // A named statement: PostgreSQL parses and plans it once per connection, not per request.
+    const pool = (this.dataSource.driver as unknown as { master: Pool }).master;
+    const { rows } = await pool.query<{ id: string }>({
+      name: 'events-insert-scored-v1',
+      text: `WITH input AS (
          SELECT * FROM jsonb_to_recordset($2::jsonb) AS r(id text, service text, ts timestamptz, source text, duration_ms float8,
            status_code int2, bytes int8, metadata jsonb, score float8, prediction int2, model_version int4, baseline text, ship bool)
        ), ins AS (
@@ -104,8 +108,8 @@ export class EventRepository {
          ${DETECTIONS_INSERT('$3', 'WHERE d.event_id IN (SELECT id FROM ins)')}
        )
        SELECT id FROM ins`,
-      [tenantId, rowsJson, detectionsJson(detections)],
-    );
+      values: [tenantId, rowsJson, detectionsJson(detections)],
+    });
     return new Set(rows.map((r) => r.id));
   }
 
