@@ -372,6 +372,11 @@ describe('Deployment files', () => {
       const grafanaVolumes = c.services.grafana.volumes!;
       for (const p of providers.providers) expect(grafanaVolumes).toContain(`./observability/grafana-dashboards:${p.options.path}:ro`);
       expect(grafanaVolumes).toContain('./config/grafana/provisioning:/etc/grafana/provisioning:ro');
+      // The alert link .env.example suggests for the stack opens one of these dashboards.
+      const link = /^# ALERT_LINK_TEMPLATE=http:\/\/localhost:3000\/d\/([\w-]+)\?(.*)$/m.exec(read('.env.example'))!;
+      const linked = dashboards().find(([, d]) => d.uid === link[1])?.[1];
+      expect(linked).toBeDefined();
+      for (const v of link[2].matchAll(/var-(\w+)=/g)) expect(linked!.templating.list.map((t) => t.name)).toContain(v[1]);
     });
   });
 
