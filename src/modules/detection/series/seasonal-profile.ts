@@ -1,0 +1,135 @@
+/**
+ * Seasonal predictor on a fixed grid of phase buckets: `expected = profile[bucket] + offset`.
+ * The bucket is the position of the timestamp within the period (UTC); a bucket covers
+ * period / buckets of wall time, so the state stays fixed-size whatever the sampling interval.
+ *
+ * `profile[b]` is an EWMA, across periods, of the values seen in bucket b (a smoothed seasonal
+ * naive forecast); `offset` is an EWMA of the recent deviations from the profile, so a level
+ * shift is followed within a few points while the profile catches up over a few periods.
+ * Unlike additive Holt–Winters, the profile learns the raw values, so the level and the
+ * seasonal terms cannot drift against each other.
+ */
+import { SeriesDetectorError } from './errors';
+import { fromBase64Into, toBase64 } from './tail-model';
+
+/** Serialised state of a {@link SeasonalProfile}. */
+export interface SeasonalProfileJson {
+  readonly periodMs: number;
+  readonly buckets: number;
+  readonly level: number;
+  readonly started: boolean;
+  readonly season: string;
+  readonly spread: string;
+  readonly seen: string;
+}
+
+/** One seasonal predictor (daily or weekly). Not thread-shared; owned by one detector. */
+export class SeasonalProfile {
+  /** Smoothed value per bucket. */
+  private readonly season: Float32Array;
+  /** Smoothed absolute error of the prediction per bucket (0 = none yet): noise differs by hour. */
+  private readonly spread: Float32Array;
+  /** Visits per bucket (saturating at 255): a bucket predicts from its first visit on. */
+  private readonly seen: Uint8Array;
+  private level = 0;
+  private started = false;
+  /** Buckets seen at least once. */
+  private seenBuckets = 0;
+
+  /**
+   * @param periodMs the season length (a day or a week).
+   * @param buckets phase buckets per period.
+   * @param alpha offset smoothing per point, in (0, 1].
+   * @param gamma profile smoothing per visit of a bucket, in (0, 1].
+   */
+  constructor(
+    readonly periodMs: number,
+    readonly buckets: number,
+    private readonly alpha: number,
+    private readonly gamma: number,
+  ) {
+    if (!(periodMs > 0) || !Number.isInteger(buckets) || buckets < 1) {
+      throw new SeriesDetectorError(
+        `seasonal profile needs a positive period and bucket count, got ${periodMs} ms, ${buckets}`,
+      );
+    }
+    this.season = new Float32Array(buckets);
+    this.spread = new Float32Array(buckets);
+    this.seen = new Uint8Array(buckets);
+  }
+
+  /** Bucket of timestamp `t` (ms since the epoch, UTC). */
+  bucket(t: number): number {
+    const phase = ((t % this.periodMs) + this.periodMs) % this.periodMs;
+    const b = Math.floor((phase / this.periodMs) * this.buckets);
+    return b >= this.buckets ? this.buckets - 1 : b;
+  }
+
+  /** Expected value at bucket `b`, or NaN when the bucket has not been seen yet. */
+  predict(b: number): number {
+    return this.seen[b] > 0 ? this.season[b] + this.level : NaN;
+  }
+
+  /** Typical absolute error of {@link predict} at bucket `b`, or 0 when not known yet. */
+  spreadAt(b: number): number {
+    return this.spread[b];
+  }
+
+  /** Fraction of the buckets seen at least once. */
+  coverage(): number {
+    return this.seenBuckets / this.buckets;
+  }
+
+  /**
+   * Learn `x` observed in bucket `b`; `fallbackSpread` seeds the bucket's error spread on its
+   * first error (the predictor's overall error, a better guess than one sample).
+   */
+  update(b: number, x: number, fallbackSpread: number, weight = 1): void {
+    this.started = true;
+    if (this.seen[b] === 0) {
+      this.season[b] = x;
+      this.seen[b] = 1;
+      this.seenBuckets++;
+      return;
+    }
+    const err = Math.abs(x - this.season[b] - this.level);
+    this.spread[b] = this.spread[b] > 0 ? this.spread[b] + this.gamma * (err - this.spread[b]) : fallbackSpread;
+    this.level += this.alpha * (x - this.season[b] - this.level);
+    this.season[b] += weight * this.gamma * (x - this.season[b]);
+    if (this.seen[b] < 255) this.seen[b]++;
+  }
+
+  /** Serialisable state. */
+  toJSON(): SeasonalProfileJson {
+    return {
+      periodMs: this.periodMs,
+      buckets: this.buckets,
+      level: this.level,
+      started: this.started,
+      season: toBase64(this.season),
+      spread: toBase64(this.spread),
+      seen: Buffer.from(this.seen).toString('base64'),
+    };
+  }
+
+  /**
+   * Rebuild from {@link toJSON} output with the given smoothing.
+   * @throws SeriesDetectorError on inconsistent state.
+   */
+  static fromJSON(j: SeasonalProfileJson, alpha: number, gamma: number): SeasonalProfile {
+    if (!j || typeof j !== 'object') throw new SeriesDetectorError('seasonal profile state: expected an object');
+    const p = new SeasonalProfile(j.periodMs, j.buckets, alpha, gamma);
+    if (typeof j.level !== 'number') throw new SeriesDetectorError('seasonal profile state: level must be a number');
+    p.level = j.level;
+    p.started = j.started === true;
+    fromBase64Into(j.season, p.season, 'seasonal profile season');
+    fromBase64Into(j.spread, p.spread, 'seasonal profile spread');
+    const seen = Buffer.from(String(j.seen), 'base64');
+    if (seen.byteLength !== p.seen.byteLength) {
+      throw new SeriesDetectorError(`seasonal profile seen: ${seen.byteLength} bytes, expected ${p.seen.byteLength}`);
+    }
+    p.seen.set(seen);
+    for (let b = 0; b < p.buckets; b++) if (p.seen[b] > 0) p.seenBuckets++;
+    return p;
+  }
+}

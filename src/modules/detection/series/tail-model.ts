@@ -1,0 +1,222 @@
+/**
+ * Streaming estimate of how rare a non-negative statistic is: P(X ≥ x) learned from the
+ * statistic's own recent history, with exponential forgetting.
+ *
+ * Layout: a histogram over log10(x) (fixed bins, plus one bin for x below the lowest edge)
+ * holding, per bin, the forgetting-weighted count, sum and sum of squares of the values that
+ * fell in it. Inside the observed range the tail probability is read from the histogram; in the
+ * far tail, where the histogram holds only a few points, it is extrapolated with a generalised
+ * Pareto distribution fitted to the excesses over a high quantile (peaks over threshold, as in
+ * Siffer et al., "Anomaly detection in streams with extreme value theory", KDD 2017). The shape
+ * is kept in [0, {@link MAX_SHAPE}]: exponential or heavier tails only, so a value beyond
+ * everything seen is very surprising but never impossible.
+ *
+ * Forgetting uses growing weights (each new point weighs 1/(1 − λ) times the previous one) so
+ * an update touches one bin; all bins are rescaled only when the weights grow large.
+ */
+import { SeriesDetectorError } from './errors';
+
+/** log10 of the lowest bin edge; smaller values (and 0) share bin 0. */
+const LOG_LO = -3;
+/** Bins per decade. */
+const PER_DECADE = 16;
+/** Decades covered above LOG_LO; larger values share the top bin. */
+const DECADES = 9;
+/** Number of bins, bin 0 included. */
+export const TAIL_BINS = PER_DECADE * DECADES + 1;
+const BIN_WIDTH = 1 / PER_DECADE;
+/** Upper limit of the fitted tail shape (0 = exponential). */
+const MAX_SHAPE = 0.5;
+/** Rescale the bins when the weight of a new point passes this. */
+const RESCALE_AT = 1e100;
+/** Smallest probability reported, so surprise stays finite. */
+const MIN_PROBABILITY = 1e-300;
+
+/** Options of {@link TailModel}. */
+export interface TailModelOptions {
+  /** Points of memory: the weight of a point halves after about 0.7 × memory newer points. */
+  readonly memory: number;
+  /** Fraction of the weight above the tail threshold (the GPD is fitted above the 1 − tailFraction quantile). */
+  readonly tailFraction: number;
+  /** The tail threshold keeps at least this much weight above it (in points), for a stable fit on little data. */
+  readonly minTailWeight: number;
+}
+
+/** Serialised state of a {@link TailModel}: bin arrays as little-endian base64. */
+export interface TailModelJson {
+  readonly weight: number;
+  readonly count: string;
+  readonly sum: string;
+  readonly sumSq: string;
+}
+
+/** Bin of `x` (≥ 0): 0 below 10^LOG_LO, then PER_DECADE bins per decade, the last one open-ended. */
+export function tailBin(x: number): number {
+  if (!(x >= 10 ** LOG_LO)) return 0;
+  const b = 1 + Math.floor((Math.log10(x) - LOG_LO) * PER_DECADE);
+  return b >= TAIL_BINS ? TAIL_BINS - 1 : b;
+}
+
+/** Lower edge of bin `b` ≥ 1. */
+function binLo(b: number): number {
+  return 10 ** (LOG_LO + (b - 1) * BIN_WIDTH);
+}
+
+/**
+ * Adaptive tail probability of a non-negative statistic (see the file comment). Deterministic:
+ * the same sequence of calls gives the same results, also across {@link toJSON}/{@link fromJSON}.
+ */
+export class TailModel {
+  private readonly count = new Float64Array(TAIL_BINS);
+  private readonly sum = new Float64Array(TAIL_BINS);
+  private readonly sumSq = new Float64Array(TAIL_BINS);
+  /** Weight the next point gets (grows by 1/(1 − λ) per point). */
+  private weight = 1;
+  private readonly growth: number;
+
+  /** @throws SeriesDetectorError on out-of-range options. */
+  constructor(private readonly options: TailModelOptions) {
+    if (!(options.memory >= 1)) throw new SeriesDetectorError(`tail memory must be ≥ 1, got ${options.memory}`);
+    if (!(options.tailFraction > 0 && options.tailFraction < 1)) {
+      throw new SeriesDetectorError(`tailFraction must be in (0, 1), got ${options.tailFraction}`);
+    }
+    this.growth = 1 / (1 - 1 / options.memory);
+  }
+
+  /** Add `w` points' worth of weight at each of `values` (a prior before any data). */
+  seed(values: ArrayLike<number>, w: number): void {
+    for (let i = 0; i < values.length; i++) this.put(values[i], w * this.weight);
+  }
+
+  /** Learn one observation `x` ≥ 0 (non-finite values are ignored). */
+  add(x: number): void {
+    if (!(x >= 0) || x === Infinity) return;
+    this.put(x, this.weight);
+    this.weight *= this.growth;
+    if (this.weight > RESCALE_AT) this.rescale();
+  }
+
+  private put(x: number, w: number): void {
+    const b = tailBin(x);
+    this.count[b] += w;
+    this.sum[b] += w * x;
+    this.sumSq[b] += w * x * x;
+  }
+
+  private rescale(): void {
+    const f = 1 / this.weight;
+    for (let b = 0; b < TAIL_BINS; b++) {
+      this.count[b] *= f;
+      this.sum[b] *= f;
+      this.sumSq[b] *= f;
+    }
+    this.weight = 1;
+  }
+
+  /** Total weight, in points (the effective sample size, at most about `memory`). */
+  effectiveCount(): number {
+    let w = 0;
+    for (let b = 0; b < TAIL_BINS; b++) w += this.count[b];
+    return w / this.weight;
+  }
+
+  /**
+   * Estimated P(X ≥ x). Empirical where at least the tail threshold's weight lies above `x`,
+   * generalised Pareto beyond it. 1 for x ≤ 0.
+   */
+  probability(x: number): number {
+    if (!(x > 0)) return 1;
+    const count = this.count;
+    let total = 0;
+    for (let b = 0; b < TAIL_BINS; b++) total += count[b];
+    if (!(total > 0)) return 1;
+    const want = Math.max(this.options.tailFraction * total, this.options.minTailWeight * this.weight);
+    // Tail threshold u: the highest bin edge with at least `want` weight above it; when all the
+    // non-zero values weigh less than that (a mostly-zero statistic), the lowest non-empty edge.
+    let acc = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let b = TAIL_BINS - 1;
+    let lowest = 0;
+    for (; b >= 1; b--) {
+      if (count[b] <= 0) continue;
+      acc += count[b];
+      s1 += this.sum[b];
+      s2 += this.sumSq[b];
+      lowest = b;
+      if (acc >= want) break;
+    }
+    if (lowest === 0) return clampP(this.weight / (total + this.weight));
+    const u = binLo(lowest);
+    if (x <= u) return clampP(this.empiricalAbove(x) / total);
+    // Generalised Pareto fitted by the method of moments to the excesses over u.
+    const meanX = s1 / acc;
+    const mean = Math.max(meanX - u, 1e-9 * u);
+    const variance = Math.max(s2 / acc - meanX * meanX, 0);
+    let shape = variance > 0 ? 0.5 * (1 - (mean * mean) / variance) : 0;
+    if (!(shape > 0)) shape = 0;
+    if (shape > MAX_SHAPE) shape = MAX_SHAPE;
+    const scale = mean * (1 - shape);
+    const y = (x - u) / scale;
+    const sf = shape === 0 ? Math.exp(-y) : Math.pow(1 + shape * y, -1 / shape);
+    return clampP((acc / total) * sf);
+  }
+
+  /** Weight at or above `x` > 0, the weight of x's own bin spread uniformly over log10 inside it. */
+  private empiricalAbove(x: number): number {
+    const bx = tailBin(x);
+    let acc = 0;
+    for (let b = TAIL_BINS - 1; b > bx; b--) acc += this.count[b];
+    if (bx === 0) return acc + this.count[0];
+    const frac = bx === TAIL_BINS - 1 ? 0.5 : Math.min(1, Math.max(0, Math.log10(binLo(bx + 1) / x) * PER_DECADE));
+    return acc + this.count[bx] * frac;
+  }
+
+  /** Surprise of `x`: −log10 P(X ≥ x), 0 for unremarkable values. */
+  surprise(x: number): number {
+    return -Math.log10(this.probability(x));
+  }
+
+  /** Serialisable state (the options are not included: the owner restores them). */
+  toJSON(): TailModelJson {
+    return { weight: this.weight, count: toBase64(this.count), sum: toBase64(this.sum), sumSq: toBase64(this.sumSq) };
+  }
+
+  /**
+   * Rebuild from {@link toJSON} output with the same options.
+   * @throws SeriesDetectorError when the arrays do not have the expected length.
+   */
+  static fromJSON(json: TailModelJson, options: TailModelOptions): TailModel {
+    const m = new TailModel(options);
+    if (!json || typeof json.weight !== 'number' || !(json.weight > 0)) {
+      throw new SeriesDetectorError('tail model state: weight must be a positive number');
+    }
+    m.weight = json.weight;
+    fromBase64Into(json.count, m.count, 'tail model count');
+    fromBase64Into(json.sum, m.sum, 'tail model sum');
+    fromBase64Into(json.sumSq, m.sumSq, 'tail model sumSq');
+    return m;
+  }
+}
+
+function clampP(p: number): number {
+  return p < MIN_PROBABILITY ? MIN_PROBABILITY : p > 1 ? 1 : p;
+}
+
+/** Little-endian base64 of a Float64Array (the byte order of every platform Node runs on). */
+export function toBase64(a: Float64Array | Float32Array): string {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+}
+
+/**
+ * Decode base64 written by {@link toBase64} into `out`.
+ * @throws SeriesDetectorError when the decoded length differs from `out`'s.
+ */
+export function fromBase64Into(s: unknown, out: Float64Array | Float32Array, what: string): void {
+  if (typeof s !== 'string') throw new SeriesDetectorError(`${what}: expected a base64 string`);
+  const buf = Buffer.from(s, 'base64');
+  if (buf.byteLength !== out.byteLength) {
+    throw new SeriesDetectorError(`${what}: ${buf.byteLength} bytes, expected ${out.byteLength}`);
+  }
+  new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(buf);
+}
