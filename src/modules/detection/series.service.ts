@@ -80,7 +80,14 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
     return result.detections;
   }
 
-  private compute(tenantId: string, horizon: number, states: SeriesStateRow[], partials: PartialRow[]) {
+  private async compute(_tenantId: string, horizon: number, states: SeriesStateRow[], partials: PartialRow[]) {
+    let slice = performance.now();
+    // A backlog (a backfill, a restart after downtime) is long work: give requests the event loop every few ms.
+    const yieldNow = async () => {
+      if (performance.now() - slice < 8) return;
+      await new Promise((r) => setImmediate(r));
+      slice = performance.now();
+    };
     const byService = new Map<string, Map<number, MinutePoint>>();
     for (const p of partials) {
       const minutes = byService.get(p.service) ?? new Map<number, MinutePoint>();
@@ -118,6 +125,7 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
       }
       if (horizon - start > MAX_BACKFILL_MINUTES * MINUTE) start = horizon - MAX_BACKFILL_MINUTES * MINUTE;
       for (let t = start; t < horizon; t += MINUTE) {
+        await yieldNow();
         const p = points.get(t) ?? { count: 0, errors: 0, latencies: [] };
         const closed = this.closed(service, t, p, false);
         minutes.push(closed);

@@ -1,4 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { existsSync } from 'fs';
+import { join } from 'path';
+import { Worker } from 'worker_threads';
 import { AppConfig } from '../../config/app-config';
 import { AnomalyModel, DEFAULT_MODEL_PARAMS, ModelParams } from '../detection/model/anomaly-model';
 import { LogEvent } from '../detection/features/log-event';
@@ -25,13 +28,55 @@ export interface TrainingResult extends RegisteredModel {
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
+const WORKER = join(__dirname, 'training.worker.js');
+
 /** Trains a tenant model from events and registers it. */
 @Injectable()
 export class TrainingService {
+  private readonly logger = new Logger(TrainingService.name);
+
   constructor(
     @Inject(AppConfig) private readonly config: AppConfig,
     private readonly registry: ModelRegistryService,
   ) {}
+
+  /**
+   * Fits off the event loop, in a worker thread, so that requests keep their latency while a large
+   * tenant trains. Where the compiled worker is absent (specs run from TypeScript sources) it fits
+   * in-process; the model is the same either way (seeded).
+   */
+  private async fit(events: LogEvent[], params: ModelParams): Promise<AnomalyModel> {
+    if (!existsSync(WORKER) || events.length === 0) return AnomalyModel.train(events, params);
+    const n = events.length;
+    const payload = {
+      params,
+      ts: new Float64Array(n),
+      service: new Array<string>(n),
+      duration: new Float64Array(n),
+      status: new Float64Array(n),
+      bytes: new Float64Array(n),
+    };
+    events.forEach((e, i) => {
+      payload.ts[i] = e.timestamp.getTime();
+      payload.service[i] = e.service;
+      payload.duration[i] = e.durationMs ?? NaN;
+      payload.status[i] = e.statusCode ?? NaN;
+      payload.bytes[i] = e.bytes ?? NaN;
+    });
+    const worker = new Worker(WORKER);
+    try {
+      const reply = await new Promise<{ ok: boolean; model?: unknown; error?: string }>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`training worker exited with code ${code}`)));
+        worker.postMessage(payload, [payload.ts.buffer, payload.duration.buffer, payload.status.buffer, payload.bytes.buffer]);
+      });
+      if (!reply.ok) throw new Error(reply.error);
+      return AnomalyModel.fromJSON(reply.model);
+    } finally {
+      await worker.terminate();
+    }
+  }
 
   params(seed = DEFAULT_MODEL_PARAMS.seed): ModelParams {
     return {
@@ -47,7 +92,7 @@ export class TrainingService {
    * enough rows). Labels, when given, are only used to report how the model does on them.
    */
   async train(tenant: string, events: LogEvent[], source: string, labels?: (string | undefined)[]): Promise<TrainingResult> {
-    const model = AnomalyModel.train(events, this.params());
+    const model = await this.fit(events, this.params());
     const registered = await this.registry.register(tenant, model, source);
     return {
       ...registered,
