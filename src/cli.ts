@@ -13,6 +13,7 @@ import { TrainingService } from './modules/retrain/training.service';
 import { ModelRegistryService } from './modules/retrain/model-registry.service';
 import { generateSyntheticLogs } from './modules/retrain/synthetic-logs';
 import { SchedulerService } from './modules/retrain/retrain.jobs';
+import { parseReplayArgs, replayNab } from './modules/detection/series/nab-replay';
 
 /** Progress for people at a terminal; silent when output is piped or in CI. */
 const progress = (msg: string) => {
@@ -147,6 +148,16 @@ const COMMANDS: Record<string, Command> = {
           );
         }
       });
+    },
+  },
+  replay: {
+    describe: 'score NAB-format CSVs with the series detector: --input F --output G | --input-dir D --output-dir O [--format nab]',
+    run: async (_config, args) => {
+      const { target, format } = parseReplayArgs(args);
+      const started = Date.now();
+      const r = replayNab(target, { format, onFile: (done, total, file) => progress(`[${done}/${total}] ${file}`) });
+      const out = 'output' in target ? target.output : target.outputDir;
+      process.stdout.write(`replayed ${r.files} file(s), ${r.rows} rows in ${Date.now() - started} ms -> ${out}\n`);
     },
   },
   migrate: {

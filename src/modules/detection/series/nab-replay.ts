@@ -5,7 +5,8 @@
  * missing points skipped (a NAB value is a measurement, not a count), no labels involved.
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'fs';
-import { dirname, join, relative } from 'path';
+import { dirname, join, relative, resolve, sep } from 'path';
+import { parseArgs } from 'util';
 import { SeriesDetectorError } from './errors';
 import { SeriesDetector, SeriesDetectorOptions } from './series-detector';
 
@@ -120,8 +121,6 @@ export function formatNabResults(series: NabSeries, scores: ArrayLike<number>): 
 export interface ReplaySummary {
   readonly files: number;
   readonly rows: number;
-  /** Rows whose score is at least 0.5, a rough count of detections. */
-  readonly flagged: number;
 }
 
 /** Options of {@link replayNab}. */
@@ -156,7 +155,9 @@ export function replayNab(target: ReplayTarget, options: ReplayOptions = {}): Re
   if ('input' in target) {
     jobs.push([target.input, target.output, target.input]);
   } else {
-    const files = listCsv(target.inputDir);
+    // An output folder inside the input folder must not be read back as input.
+    const outAbs = resolve(target.outputDir) + sep;
+    const files = listCsv(target.inputDir).filter((f) => !resolve(f).startsWith(outAbs));
     if (files.length === 0) throw new SeriesDetectorError(`${target.inputDir}: no .csv files found`);
     for (const f of files) {
       const rel = relative(target.inputDir, f);
@@ -164,7 +165,6 @@ export function replayNab(target: ReplayTarget, options: ReplayOptions = {}): Re
     }
   }
   let rows = 0;
-  let flagged = 0;
   jobs.forEach(([input, output, label], k) => {
     const series = parseNabCsv(readFileSync(input, 'utf8'), input);
     const scores = scoreNabSeries(series, options.detector);
@@ -173,10 +173,52 @@ export function replayNab(target: ReplayTarget, options: ReplayOptions = {}): Re
     writeFileSync(tmp, formatNabResults(series, scores));
     renameSync(tmp, output);
     rows += scores.length;
-    for (let i = 0; i < scores.length; i++) if (scores[i] >= 0.5) flagged++;
     options.onFile?.(k + 1, jobs.length, label);
   });
-  return { files: jobs.length, rows, flagged };
+  return { files: jobs.length, rows };
+}
+
+/** Parsed command line of `replay`. */
+export interface ReplayCommand {
+  readonly target: ReplayTarget;
+  readonly format: string;
+}
+
+/**
+ * Parse `replay` arguments: `--input F --output G` or `--input-dir D --output-dir O`, and
+ * `--format nab` (the default). The format is checked by {@link replayNab}, where new formats plug in.
+ * @throws SeriesDetectorError naming the missing or conflicting option.
+ */
+export function parseReplayArgs(args: string[]): ReplayCommand {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        input: { type: 'string' },
+        output: { type: 'string' },
+        'input-dir': { type: 'string' },
+        'output-dir': { type: 'string' },
+        format: { type: 'string', default: 'nab' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    throw new SeriesDetectorError((e as Error).message);
+  }
+  const file = values.input !== undefined || values.output !== undefined;
+  const dir = values['input-dir'] !== undefined || values['output-dir'] !== undefined;
+  const usage = 'use --input F --output G, or --input-dir D --output-dir O';
+  if (file === dir) throw new SeriesDetectorError(file ? `one file or one folder, not both: ${usage}` : usage);
+  if (file) {
+    if (values.input === undefined || values.output === undefined)
+      throw new SeriesDetectorError(`--input and --output go together: ${usage}`);
+    return { target: { input: values.input, output: values.output }, format: values.format };
+  }
+  if (values['input-dir'] === undefined || values['output-dir'] === undefined) {
+    throw new SeriesDetectorError(`--input-dir and --output-dir go together: ${usage}`);
+  }
+  return { target: { inputDir: values['input-dir'], outputDir: values['output-dir'] }, format: values.format };
 }
 
 /** Every `*.csv` under `dir`, recursively, sorted. */

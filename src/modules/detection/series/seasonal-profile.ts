@@ -19,16 +19,13 @@ export interface SeasonalProfileJson {
   readonly level: number;
   readonly started: boolean;
   readonly season: string;
-  readonly spread: string;
   readonly seen: string;
 }
 
 /** One seasonal predictor (daily or weekly). Not thread-shared; owned by one detector. */
 export class SeasonalProfile {
-  /** Smoothed value per bucket. */
+  /** Smoothed value per bucket (32-bit: a profile needs no more, and it halves the state). */
   private readonly season: Float32Array;
-  /** Smoothed absolute error of the prediction per bucket (0 = none yet): noise differs by hour. */
-  private readonly spread: Float32Array;
   /** Visits per bucket (saturating at 255): a bucket predicts from its first visit on. */
   private readonly seen: Uint8Array;
   private level = 0;
@@ -54,7 +51,6 @@ export class SeasonalProfile {
       );
     }
     this.season = new Float32Array(buckets);
-    this.spread = new Float32Array(buckets);
     this.seen = new Uint8Array(buckets);
   }
 
@@ -70,21 +66,13 @@ export class SeasonalProfile {
     return this.seen[b] > 0 ? this.season[b] + this.level : NaN;
   }
 
-  /** Typical absolute error of {@link predict} at bucket `b`, or 0 when not known yet. */
-  spreadAt(b: number): number {
-    return this.spread[b];
-  }
-
   /** Fraction of the buckets seen at least once. */
   coverage(): number {
     return this.seenBuckets / this.buckets;
   }
 
-  /**
-   * Learn `x` observed in bucket `b`; `fallbackSpread` seeds the bucket's error spread on its
-   * first error (the predictor's overall error, a better guess than one sample).
-   */
-  update(b: number, x: number, fallbackSpread: number, weight = 1): void {
+  /** Learn `x` observed in bucket `b`. */
+  update(b: number, x: number): void {
     this.started = true;
     if (this.seen[b] === 0) {
       this.season[b] = x;
@@ -92,10 +80,8 @@ export class SeasonalProfile {
       this.seenBuckets++;
       return;
     }
-    const err = Math.abs(x - this.season[b] - this.level);
-    this.spread[b] = this.spread[b] > 0 ? this.spread[b] + this.gamma * (err - this.spread[b]) : fallbackSpread;
     this.level += this.alpha * (x - this.season[b] - this.level);
-    this.season[b] += weight * this.gamma * (x - this.season[b]);
+    this.season[b] += this.gamma * (x - this.season[b]);
     if (this.seen[b] < 255) this.seen[b]++;
   }
 
@@ -107,7 +93,6 @@ export class SeasonalProfile {
       level: this.level,
       started: this.started,
       season: toBase64(this.season),
-      spread: toBase64(this.spread),
       seen: Buffer.from(this.seen).toString('base64'),
     };
   }
@@ -123,7 +108,6 @@ export class SeasonalProfile {
     p.level = j.level;
     p.started = j.started === true;
     fromBase64Into(j.season, p.season, 'seasonal profile season');
-    fromBase64Into(j.spread, p.spread, 'seasonal profile spread');
     const seen = Buffer.from(String(j.seen), 'base64');
     if (seen.byteLength !== p.seen.byteLength) {
       throw new SeriesDetectorError(`seasonal profile seen: ${seen.byteLength} bytes, expected ${p.seen.byteLength}`);

@@ -1,29 +1,47 @@
 /**
- * Streaming anomaly detector for one time series (a per-minute count, error rate or latency
- * percentile of one service, or any regularly sampled metric such as a NAB file).
+ * Streaming anomaly detector for one time series: a per-minute request count, error rate or
+ * latency percentile of one service, or any regularly sampled metric (a NAB file).
  *
- * Per point, in this order (so a point's output depends only on it and the past):
- * 1. Prediction. Several simple predictors forecast the point from the past: the last value,
- *    an EWMA level, the median of a short recent window, and additive Holt–Winters profiles for
- *    the daily and the weekly season once a season has been seen. The one with the lowest
- *    long-run absolute error is used; its recent mean absolute error is the scale.
- * 2. Evidence. The standardised error z of the point, and the mean of z over a short window
- *    (a level shift or a slow drift shows there before single points stand out), are each
- *    compared with their own learned distribution ({@link TailModel}): the surprise is −log10
- *    of the tail probability. Only the configured direction counts (an `up` detector ignores
- *    drops).
- * 3. Suppression. A point whose surprise does not exceed the (decaying) peak of recent
- *    surprises is damped, so an ongoing event is reported once and only an escalation is
- *    reported again.
- * 4. Learning. Predictors, error scales and tail models absorb the point: a new normal stops
- *    being surprising as the predictors and the error distribution adapt.
+ * Per point, in this order, so that a point's output depends only on it and the past:
  *
- * `likelihood = 1 − 10^(−surprise)` in [0, 1]: 1 − the estimated probability of a deviation
- * at least this large under recent behaviour (Numenta's "anomaly likelihood" idea).
+ * 1. Prediction. Simple predictors forecast the point from the past: the last value, an EWMA,
+ *    the median of the last few points, and daily and weekly seasonal profiles once a day or a
+ *    week has been seen ({@link SeasonalProfile}). The one with the lowest recent mean squared
+ *    error gives `expected`; its recent mean absolute error is the scale of the error z.
+ * 2. Evidence, each a non-negative statistic in the configured direction (an `up` detector
+ *    ignores drops):
+ *    - `point`: |z| of this point;
+ *    - `shift`: the mean of z over the last few points (a level shift or the start of a slow
+ *      rise shows there before any single point stands out);
+ *    - `level`: how far the value itself is from its usual range (a value never seen before is
+ *      an anomaly even where the predictors follow it, e.g. the first point of a jump);
+ *    - `density`: the mean point surprise over a short window (spikes getting more frequent);
+ *    - `drift`: the mean of the last few values against the usual range.
+ *    Each is compared with its own learned distribution ({@link TailModel}); its surprise is
+ *    −log10 of the estimated tail probability. The point's surprise is the largest of them,
+ *    less what the same evidence reached at the same time of day on earlier days (a job that
+ *    spikes every night is a schedule, not an incident), less log10 of the number of evidences
+ *    (they are several looks at one point).
+ * 3. Suppression. A point that does not exceed the peak of the last `cooldown` points is damped:
+ *    an ongoing event is reported once, an escalation again.
+ * 4. Learning. Predictors, scales, value range and tail models absorb the point, so a new
+ *    normal (a level shift that stays) stops being surprising.
  *
- * State is fixed-size (a few kilobytes plus two seasonal profiles of at most a few thousand
- * buckets each), an update costs O(buckets of the tail histograms), and everything is
- * deterministic: the same inputs give the same outputs, also across toJSON/fromJSON.
+ * `likelihood = 1 − 10^(−surprise)`, in [0, 1]: one minus the estimated probability of
+ * evidence at least this strong under the series' recent behaviour (the "anomaly likelihood"
+ * of Numenta's HTM detector, computed here from learned tail distributions instead of a
+ * Gaussian).
+ *
+ * Missing points: `update(t, null)` or a gap in the timestamps. Under policy `zero` (counts)
+ * they are points of value 0, learned and scored, so a service that goes silent is a drop of
+ * its traffic; under `skip` (measurements: a latency with no requests) time advances and
+ * nothing is learned or scored. The sampling interval is inferred from the timestamps (median
+ * of the last gaps) unless given.
+ *
+ * State is fixed-size: two seasonal profiles of at most `dailyBuckets` and `weeklyBuckets`
+ * floats, one small histogram per evidence, short rings. An update costs a few thousand
+ * floating-point operations whatever the history. Deterministic: the same inputs give the same
+ * outputs, also across {@link SeriesDetector.toJSON} / {@link SeriesDetector.fromJSON}.
  */
 import { SeriesDetectorError } from './errors';
 import { SeasonalProfile, SeasonalProfileJson } from './seasonal-profile';
@@ -33,75 +51,74 @@ import { fromBase64Into, TailModel, TailModelJson, TailModelOptions, toBase64 } 
 export type SeriesDirection = 'up' | 'down' | 'both';
 
 /**
- * What a missing point means: `zero` — nothing happened (counts: no events in that minute,
- * which is itself a data point, so a silent service drops to zero); `skip` — no measurement
- * (a latency with no requests): time advances, nothing is learned or scored.
+ * What a missing point means: `zero` — nothing happened (a count: no events in that minute),
+ * so it is a point of value 0; `skip` — nothing was measured (a latency without requests):
+ * time advances, nothing is learned or scored.
  */
 export type MissingPolicy = 'zero' | 'skip';
 
-/** Tunables of the method. The defaults are one configuration for every series. */
+/** The evidence that made a point surprising (see the file comment). */
+export type SeriesEvidence = 'point' | 'shift' | 'level' | 'density' | 'drift';
+
+/** Tunables of the method. {@link DEFAULT_TUNING} is the one configuration used everywhere. */
 export interface SeriesTuning {
-  /** EWMA level predictor, weight of the newest point. */
+  /** EWMA predictor: weight of the newest point. */
   readonly ewmaAlpha: number;
   /** Points in the recent-median predictor. */
   readonly medianWindow: number;
-  /** Holt–Winters level smoothing per point (seasonal predictors). */
+  /** Seasonal predictors: smoothing per point of the offset from the profile. */
   readonly seasonalAlpha: number;
-  /** Holt–Winters seasonal smoothing per visit of a bucket. */
+  /** Seasonal predictors: smoothing of a bucket per visit (per day or per week). */
   readonly seasonalGamma: number;
-  /** Most buckets of the daily and the weekly profile (fewer when points are sparser). */
+  /** Most buckets of the daily profile (fewer when points are sparser). */
   readonly dailyBuckets: number;
+  /** Most buckets of the weekly profile. */
   readonly weeklyBuckets: number;
-  /** A seasonal predictor is used once this fraction of its buckets has been seen. */
+  /** A seasonal predictor competes once this fraction of its buckets has been seen. */
   readonly seasonalCoverage: number;
-  /** Points of memory of the error scale (recent mean absolute error). */
+  /** Points of memory of the error scale (recent mean absolute error of each predictor). */
   readonly scaleMemory: number;
-  /** Points of memory of the mean squared error used to pick the predictor. */
-  readonly selectMemory: number;
-  /** Points of memory of the long-run error scale. */
+  /** An error enters the scale clipped to this many scales (one spike must not mask the next points). */
+  readonly scaleClip: number;
+  /** Points of memory of the long-run mean absolute error. */
   readonly longScaleMemory: number;
-  /** The scale is at least this fraction of the long-run scale (a calm spell must not make every wiggle huge). */
+  /** The scale is at least this fraction of the long-run one (a calm spell must not make every wiggle huge). */
   readonly longScaleFloor: number;
+  /** Points of memory of the mean squared error that picks the predictor. */
+  readonly selectMemory: number;
   /** Errors a predictor must have made before it can be picked. */
   readonly minErrors: number;
-  /** An error enters the scale clipped to this many scales (a spike must not mask what follows). */
-  readonly scaleClip: number;
-  /** Points averaged for the short-mean evidence. */
+  /** Points after which the last-value predictor stands in until one has `minErrors`. */
+  readonly warmup: number;
+  /** Points averaged by the shift evidence. */
   readonly shortWindow: number;
-  /** Points averaged for the density evidence (mean point surprise). */
+  /** Points averaged by the density evidence. */
   readonly densityWindow: number;
-  /** Points of memory of the value location and spread (level evidence). */
-  readonly valueMemory: number;
-  /** Weight of each evidence's surprise (point, short mean, level up, level down, density); 0 disables one. */
-  readonly weights: readonly number[];
+  /** Points averaged by the drift evidence. */
   readonly driftWindow: number;
-  readonly holdSuppression: boolean;
-  readonly suppressFloor: number;
-  readonly recurrenceBuckets: number;
-  readonly recurrenceSpan: number;
-  readonly recurrenceHalfLife: number;
-  readonly recurrenceDiscount: number;
-  readonly learnGate: number;
-  readonly anomalyLearnFactor: number;
-  readonly novelWindow: number;
-  readonly novelMemory: number;
-  readonly novelStride: number;
-  readonly novelK: number;
-  readonly bucketSpread: boolean;
-  readonly selectNll: boolean;
+  /** Points of memory of the usual value range (level and drift evidence). */
+  readonly valueMemory: number;
+  /** Weight of each evidence's surprise: point, shift, level up, level down, density, drift. */
+  readonly weights: readonly number[];
   /** Tail models of the evidence. */
   readonly tail: TailModelOptions;
-  /** Prior weight (in points) of the standard-normal prior of each tail model. */
+  /** Weight, in points, of the standard-normal prior each tail model starts with. */
   readonly priorWeight: number;
-  /** Points over which the suppression peak decays by a factor e. */
+  /** Time-of-day buckets remembering the surprise of each evidence on earlier days. */
+  readonly recurrenceBuckets: number;
+  /** Buckets either side that also count as the same time of day (jobs do not run to the minute). */
+  readonly recurrenceSpan: number;
+  /** Half-life, in ms, of a remembered surprise. */
+  readonly recurrenceHalfLife: number;
+  /** Points during which a reported peak damps anything not exceeding it. */
   readonly cooldown: number;
-  /** Factor applied to a suppressed point's surprise. */
+  /** Factor applied to the surprise of a damped point. */
   readonly suppressedFactor: number;
-  /** Largest number of missing points filled in one gap (policy `zero`); longer gaps are truncated. */
+  /** Most missing points filled in one gap (policy `zero`); the rest of a longer gap is not replayed. */
   readonly maxFill: number;
 }
 
-/** The one configuration used everywhere (NAB included). */
+/** The one configuration used for every series (live metrics and NAB alike). */
 export const DEFAULT_TUNING: SeriesTuning = {
   ewmaAlpha: 0.2,
   medianWindow: 9,
@@ -111,34 +128,24 @@ export const DEFAULT_TUNING: SeriesTuning = {
   weeklyBuckets: 2016,
   seasonalCoverage: 0.9,
   scaleMemory: 50,
-  selectMemory: 300,
+  scaleClip: 6,
   longScaleMemory: 1000,
   longScaleFloor: 0.5,
+  selectMemory: 300,
   minErrors: 100,
-  scaleClip: 6,
+  warmup: 30,
   shortWindow: 6,
   densityWindow: 12,
-  bucketSpread: false,
-  selectNll: false,
+  driftWindow: 12,
   valueMemory: 1000,
-  weights: [0, 1, 1, 1, 1, 1, 1],
-  driftWindow: 24,
-  holdSuppression: true,
-  suppressFloor: 0,
+  weights: [0.5, 1, 1, 1, 1, 1],
+  tail: { memory: 3000, tailFraction: 0.05, minTailWeight: 10 },
+  priorWeight: 20,
   recurrenceBuckets: 48,
   recurrenceSpan: 2,
   recurrenceHalfLife: 2 * 86_400_000,
-  recurrenceDiscount: 1,
-  learnGate: 3,
-  anomalyLearnFactor: 1,
-  novelWindow: 8,
-  novelMemory: 256,
-  novelStride: 2,
-  novelK: 2,
-  tail: { memory: 3000, tailFraction: 0.05, minTailWeight: 10 },
-  priorWeight: 20,
   cooldown: 200,
-  suppressedFactor: 0.5,
+  suppressedFactor: 0.3,
   maxFill: 1440,
 };
 
@@ -148,36 +155,42 @@ export interface SeriesDetectorOptions {
   readonly direction?: SeriesDirection;
   /** Meaning of a missing point (default `skip`). */
   readonly missing?: MissingPolicy;
-  /** Sampling interval in ms; inferred from the timestamps (median of recent gaps) when absent. */
+  /** Sampling interval in ms; inferred from the timestamps when absent. */
   readonly intervalMs?: number;
   /** Learn a daily season (default true). */
   readonly daily?: boolean;
   /** Learn a weekly season (default true). */
   readonly weekly?: boolean;
-  /** Overrides of {@link DEFAULT_TUNING} (experiments; production uses the defaults). */
+  /** Overrides of {@link DEFAULT_TUNING}, for experiments; production uses the defaults. */
   readonly tuning?: Partial<SeriesTuning>;
 }
 
 /** Output for one point. */
 export interface SeriesResult {
-  /** Anomaly likelihood in [0, 1]: 1 − the probability of a deviation at least this large. */
+  /** Anomaly likelihood in [0, 1] (after suppression). */
   readonly likelihood: number;
-  /** −log10(1 − likelihood), after suppression: unbounded, easier to read near 1 (3 ≈ 0.999). */
+  /** The same on an open scale: −log10(1 − likelihood); 4 ≈ 0.9999. */
   readonly surprise: number;
-  /** Value expected from the past (absent before there is any past, or for a skipped point). */
+  /** Value expected from the past (absent before there is a past, and for skipped points). */
   readonly expected?: number;
-  /** Side of the deviation from `expected`. */
+  /** Side of the value relative to `expected`. */
   readonly direction?: 'up' | 'down';
+  /** The strongest evidence (absent when the surprise is 0). */
+  readonly reason?: SeriesEvidence;
   /** True for a missing point under policy `skip`: nothing was scored. */
   readonly missing?: boolean;
-  /** Missing points before this one (a gap in the timestamps), filled according to the policy. */
+  /** Missing points between the previous point and this one (a gap in the timestamps). */
   readonly gap?: number;
 }
 
-/** Per-metric defaults of SPEC §7: latency and errors up, traffic both ways; counts fill zeros. */
+/**
+ * Detector options for a live metric, per SPEC §7: latency and error rate count upwards only,
+ * traffic both ways with a minute without events counted as 0.
+ */
 export function seriesDefaultsFor(metric: string): Pick<SeriesDetectorOptions, 'direction' | 'missing'> {
-  if (metric === 'count' || metric === 'request_count' || metric === 'traffic')
+  if (metric === 'request_count' || metric === 'count' || metric === 'traffic') {
     return { direction: 'both', missing: 'zero' };
+  }
   if (metric === 'error_rate' || metric.startsWith('latency')) return { direction: 'up', missing: 'skip' };
   return { direction: 'both', missing: 'skip' };
 }
@@ -187,17 +200,18 @@ export interface SeriesDetectorJson {
   readonly format: 'series-detector';
   readonly version: 1;
   readonly options: {
-    direction: SeriesDirection;
-    missing: MissingPolicy;
-    intervalMs: number | null;
-    daily: boolean;
-    weekly: boolean;
+    readonly direction: SeriesDirection;
+    readonly missing: MissingPolicy;
+    readonly intervalMs: number | null;
+    readonly daily: boolean;
+    readonly weekly: boolean;
   };
+  /** The tuning the state was built with (array sizes depend on it). */
   readonly tuning: SeriesTuning;
   readonly state: {
-    /** Scalar state; NaN is written as null. */
+    /** Scalar state by name; NaN is written as null. */
     readonly scalars: Record<string, number | null>;
-    /** Typed-array state, little-endian base64. */
+    /** Typed-array state by name, little-endian base64. */
     readonly arrays: Record<string, string>;
     readonly daily: SeasonalProfileJson | null;
     readonly weekly: SeasonalProfileJson | null;
@@ -207,6 +221,7 @@ export interface SeriesDetectorJson {
 
 const DAY_MS = 86_400_000;
 const WEEK_MS = 7 * DAY_MS;
+
 /** Predictor slots. */
 const P_LAST = 0;
 const P_EWMA = 1;
@@ -214,75 +229,96 @@ const P_MEDIAN = 2;
 const P_DAILY = 3;
 const P_WEEKLY = 4;
 const PREDICTORS = 5;
-/** Evidence slots: point error, short-mean error, value level above / below usual, density of surprises. */
+
+/** Evidence slots (level has one per side, so each side learns its own tail). */
 const E_POINT = 0;
-const E_MEAN = 1;
+const E_SHIFT = 1;
 const E_LEVEL_UP = 2;
 const E_LEVEL_DOWN = 3;
 const E_DENSITY = 4;
-const E_NOVELTY = 5;
-const E_DRIFT = 6;
-const EVIDENCE = 7;
+const E_DRIFT = 5;
+const EVIDENCE = 6;
+const EVIDENCE_NAMES: readonly SeriesEvidence[] = ['point', 'shift', 'level', 'level', 'density', 'drift'];
+/** Several looks at one point: the smallest of EVIDENCE tail probabilities is that much less rare. */
+const MULTIPLICITY = Math.log10(EVIDENCE);
+
 /** Positive gaps kept for inferring the interval. */
 const GAP_MEMORY = 7;
-/** |N(0,1)| quantiles used as the tail models' prior. */
-const PRIOR = halfNormalQuantiles(32);
 /** σ ≈ 1.2533 × mean absolute deviation for a normal distribution. */
 const MAE_TO_SD = Math.sqrt(Math.PI / 2);
+/** Quantiles of |N(0,1)|: the tail models' prior before any data. */
+const PRIOR = halfNormalQuantiles(32);
+
+/** Scalar state, serialised by name. */
+const SCALARS = [
+  'lastT',
+  'interval',
+  'gapCount',
+  'points',
+  'last',
+  'ewma',
+  'valueCenter',
+  'valueSpread',
+  'driftSum',
+  'peak',
+  'peakAge',
+] as const;
 
 /**
  * One series' streaming detector (see the file comment). Feed points in time order with
  * {@link update}; persist with {@link toJSON} and restore with {@link SeriesDetector.fromJSON}.
+ * Not safe for concurrent use; one instance per series.
  */
 export class SeriesDetector {
+  /** Deviations that count. */
   readonly direction: SeriesDirection;
+  /** Meaning of a missing point. */
   readonly missing: MissingPolicy;
   private readonly fixedInterval: number | null;
   private readonly useDaily: boolean;
   private readonly useWeekly: boolean;
   private readonly tuning: SeriesTuning;
 
+  // Time.
   private lastT: number | null = null;
   private interval: number | null = null;
   private readonly gaps = new Float64Array(GAP_MEMORY);
   private gapCount = 0;
   private points = 0;
+
+  // Predictors and their errors.
   private last = NaN;
   private ewma = NaN;
-  /** Ring of the last medianWindow values (oldest overwritten), and a sorted scratch copy. */
+  /** Last medianWindow values, a ring indexed by points % length. */
   private readonly recent: Float64Array;
-  private readonly scratch: Float64Array;
   private readonly mae = new Float64Array(PREDICTORS);
   private readonly maeLong = new Float64Array(PREDICTORS);
   private readonly mse = new Float64Array(PREDICTORS);
   private readonly errors = new Float64Array(PREDICTORS);
+  private daily: SeasonalProfile | null = null;
+  private weekly: SeasonalProfile | null = null;
+
+  // Evidence.
+  private readonly shortZ: Float64Array;
+  private readonly recentSurprise: Float64Array;
+  private readonly driftRing: Float64Array;
+  private driftSum = 0;
+  private valueCenter = NaN;
+  private valueSpread = 0;
+  private readonly tails: TailModel[] = [];
+  /** Per evidence and time-of-day bucket, two (time, surprise) slots: the newest day and the one before. */
+  private readonly recurT: Float64Array;
+  private readonly recurS: Float64Array;
+
+  // Suppression.
+  private peak = 0;
+  private peakAge = 0;
+
+  // Scratch, not state.
   private readonly forecast = new Float64Array(PREDICTORS);
   private readonly scales = new Float64Array(PREDICTORS);
   private readonly evidence = new Float64Array(EVIDENCE);
-  private readonly evidenceSurprise = new Float64Array(EVIDENCE);
-  /** FIFO of past normalised windows (novelMemory × novelWindow), and how many were stored. */
-  private readonly novelBank: Float32Array;
-  private novelStored = 0;
-  private readonly driftRing: Float64Array;
-  private driftSum = 0;
-  /** Time-of-day recurrence memory: per evidence and bucket, two (time, surprise) slots. */
-  private readonly recurT: Float64Array;
-  private readonly recurS: Float64Array;
-  /** Raw surprise of the last scored point (before suppression), gates learning. */
-  private lastRaw = 0;
-  private readonly embedding: Float64Array;
-  private readonly shortZ: Float64Array;
-  private peak = 0;
-  private peakAge = 0;
-  private daily: SeasonalProfile | null = null;
-  private weekly: SeasonalProfile | null = null;
-  /** Recent point surprises (before suppression), for the density evidence. */
-  private readonly recentSurprise: Float64Array;
-  /** Slow location and mean absolute deviation of the values themselves, for the level evidence. */
-  private valueCenter = NaN;
-  private valueSpread = 0;
-  /** Tail models of the evidence, indexed by the E_* constants. */
-  private readonly tails: TailModel[];
+  private readonly scratch: Float64Array;
 
   /** @throws SeriesDetectorError on invalid options. */
   constructor(options: SeriesDetectorOptions = {}) {
@@ -301,23 +337,25 @@ export class SeriesDetector {
     this.interval = this.fixedInterval;
     this.useDaily = options.daily ?? true;
     this.useWeekly = options.weekly ?? true;
-    this.tuning = { ...DEFAULT_TUNING, ...options.tuning, tail: { ...DEFAULT_TUNING.tail, ...options.tuning?.tail } };
-    const t = this.tuning;
-    if (!(Number.isInteger(t.medianWindow) && t.medianWindow >= 1))
-      throw new SeriesDetectorError('medianWindow must be a positive integer');
-    if (!(Number.isInteger(t.shortWindow) && t.shortWindow >= 1))
-      throw new SeriesDetectorError('shortWindow must be a positive integer');
+    const t: SeriesTuning = {
+      ...DEFAULT_TUNING,
+      ...options.tuning,
+      tail: { ...DEFAULT_TUNING.tail, ...options.tuning?.tail },
+    };
+    this.tuning = t;
+    for (const k of ['medianWindow', 'shortWindow', 'densityWindow', 'driftWindow', 'recurrenceBuckets'] as const) {
+      if (!(Number.isInteger(t[k]) && t[k] >= 1)) throw new SeriesDetectorError(`${k} must be a positive integer`);
+    }
+    if (!(Array.isArray(t.weights) && t.weights.length === EVIDENCE)) {
+      throw new SeriesDetectorError(`weights must have ${EVIDENCE} entries`);
+    }
     this.recent = new Float64Array(t.medianWindow);
     this.scratch = new Float64Array(t.medianWindow);
     this.shortZ = new Float64Array(t.shortWindow);
     this.recentSurprise = new Float64Array(t.densityWindow);
-    this.novelBank = new Float32Array(t.novelMemory * t.novelWindow);
     this.driftRing = new Float64Array(t.driftWindow);
     this.recurT = new Float64Array(2 * EVIDENCE * t.recurrenceBuckets).fill(-Infinity);
     this.recurS = new Float64Array(2 * EVIDENCE * t.recurrenceBuckets);
-    this.embedding = new Float64Array(t.novelWindow);
-    if (this.recent.length < t.novelWindow) throw new SeriesDetectorError('medianWindow must be at least novelWindow');
-    this.tails = [];
     for (let i = 0; i < EVIDENCE; i++) {
       const m = new TailModel(t.tail);
       m.seed(PRIOR, t.priorWeight / PRIOR.length);
@@ -336,20 +374,21 @@ export class SeriesDetector {
   }
 
   /**
-   * Score the point at `timestampMs` and learn it.
+   * Score the point at `timestampMs` (ms since the epoch) and learn it.
    *
-   * `value` null (or undefined) is a missing point, handled by the missing policy. A gap in the
-   * timestamps of more than 1.5 intervals is a run of missing points: under policy `zero` each
-   * is learned as a 0 and the result's likelihood is the largest over the gap and this point
-   * (a silence is reported at the first point after it at the latest); under `skip` the gap
-   * is only counted. Equal timestamps are accepted as successive points.
+   * `value` null or undefined is a missing point, handled by the missing policy. A gap of more
+   * than 1.5 intervals since the previous point is a run of missing points: under policy
+   * `zero` each is learned and scored as a 0 (at most `maxFill` of them) and the result is the
+   * most surprising of the gap and this point, so a silence is reported by the next point at
+   * the latest; under `skip` the gap is only counted. Equal timestamps are successive points.
    *
    * @throws SeriesDetectorError when the timestamp is not finite or goes back in time, or the
-   *   value is not a finite number (nor null).
+   *   value is neither a finite number nor null.
    */
   update(timestampMs: number, value: number | null | undefined): SeriesResult {
-    if (!Number.isFinite(timestampMs))
+    if (!Number.isFinite(timestampMs)) {
       throw new SeriesDetectorError(`timestamp must be a finite number of ms, got ${timestampMs}`);
+    }
     if (value !== null && value !== undefined && !Number.isFinite(value)) {
       throw new SeriesDetectorError(`value must be a finite number or null, got ${value}`);
     }
@@ -359,21 +398,16 @@ export class SeriesDetector {
       );
     }
     let gap = 0;
-    let gapMax = 0;
-    let gapResult: SeriesResult | null = null;
+    let worst: SeriesResult | null = null;
     if (this.lastT !== null) {
       const dt = timestampMs - this.lastT;
       if (this.interval !== null && dt > 1.5 * this.interval) {
         gap = Math.round(dt / this.interval) - 1;
         if (this.missing === 'zero') {
-          const fill = Math.min(gap, this.tuning.maxFill);
-          // The filled points sit at the end of the gap, on the grid that ends at this point.
-          for (let i = fill; i >= 1; i--) {
+          // The filled points sit on the grid that ends at this point.
+          for (let i = Math.min(gap, this.tuning.maxFill); i >= 1; i--) {
             const r = this.step(timestampMs - i * this.interval, 0);
-            if (r.likelihood > gapMax) {
-              gapMax = r.likelihood;
-              gapResult = r;
-            }
+            if (worst === null || r.surprise > worst.surprise) worst = r;
           }
         }
       }
@@ -381,15 +415,16 @@ export class SeriesDetector {
     }
     this.lastT = timestampMs;
     if (value === null || value === undefined) {
-      if (this.missing === 'skip')
+      if (this.missing === 'skip') {
         return gap > 0
           ? { likelihood: 0, surprise: 0, missing: true, gap }
           : { likelihood: 0, surprise: 0, missing: true };
+      }
       value = 0;
     }
     const r = this.step(timestampMs, value);
     if (gap === 0) return r;
-    return gapResult !== null && gapMax > r.likelihood ? { ...gapResult, gap } : { ...r, gap };
+    return worst !== null && worst.surprise > r.surprise ? { ...worst, gap } : { ...r, gap };
   }
 
   private learnGap(dt: number): void {
@@ -401,15 +436,14 @@ export class SeriesDetector {
     this.interval = sorted[(n - 1) >> 1];
   }
 
-  /** Score then learn one (present or filled) point. */
+  /** Score, then learn, one present or filled point. */
   private step(t: number, x: number): SeriesResult {
     const tu = this.tuning;
     this.ensureProfiles();
-    const f = this.forecast;
-    const sc = this.scales;
-    f.fill(NaN);
     const dailyBucket = this.daily ? this.daily.bucket(t) : -1;
     const weeklyBucket = this.weekly ? this.weekly.bucket(t) : -1;
+    const f = this.forecast;
+    f.fill(NaN);
     if (this.points > 0) {
       f[P_LAST] = this.last;
       f[P_EWMA] = this.ewma;
@@ -417,125 +451,91 @@ export class SeriesDetector {
       if (this.daily && this.daily.coverage() >= tu.seasonalCoverage) f[P_DAILY] = this.daily.predict(dailyBucket);
       if (this.weekly && this.weekly.coverage() >= tu.seasonalCoverage) f[P_WEEKLY] = this.weekly.predict(weeklyBucket);
     }
-    for (let k = 0; k < PREDICTORS; k++) {
-      if (Number.isNaN(f[k])) continue;
-      let s = this.mae[k];
-      if (tu.bucketSpread && k === P_DAILY && this.daily!.spreadAt(dailyBucket) > 0)
-        s = this.daily!.spreadAt(dailyBucket);
-      if (tu.bucketSpread && k === P_WEEKLY && this.weekly!.spreadAt(weeklyBucket) > 0)
-        s = this.weekly!.spreadAt(weeklyBucket);
-      const floor = 1e-9 * Math.max(Math.abs(x), Math.abs(f[k])) + 1e-300;
-      sc[k] = Math.max(s, tu.longScaleFloor * this.maeLong[k], floor);
-    }
-    // Pick the predictor with the best long-run log score among those with enough history.
     let best = -1;
     for (let k = 0; k < PREDICTORS; k++) {
-      if (Number.isNaN(f[k]) || this.errors[k] < tu.minErrors) continue;
-      if (best < 0 || this.mse[k] < this.mse[best]) best = k;
+      if (Number.isNaN(f[k])) continue;
+      const floor = 1e-9 * Math.max(Math.abs(x), Math.abs(f[k])) + 1e-300;
+      this.scales[k] = Math.max(this.mae[k], tu.longScaleFloor * this.maeLong[k], floor) * MAE_TO_SD;
+      if (this.errors[k] >= tu.minErrors && (best < 0 || this.mse[k] < this.mse[best])) best = k;
     }
+    // Until a predictor has a track record, the one with the longest history stands in.
+    if (best < 0 && this.errors[P_LAST] >= tu.warmup) best = P_LAST;
 
     let result: SeriesResult;
     if (best < 0) {
       result = { likelihood: 0, surprise: 0 };
-      this.lastRaw = 0;
-      this.pushShort(0);
-      this.recentSurprise[this.points % this.recentSurprise.length] = 0;
     } else {
       const expected = f[best];
       const e = x - expected;
-      const z = e / (sc[best] * MAE_TO_SD);
-      this.pushShort(z);
-      let mean = 0;
-      for (let i = 0; i < this.shortZ.length; i++) mean += this.shortZ[i];
-      mean /= Math.sqrt(this.shortZ.length);
-      const ev = this.evidence;
-      ev[E_POINT] = this.directed(z);
-      ev[E_MEAN] = this.directed(mean);
-      const vs = Math.max(this.valueSpread, 1e-9 * Math.abs(this.valueCenter) + 1e-300);
-      const dv = (x - this.valueCenter) / vs;
-      ev[E_LEVEL_UP] = this.direction === 'down' ? 0 : Math.max(dv, 0);
-      ev[E_LEVEL_DOWN] = this.direction === 'up' ? 0 : Math.max(-dv, 0);
-      const pointSurprise = this.tails[E_POINT].surprise(ev[E_POINT]);
-      this.recentSurprise[this.points % this.recentSurprise.length] = pointSurprise;
-      let density = 0;
-      for (let i = 0; i < this.recentSurprise.length; i++) density += this.recentSurprise[i];
-      ev[E_DENSITY] = density / this.recentSurprise.length;
-      ev[E_NOVELTY] = tu.weights[E_NOVELTY] > 0 ? this.novelty(x, vs) : 0;
-      const dl = this.driftRing.length;
-      const driftMean = (this.driftSum + x - this.driftRing[this.points % dl]) / Math.min(this.points + 1, dl);
-      ev[E_DRIFT] = this.directed((driftMean - this.valueCenter) / vs);
-      if ((this.direction === 'up' && e < 0) || (this.direction === 'down' && e > 0)) ev[E_NOVELTY] = 0;
-      const es = this.evidenceSurprise;
-      es[E_POINT] = pointSurprise * tu.weights[E_POINT];
-      for (let i = 1; i < EVIDENCE; i++) es[i] = tu.weights[i] > 0 ? this.tails[i].surprise(ev[i]) * tu.weights[i] : 0;
-      let s = 0;
-      const rb = this.recurrenceBucket(t);
-      for (let i = 0; i < EVIDENCE; i++) {
-        const d = es[i] - tu.recurrenceDiscount * this.recurrence(i, rb, t);
-        if (d > s) s = d;
-        this.remember(i, rb, t, es[i]);
-      }
-      this.lastRaw = s;
-      s = Math.max(0, s - Math.log10(EVIDENCE));
-      for (let i = 0; i < EVIDENCE; i++) this.tails[i].add(ev[i]);
-      const out = this.suppress(s);
+      const surprise = this.score(t, x, e / this.scales[best], this.errors[best] >= tu.minErrors);
+      const reason = this.strongest();
       result = {
-        likelihood: 1 - Math.pow(10, -out),
-        surprise: out,
+        likelihood: 1 - Math.pow(10, -surprise),
+        surprise,
         expected,
         direction: e >= 0 ? 'up' : 'down',
+        ...(surprise > 0 && reason !== null ? { reason } : {}),
       };
     }
-    this.learn(x, f, sc, dailyBucket, weeklyBucket);
+    this.learn(x, best < 0 ? 0 : (x - f[best]) / this.scales[best], dailyBucket, weeklyBucket);
     return result;
   }
 
-  /**
-   * Distance from the window ending at `x` (values scaled by the value spread) to its nearest
-   * past windows (mean of the novelK smallest), then store the window every novelStride points.
-   */
-  private novelty(x: number, spread: number): number {
+  /** Evidence → surprise (discounted by recurrence, damped by suppression); also learns the tails. */
+  private score(t: number, x: number, z: number, mature: boolean): number {
     const tu = this.tuning;
-    const w = tu.novelWindow;
-    const emb = this.embedding;
-    const r = this.recent;
-    const rl = r.length;
-    // recent holds the values before x; the newest is at (points − 1) % rl.
-    emb[w - 1] = (x - this.valueCenter) / spread;
-    for (let i = 1; i < w; i++) {
-      const idx = this.points - i;
-      emb[w - 1 - i] = idx >= 0 ? (r[((idx % rl) + rl) % rl] - this.valueCenter) / spread : 0;
-    }
-    const bank = this.novelBank;
-    const M = tu.novelMemory;
-    // Windows stored in the last w points overlap this one: leave them out.
-    const skip = Math.ceil(w / tu.novelStride);
-    const usable = Math.min(this.novelStored, M) - skip;
-    let result = 0;
-    if (usable >= tu.novelK) {
-      let d1 = Infinity;
-      let d2 = Infinity;
-      for (let j = 0; j < usable; j++) {
-        const slot = (this.novelStored - 1 - skip - j) % M;
-        const base = slot * w;
-        let d = 0;
-        for (let i = 0; i < w; i++) {
-          const q = emb[i] - bank[base + i];
-          d += q * q;
-          if (d >= d2) break;
-        }
-        if (d < d1) {
-          d2 = d1;
-          d1 = d;
-        } else if (d < d2) d2 = d;
+    const ev = this.evidence;
+    const n = this.points;
+    // Rings hold the previous points; this point enters them in learn().
+    let shift = z;
+    for (let i = 0; i < this.shortZ.length; i++) if (i !== n % this.shortZ.length) shift += this.shortZ[i];
+    const spread = Math.max(this.valueSpread, 1e-9 * Math.abs(this.valueCenter) + 1e-300);
+    const dv = (x - this.valueCenter) / spread;
+    const dl = this.driftRing.length;
+    const driftMean = (this.driftSum + x - this.driftRing[n % dl]) / Math.min(n + 1, dl);
+    ev[E_POINT] = this.directed(z);
+    ev[E_SHIFT] = this.directed(shift / Math.sqrt(Math.min(n + 1, this.shortZ.length)));
+    ev[E_LEVEL_UP] = this.direction === 'down' ? 0 : Math.max(dv, 0);
+    ev[E_LEVEL_DOWN] = this.direction === 'up' ? 0 : Math.max(-dv, 0);
+    ev[E_DRIFT] = this.directed((driftMean - this.valueCenter) / spread);
+    const pointSurprise = this.tails[E_POINT].surprise(ev[E_POINT]);
+    const ds = this.recentSurprise;
+    let density = pointSurprise;
+    for (let i = 0; i < ds.length; i++) if (i !== n % ds.length) density += ds[i];
+    ev[E_DENSITY] = density / Math.min(n + 1, ds.length);
+    ds[n % ds.length] = pointSurprise;
+
+    const es = this.evidenceSurprise;
+    const bucket = this.recurrenceBucket(t);
+    let s = 0;
+    for (let i = 0; i < EVIDENCE; i++) {
+      const raw =
+        tu.weights[i] > 0 ? (i === E_POINT ? pointSurprise : this.tails[i].surprise(ev[i])) * tu.weights[i] : 0;
+      es[i] = raw - this.recurrence(i, bucket, t);
+      if (es[i] > s) s = es[i];
+      // Errors scaled by a predictor without a track record are not learned as normal.
+      if (mature) {
+        this.remember(i, bucket, t, raw);
+        this.tails[i].add(ev[i]);
       }
-      result = tu.novelK === 1 ? Math.sqrt(d1) : 0.5 * (Math.sqrt(d1) + Math.sqrt(d2));
     }
-    if (this.points % tu.novelStride === 0) {
-      bank.set(emb, (this.novelStored % M) * w);
-      this.novelStored++;
-    }
-    return result;
+    return this.suppress(Math.max(0, s - MULTIPLICITY));
+  }
+
+  /** Discounted surprise of each evidence at the last scored point (for `reason`). */
+  private readonly evidenceSurprise = new Float64Array(EVIDENCE);
+
+  private strongest(): SeriesEvidence | null {
+    let k = -1;
+    for (let i = 0; i < EVIDENCE; i++)
+      if (this.evidenceSurprise[i] > 0 && (k < 0 || this.evidenceSurprise[i] > this.evidenceSurprise[k])) k = i;
+    return k < 0 ? null : EVIDENCE_NAMES[k];
+  }
+
+  private directed(z: number): number {
+    if (this.direction === 'up') return z > 0 ? z : 0;
+    if (this.direction === 'down') return z < 0 ? -z : 0;
+    return Math.abs(z);
   }
 
   private recurrenceBucket(t: number): number {
@@ -545,34 +545,31 @@ export class SeriesDetector {
   }
 
   /**
-   * Largest surprise of evidence `i` seen near this time of day on earlier days (at least half a
-   * day ago), halved every recurrenceHalfLife ms: a spike every night at 2am is a schedule.
+   * The largest surprise evidence `i` reached near this time of day on earlier days (half a
+   * day ago or more, so an ongoing event never discounts itself), halved every
+   * `recurrenceHalfLife`.
    */
-  private recurrence(i: number, b: number, t: number): number {
+  private recurrence(i: number, bucket: number, t: number): number {
     const tu = this.tuning;
     const n = tu.recurrenceBuckets;
     let m = 0;
     for (let k = -tu.recurrenceSpan; k <= tu.recurrenceSpan; k++) {
-      const j = i * n + ((b + k + n) % n);
-      for (let slot = 0; slot < 2; slot++) {
-        const age = t - this.recurT[2 * j + slot];
+      const j = 2 * (i * n + ((((bucket + k) % n) + n) % n));
+      for (let slot = j; slot < j + 2; slot++) {
+        const age = t - this.recurT[slot];
         if (!(age >= DAY_MS / 2)) continue;
-        const v = this.recurS[2 * j + slot] * Math.pow(2, -age / tu.recurrenceHalfLife);
+        const v = this.recurS[slot] * Math.pow(2, -age / tu.recurrenceHalfLife);
         if (v > m) m = v;
       }
     }
     return m;
   }
 
-  /**
-   * Record surprise `s` of evidence `i` at bucket `b`. Two slots per bucket: the current day's
-   * maximum and the previous one, so today's events never discount each other.
-   */
-  private remember(i: number, b: number, t: number, s: number): void {
-    const j = 2 * (i * this.tuning.recurrenceBuckets + b);
+  /** Record surprise `s` of evidence `i`: slot 0 keeps the newest day's peak, slot 1 the previous day's. */
+  private remember(i: number, bucket: number, t: number, s: number): void {
+    const j = 2 * (i * this.tuning.recurrenceBuckets + bucket);
     const rt = this.recurT;
     const rs = this.recurS;
-    // Slot 0 holds the newest day's maximum; start a new day when it is half a day old.
     if (!(t - rt[j] < DAY_MS / 2)) {
       rt[j + 1] = rt[j];
       rs[j + 1] = rs[j];
@@ -583,80 +580,51 @@ export class SeriesDetector {
     }
   }
 
-  private directed(z: number): number {
-    if (this.direction === 'up') return z > 0 ? z : 0;
-    if (this.direction === 'down') return z < 0 ? -z : 0;
-    return Math.abs(z);
-  }
-
-  private pushShort(z: number): void {
-    this.shortZ[this.points % this.shortZ.length] = z;
-  }
-
-  /**
-   * Damp a point that does not exceed the peak of the last `cooldown` points: an ongoing event
-   * is reported once, an escalation again. In `hold` mode the peak is forgotten `cooldown`
-   * points after it was set; otherwise it decays by e every `cooldown` points.
-   */
+  /** Damp a point that does not exceed the peak reported within the last `cooldown` points. */
   private suppress(s: number): number {
-    const tu = this.tuning;
-    if (tu.holdSuppression) {
-      this.peakAge++;
-      if (s > this.peak || this.peakAge >= tu.cooldown) {
-        if (s > this.peak || s > tu.suppressFloor) {
-          this.peak = s;
-          this.peakAge = 0;
-        }
-        return s;
-      }
-      return s * tu.suppressedFactor;
+    this.peakAge++;
+    if (s > this.peak || this.peakAge >= this.tuning.cooldown) {
+      this.peak = s;
+      this.peakAge = 0;
+      return s;
     }
-    const decay = Math.exp(-1 / tu.cooldown);
-    const before = this.peak;
-    this.peak = Math.max(this.peak * decay, s);
-    return s > before ? s : s * tu.suppressedFactor;
+    return s * this.tuning.suppressedFactor;
   }
 
-  private learn(x: number, f: Float64Array, sc: Float64Array, dailyBucket: number, weeklyBucket: number): void {
+  private learn(x: number, z: number, dailyBucket: number, weeklyBucket: number): void {
     const tu = this.tuning;
-    const rScale = 1 / tu.scaleMemory;
-    const rSelect = 1 / tu.selectMemory;
-    const rLong = 1 / tu.longScaleMemory;
+    const f = this.forecast;
+    const n = this.points;
     for (let k = 0; k < PREDICTORS; k++) {
       if (Number.isNaN(f[k])) continue;
       const err = Math.abs(x - f[k]);
-      const n = this.errors[k];
-      if (n === 0) {
+      const m = this.errors[k];
+      if (m === 0) {
         this.mae[k] = err;
         this.maeLong[k] = err;
-        this.mse[k] = tu.selectNll ? Math.log(2 * sc[k]) + err / sc[k] : err * err;
+        this.mse[k] = err * err;
       } else {
         const clipped = this.mae[k] > 0 ? Math.min(err, tu.scaleClip * this.mae[k]) : err;
-        this.mae[k] += Math.max(rScale, 1 / (n + 1)) * (clipped - this.mae[k]);
-        this.maeLong[k] += Math.max(rLong, 1 / (n + 1)) * (err - this.maeLong[k]);
-        this.mse[k] +=
-          Math.max(rSelect, 1 / (n + 1)) *
-          ((tu.selectNll ? Math.log(2 * sc[k]) + err / sc[k] : err * err) - this.mse[k]);
+        this.mae[k] += Math.max(1 / tu.scaleMemory, 1 / (m + 1)) * (clipped - this.mae[k]);
+        this.maeLong[k] += Math.max(1 / tu.longScaleMemory, 1 / (m + 1)) * (err - this.maeLong[k]);
+        this.mse[k] += Math.max(1 / tu.selectMemory, 1 / (m + 1)) * (err * err - this.mse[k]);
       }
-      this.errors[k] = n + 1;
+      this.errors[k] = m + 1;
     }
-    if (this.points === 0) this.valueCenter = x;
-    const rValue = Math.max(1 / tu.valueMemory, 1 / (this.points + 1));
-    this.valueSpread += rValue * (Math.abs(x - this.valueCenter) - this.valueSpread);
-    this.valueCenter += rValue * (x - this.valueCenter);
-    const w = this.recent.length;
-    this.recent[this.points % w] = x;
+    if (n === 0) this.valueCenter = x;
+    const rv = Math.max(1 / tu.valueMemory, 1 / (n + 1));
+    this.valueSpread += rv * (Math.abs(x - this.valueCenter) - this.valueSpread);
+    this.valueCenter += rv * (x - this.valueCenter);
+    this.shortZ[n % this.shortZ.length] = z;
+    this.recent[n % this.recent.length] = x;
     const dl = this.driftRing.length;
-    this.driftSum += x - this.driftRing[this.points % dl];
-    this.driftRing[this.points % dl] = x;
-    this.ewma = this.points === 0 ? x : this.ewma + tu.ewmaAlpha * (x - this.ewma);
+    this.driftSum += x - this.driftRing[n % dl];
+    this.driftRing[n % dl] = x;
+    this.ewma = n === 0 ? x : this.ewma + tu.ewmaAlpha * (x - this.ewma);
     this.last = x;
-    const g = this.lastRaw > tu.learnGate ? tu.anomalyLearnFactor : 1;
-    if (this.daily)
-      this.daily.update(dailyBucket, x, this.errors[P_DAILY] > 0 ? this.mae[P_DAILY] : this.mae[P_LAST], g);
-    if (this.weekly)
-      this.weekly.update(weeklyBucket, x, this.errors[P_WEEKLY] > 0 ? this.mae[P_WEEKLY] : this.mae[P_LAST], g);
-    this.points++;
+    if (this.daily) this.daily.update(dailyBucket, x);
+    if (this.weekly) this.weekly.update(weeklyBucket, x);
+    this.points = n + 1;
   }
 
   private median(): number {
@@ -681,7 +649,11 @@ export class SeriesDetector {
     }
   }
 
-  /** Versioned, JSON-safe state; {@link SeriesDetector.fromJSON} restores a detector that continues identically. */
+  /**
+   * Versioned, JSON-safe state (`{format: 'series-detector', version: 1, …}`), typed arrays as
+   * little-endian base64. {@link SeriesDetector.fromJSON} restores a detector that continues
+   * with identical outputs.
+   */
   toJSON(): SeriesDetectorJson {
     const scalars: Record<string, number | null> = {};
     for (const k of SCALARS) {
@@ -711,8 +683,8 @@ export class SeriesDetector {
     };
   }
 
-  /** The typed-array state by name (sizes follow from the tuning, so a restore can check them). */
-  private arrays(): Record<string, Float64Array | Float32Array> {
+  /** Typed-array state by name; their sizes follow from the tuning, so a restore checks them. */
+  private arrays(): Record<string, Float64Array> {
     return {
       gaps: this.gaps,
       recent: this.recent,
@@ -725,24 +697,24 @@ export class SeriesDetector {
       driftRing: this.driftRing,
       recurT: this.recurT,
       recurS: this.recurS,
-      novelBank: this.novelBank,
     };
   }
 
   /**
    * Restore a detector from {@link toJSON} output (also after JSON.stringify/parse).
-   * @throws SeriesDetectorError on an unknown format or version, or inconsistent state.
+   * @throws SeriesDetectorError on another format, an unknown version, or inconsistent state.
    */
   static fromJSON(json: unknown): SeriesDetector {
-    const j = json as SeriesDetectorJson;
+    const j = json as SeriesDetectorJson | null;
     if (!j || typeof j !== 'object' || j.format !== 'series-detector') {
       throw new SeriesDetectorError('not a serialised series detector (format must be "series-detector")');
     }
-    if (j.version !== 1)
+    if (j.version !== 1) {
       throw new SeriesDetectorError(`unsupported series detector version ${String(j.version)}, expected 1`);
+    }
     const o = j.options;
     const s = j.state;
-    if (!o || !s || typeof s.scalars !== 'object' || typeof s.arrays !== 'object') {
+    if (!o || !s || !s.scalars || typeof s.scalars !== 'object' || !s.arrays || typeof s.arrays !== 'object') {
       throw new SeriesDetectorError('series detector state: options and state are required');
     }
     const d = new SeriesDetector({
@@ -753,12 +725,13 @@ export class SeriesDetector {
       weekly: o.weekly,
       tuning: j.tuning,
     });
-    const scalars = d as unknown as Record<string, number | null>;
+    const target = d as unknown as Record<string, number | null>;
     for (const k of SCALARS) {
       const v = s.scalars[k];
-      if (v !== null && typeof v !== 'number')
+      if (v !== null && typeof v !== 'number') {
         throw new SeriesDetectorError(`series detector state: ${k} must be a number or null`);
-      scalars[k] = v === null ? (k === 'lastT' || k === 'interval' ? null : NaN) : v;
+      }
+      target[k] = v === null ? (k === 'lastT' || k === 'interval' ? null : NaN) : v;
     }
     for (const [k, a] of Object.entries(d.arrays())) fromBase64Into(s.arrays[k], a, `series detector state ${k}`);
     d.daily = s.daily ? SeasonalProfile.fromJSON(s.daily, d.tuning.seasonalAlpha, d.tuning.seasonalGamma) : null;
@@ -766,59 +739,44 @@ export class SeriesDetector {
     if (!Array.isArray(s.tails) || s.tails.length !== EVIDENCE) {
       throw new SeriesDetectorError(`series detector state: tails must be ${EVIDENCE} tail models`);
     }
-    s.tails.forEach((t, i) => (d.tails[i] = TailModel.fromJSON(t, d.tuning.tail)));
+    s.tails.forEach((m, i) => (d.tails[i] = TailModel.fromJSON(m, d.tuning.tail)));
     return d;
   }
 }
 
-/** Scalar state fields, serialised by name. */
-const SCALARS = [
-  'lastT',
-  'interval',
-  'gapCount',
-  'points',
-  'last',
-  'ewma',
-  'peak',
-  'peakAge',
-  'lastRaw',
-  'valueCenter',
-  'valueSpread',
-  'novelStored',
-  'driftSum',
-] as const;
-
-/** Quantiles of |N(0,1)| at (i + 0.5)/n, i = 0..n−1. */
+/** Quantiles of |N(0,1)| at probabilities (i + 0.5)/n, i = 0..n−1. */
 function halfNormalQuantiles(n: number): Float64Array {
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) out[i] = normalQuantile(0.5 + (0.5 * (i + 0.5)) / n);
   return out;
 }
 
-/** Standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9). */
+/** Standard normal quantile for p in (0, 1) (Acklam's rational approximation, relative error < 1.2e-9). */
 export function normalQuantile(p: number): number {
-  const a = [
-    -39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239,
-  ];
-  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
-  const c = [
-    -0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968,
-    2.938163982698783,
-  ];
-  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  if (!(p > 0 && p < 1)) throw new SeriesDetectorError(`normalQuantile needs p in (0, 1), got ${p}`);
   const lo = 0.02425;
   if (p < lo) {
     const q = Math.sqrt(-2 * Math.log(p));
     return (
-      (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
-      ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+      (((((-0.007784894002430293 * q - 0.3223964580411365) * q - 2.400758277161838) * q - 2.549732539343734) * q +
+        4.374664141464968) *
+        q +
+        2.938163982698783) /
+      ((((0.007784695709041462 * q + 0.3224671290700398) * q + 2.445134137142996) * q + 3.754408661907416) * q + 1)
     );
   }
   if (p > 1 - lo) return -normalQuantile(1 - p);
   const q = p - 0.5;
   const r = q * q;
   return (
-    ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) /
-    (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+    ((((((-39.69683028665376 * r + 220.9460984245205) * r - 275.9285104469687) * r + 138.357751867269) * r -
+      30.66479806614716) *
+      r +
+      2.506628277459239) *
+      q) /
+    (((((-54.47609879822406 * r + 161.5858368580409) * r - 155.6989798598866) * r + 66.80131188771972) * r -
+      13.28068155288572) *
+      r +
+      1)
   );
 }
