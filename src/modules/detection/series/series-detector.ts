@@ -506,23 +506,33 @@ export class SeriesDetector {
     ds[n % ds.length] = pointSurprise;
 
     const es = this.evidenceSurprise;
-    const bucket = this.recurrenceBucket(t);
-    let s = 0;
+    const raw = this.rawSurprise;
     for (let i = 0; i < EVIDENCE; i++) {
-      const raw =
-        tu.weights[i] > 0 ? (i === E_POINT ? pointSurprise : this.tails[i].surprise(ev[i])) * tu.weights[i] : 0;
-      es[i] = raw - this.recurrence(i, bucket, t);
-      if (es[i] > s) s = es[i];
+      raw[i] = tu.weights[i] > 0 ? (i === E_POINT ? pointSurprise : this.tails[i].surprise(ev[i])) * tu.weights[i] : 0;
+    }
+    const bucket = this.recurrenceBucket(t);
+    // The discount only lowers a surprise: it is computed only where the result could still be
+    // the largest one above the multiplicity correction (most points need none).
+    let s = MULTIPLICITY;
+    for (let i = 0; i < EVIDENCE; i++) {
+      es[i] = 0;
+      if (raw[i] > s) {
+        es[i] = raw[i] - this.recurrence(i, bucket, t);
+        if (es[i] > s) s = es[i];
+      }
+    }
+    if (mature) {
       // Errors scaled by a predictor without a track record are not learned as normal.
-      if (mature) {
-        this.remember(i, bucket, t, raw);
+      for (let i = 0; i < EVIDENCE; i++) {
+        this.remember(i, bucket, t, raw[i]);
         this.tails[i].add(ev[i]);
       }
     }
     return this.suppress(Math.max(0, s - MULTIPLICITY));
   }
 
-  /** Discounted surprise of each evidence at the last scored point (for `reason`). */
+  /** Surprise of each evidence at the last scored point, raw and discounted (0 where not needed). */
+  private readonly rawSurprise = new Float64Array(EVIDENCE);
   private readonly evidenceSurprise = new Float64Array(EVIDENCE);
 
   private strongest(): SeriesEvidence | null {
@@ -557,7 +567,7 @@ export class SeriesDetector {
       const j = 2 * (i * n + ((((bucket + k) % n) + n) % n));
       for (let slot = j; slot < j + 2; slot++) {
         const age = t - this.recurT[slot];
-        if (!(age >= DAY_MS / 2)) continue;
+        if (!(age >= DAY_MS / 2) || this.recurS[slot] <= m) continue;
         const v = this.recurS[slot] * Math.pow(2, -age / tu.recurrenceHalfLife);
         if (v > m) m = v;
       }

@@ -45,6 +45,7 @@ export interface TailModelOptions {
 /** Serialised state of a {@link TailModel}: bin arrays as little-endian base64. */
 export interface TailModelJson {
   readonly weight: number;
+  readonly total: number;
   readonly count: string;
   readonly sum: string;
   readonly sumSq: string;
@@ -57,9 +58,11 @@ export function tailBin(x: number): number {
   return b >= TAIL_BINS ? TAIL_BINS - 1 : b;
 }
 
-/** Lower edge of bin `b` ≥ 1. */
+/** Lower edge of each bin b ≥ 1 (index b), and of the open top (index TAIL_BINS). */
+const EDGES = Float64Array.from({ length: TAIL_BINS + 1 }, (_, b) => 10 ** (LOG_LO + (b - 1) * BIN_WIDTH));
+
 function binLo(b: number): number {
-  return 10 ** (LOG_LO + (b - 1) * BIN_WIDTH);
+  return EDGES[b];
 }
 
 /**
@@ -72,6 +75,8 @@ export class TailModel {
   private readonly sumSq = new Float64Array(TAIL_BINS);
   /** Weight the next point gets (grows by 1/(1 − λ) per point). */
   private weight = 1;
+  /** Sum of `count` (kept with it, so a query does not sum the bins). */
+  private total = 0;
   private readonly growth: number;
 
   /** @throws SeriesDetectorError on out-of-range options. */
@@ -99,6 +104,7 @@ export class TailModel {
   private put(x: number, w: number): void {
     const b = tailBin(x);
     this.count[b] += w;
+    this.total += w;
     this.sum[b] += w * x;
     this.sumSq[b] += w * x * x;
   }
@@ -111,13 +117,12 @@ export class TailModel {
       this.sumSq[b] *= f;
     }
     this.weight = 1;
+    this.total *= f;
   }
 
   /** Total weight, in points (the effective sample size, at most about `memory`). */
   effectiveCount(): number {
-    let w = 0;
-    for (let b = 0; b < TAIL_BINS; b++) w += this.count[b];
-    return w / this.weight;
+    return this.total / this.weight;
   }
 
   /**
@@ -127,8 +132,7 @@ export class TailModel {
   probability(x: number): number {
     if (!(x > 0)) return 1;
     const count = this.count;
-    let total = 0;
-    for (let b = 0; b < TAIL_BINS; b++) total += count[b];
+    const total = this.total;
     if (!(total > 0)) return 1;
     const want = Math.max(this.options.tailFraction * total, this.options.minTailWeight * this.weight);
     // Tail threshold u: the highest bin edge with at least `want` weight above it; when all the
@@ -179,7 +183,13 @@ export class TailModel {
 
   /** Serialisable state (the options are not included: the owner restores them). */
   toJSON(): TailModelJson {
-    return { weight: this.weight, count: toBase64(this.count), sum: toBase64(this.sum), sumSq: toBase64(this.sumSq) };
+    return {
+      weight: this.weight,
+      total: this.total,
+      count: toBase64(this.count),
+      sum: toBase64(this.sum),
+      sumSq: toBase64(this.sumSq),
+    };
   }
 
   /**
@@ -195,6 +205,10 @@ export class TailModel {
     fromBase64Into(json.count, m.count, 'tail model count');
     fromBase64Into(json.sum, m.sum, 'tail model sum');
     fromBase64Into(json.sumSq, m.sumSq, 'tail model sumSq');
+    if (typeof json.total !== 'number' || !(json.total >= 0)) {
+      throw new SeriesDetectorError('tail model state: total must be a non-negative number');
+    }
+    m.total = json.total;
     return m;
   }
 }
