@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { detectionFromRow } from './detection.repository';
 import { DataSource, EntityManager } from 'typeorm';
 import { DetectionRow } from './event.repository';
 
@@ -132,31 +133,7 @@ function toRow(r: Record<string, unknown>): AlertRow {
   };
 }
 
-const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
-function toDetection(r: Record<string, unknown>): DetectionRow {
-  return {
-    id: r.id as string,
-    kind: r.kind as 'event' | 'series',
-    eventId: (r.event_id as string) ?? null,
-    service: r.service as string,
-    ts: r.ts as Date,
-    score: Number(r.score),
-    prediction: Number(r.prediction),
-    driftAlert: r.drift_alert as boolean,
-    modelVersion: num(r.model_version),
-    baseline: r.baseline as boolean,
-    explanation: r.explanation ?? null,
-    metadata: null,
-    durationMs: num(r.duration_ms),
-    statusCode: num(r.status_code),
-    metric: (r.metric as string) ?? null,
-    value: num(r.value),
-    expected: num(r.expected),
-    likelihood: num(r.likelihood),
-    createdAt: r.created_at as Date,
-  };
-}
 
 const lockTenant = (m: EntityManager, tenantId: string) =>
   m.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`alerts:${tenantId}`]);
@@ -191,7 +168,7 @@ export class AlertRepository {
         [tenantId, limit],
       );
       if (!rows.length) return null;
-      const detections = rows.map(toDetection);
+      const detections = rows.map(detectionFromRow);
       const services = [...new Set(detections.map((d) => d.service))];
       const open: Record<string, unknown>[] = await m.query(
         `SELECT DISTINCT ON (service) * FROM alerts

@@ -15,7 +15,8 @@ export interface DetectionCursor {
   id: string;
 }
 
-function toRow(r: Record<string, unknown>): DetectionRow {
+/** A `detections` row (all columns or a subset) as a {@link DetectionRow}. */
+export function detectionFromRow(r: Record<string, unknown>): DetectionRow {
   const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
   return {
     id: r.id as string,
@@ -59,7 +60,7 @@ export class DetectionRepository {
         LIMIT $8`,
       [tenantId, filter.service ?? null, filter.kind ?? null, filter.since ?? null, filter.until ?? null, after?.ts ?? null, after?.id ?? null, limit],
     );
-    return rows.map(toRow);
+    return rows.map(detectionFromRow);
   }
 
   /** Records operator feedback on one of the tenant's detections; null when it does not exist. */
@@ -69,7 +70,7 @@ export class DetectionRepository {
       [tenantId, id, label],
     );
     const updated = Array.isArray(rows[0]) ? rows[0] : rows;
-    return updated.length ? toRow(updated[0]) : null;
+    return updated.length ? detectionFromRow(updated[0]) : null;
   }
 
   /** Anomalies stored after `since` that nobody marked as false positives (the retrain trigger). */

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Pool } from 'pg';
+import { detectionFromRow } from './detection.repository';
 import { DataSource } from 'typeorm';
 
 /** One accepted, scored event as stored. */
@@ -307,24 +308,7 @@ export class OutboxRepository {
           prediction: Number(r.prediction),
           modelVersion: r.model_version === null ? null : Number(r.model_version),
         })),
-        detections.map((r) => ({
-          id: r.id as string,
-          kind: r.kind as 'event' | 'series',
-          eventId: (r.event_id as string) ?? null,
-          service: r.service as string,
-          ts: r.ts as Date,
-          score: Number(r.score),
-          prediction: Number(r.prediction),
-          driftAlert: r.drift_alert as boolean,
-          modelVersion: r.model_version === null ? null : Number(r.model_version),
-          baseline: r.baseline as boolean,
-          explanation: r.explanation ?? null,
-          metadata: (r.metadata as Record<string, unknown>) ?? null,
-          durationMs: r.duration_ms === null ? null : Number(r.duration_ms),
-          statusCode: r.status_code === null ? null : Number(r.status_code),
-          metric: (r.metric as string) ?? null,
-          value: r.value === null ? null : Number(r.value),
-        })),
+        detections.map(detectionFromRow),
       );
       if (decision.kind !== 'retry') {
         const error = decision.kind === 'refused' ? decision.error : null;
