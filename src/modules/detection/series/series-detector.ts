@@ -16,7 +16,10 @@
  *    - `level`: how far the value itself is from its usual range (a value never seen before is
  *      an anomaly even where the predictors follow it, e.g. the first point of a jump);
  *    - `density`: the mean point surprise over a short window (spikes getting more frequent);
- *    - `drift`: the mean of the last few values against the usual range.
+ *    - `drift`: the mean of the last few values against the usual range;
+ *    - `record`: how far the value goes beyond the highest (lowest) value of the last weeks,
+ *      relative to that range (a new extreme, as in the "spatial anomaly" of Numenta's NAB
+ *      detector, but forgetting slowly so an old peak does not hide everything for ever).
  *    Each is compared with its own learned distribution ({@link TailModel}); its surprise is
  *    −log10 of the estimated tail probability. The point's surprise is the largest of them,
  *    less what the same evidence reached at the same time of day on earlier days (a job that
@@ -58,7 +61,7 @@ export type SeriesDirection = 'up' | 'down' | 'both';
 export type MissingPolicy = 'zero' | 'skip';
 
 /** The evidence that made a point surprising (see the file comment). */
-export type SeriesEvidence = 'point' | 'shift' | 'level' | 'density' | 'drift';
+export type SeriesEvidence = 'point' | 'shift' | 'level' | 'density' | 'drift' | 'record';
 
 /** Tunables of the method. {@link DEFAULT_TUNING} is the one configuration used everywhere. */
 export interface SeriesTuning {
@@ -100,6 +103,8 @@ export interface SeriesTuning {
   readonly valueMemory: number;
   /** Weight of each evidence's surprise: point, shift, level up, level down, density, drift. */
   readonly weights: readonly number[];
+  /** Points for the remembered highest and lowest values to relax halfway to the usual level. */
+  readonly recordHalfLife: number;
   /** Tail models of the evidence. */
   readonly tail: TailModelOptions;
   /** Weight, in points, of the standard-normal prior each tail model starts with. */
@@ -138,8 +143,9 @@ export const DEFAULT_TUNING: SeriesTuning = {
   densityWindow: 12,
   driftWindow: 12,
   valueMemory: 1000,
-  weights: [0.5, 1, 1, 1, 1, 1],
-  tail: { memory: 3000, tailFraction: 0.05, minTailWeight: 10 },
+  weights: [0.5, 1, 1, 1, 1, 1, 1],
+  recordHalfLife: 10000,
+  tail: { memory: 3000, tailFraction: 0.05, minTailWeight: 10, maxShape: 0.5 },
   priorWeight: 20,
   recurrenceBuckets: 48,
   recurrenceSpan: 2,
@@ -237,8 +243,9 @@ const E_LEVEL_UP = 2;
 const E_LEVEL_DOWN = 3;
 const E_DENSITY = 4;
 const E_DRIFT = 5;
-const EVIDENCE = 6;
-const EVIDENCE_NAMES: readonly SeriesEvidence[] = ['point', 'shift', 'level', 'level', 'density', 'drift'];
+const E_RECORD = 6;
+const EVIDENCE = 7;
+const EVIDENCE_NAMES: readonly SeriesEvidence[] = ['point', 'shift', 'level', 'level', 'density', 'drift', 'record'];
 /** Several looks at one point: the smallest of EVIDENCE tail probabilities is that much less rare. */
 const MULTIPLICITY = Math.log10(EVIDENCE);
 
@@ -259,6 +266,8 @@ const SCALARS = [
   'ewma',
   'valueCenter',
   'valueSpread',
+  'hi',
+  'lo',
   'driftSum',
   'peak',
   'peakAge',
@@ -305,6 +314,9 @@ export class SeriesDetector {
   private driftSum = 0;
   private valueCenter = NaN;
   private valueSpread = 0;
+  /** Highest and lowest values seen, relaxing towards the usual level (half-life recordHalfLife points). */
+  private hi = NaN;
+  private lo = NaN;
   private readonly tails: TailModel[] = [];
   /** Per evidence and time-of-day bucket, two (time, surprise) slots: the newest day and the one before. */
   private readonly recurT: Float64Array;
@@ -498,6 +510,13 @@ export class SeriesDetector {
     ev[E_LEVEL_UP] = this.direction === 'down' ? 0 : Math.max(dv, 0);
     ev[E_LEVEL_DOWN] = this.direction === 'up' ? 0 : Math.max(-dv, 0);
     ev[E_DRIFT] = this.directed((driftMean - this.valueCenter) / spread);
+    // Beyond the highest (lowest) value of the last weeks, as a fraction of that range.
+    const range = Math.max(this.hi - this.lo, spread);
+    ev[E_RECORD] = Math.max(
+      this.direction === 'down' ? 0 : (x - this.hi) / range,
+      this.direction === 'up' ? 0 : (this.lo - x) / range,
+      0,
+    );
     const pointSurprise = this.tails[E_POINT].surprise(ev[E_POINT]);
     const ds = this.recentSurprise;
     let density = pointSurprise;
@@ -621,7 +640,14 @@ export class SeriesDetector {
       }
       this.errors[k] = m + 1;
     }
-    if (n === 0) this.valueCenter = x;
+    if (n === 0) {
+      this.valueCenter = x;
+      this.hi = x;
+      this.lo = x;
+    }
+    const relax = 1 - Math.LN2 / tu.recordHalfLife;
+    this.hi = Math.max(x, this.valueCenter + (this.hi - this.valueCenter) * relax);
+    this.lo = Math.min(x, this.valueCenter + (this.lo - this.valueCenter) * relax);
     const rv = Math.max(1 / tu.valueMemory, 1 / (n + 1));
     this.valueSpread += rv * (Math.abs(x - this.valueCenter) - this.valueSpread);
     this.valueCenter += rv * (x - this.valueCenter);

@@ -2,7 +2,7 @@ import { Rng } from '../core/rng';
 import { SeriesDetectorError } from './errors';
 import { TAIL_BINS, TailModel, tailBin } from './tail-model';
 
-const OPTIONS = { memory: 100_000, tailFraction: 0.05, minTailWeight: 10 };
+const OPTIONS = { memory: 100_000, tailFraction: 0.05, minTailWeight: 10, maxShape: 0.5 };
 
 /** |N(0,1)| draws. */
 function halfNormal(n: number, seed: number): Float64Array {

@@ -8,7 +8,7 @@
  * far tail, where the histogram holds only a few points, it is extrapolated with a generalised
  * Pareto distribution fitted to the excesses over a high quantile (peaks over threshold, as in
  * Siffer et al., "Anomaly detection in streams with extreme value theory", KDD 2017). The shape
- * is kept in [0, {@link MAX_SHAPE}]: exponential or heavier tails only, so a value beyond
+ * is kept in [0, maxShape]: exponential or heavier tails only, so a value beyond
  * everything seen is very surprising but never impossible.
  *
  * Forgetting uses growing weights (each new point weighs 1/(1 − λ) times the previous one) so
@@ -25,8 +25,6 @@ const DECADES = 9;
 /** Number of bins, bin 0 included. */
 export const TAIL_BINS = PER_DECADE * DECADES + 1;
 const BIN_WIDTH = 1 / PER_DECADE;
-/** Upper limit of the fitted tail shape (0 = exponential). */
-const MAX_SHAPE = 0.5;
 /** Rescale the bins when the weight of a new point passes this. */
 const RESCALE_AT = 1e100;
 /** Smallest probability reported, so surprise stays finite. */
@@ -40,6 +38,8 @@ export interface TailModelOptions {
   readonly tailFraction: number;
   /** The tail threshold keeps at least this much weight above it (in points), for a stable fit on little data. */
   readonly minTailWeight: number;
+  /** Largest shape of the fitted tail (0 = exponential; larger = heavier, less surprise far out). */
+  readonly maxShape: number;
 }
 
 /** Serialised state of a {@link TailModel}: bin arrays as little-endian base64. */
@@ -159,7 +159,7 @@ export class TailModel {
     const variance = Math.max(s2 / acc - meanX * meanX, 0);
     let shape = variance > 0 ? 0.5 * (1 - (mean * mean) / variance) : 0;
     if (!(shape > 0)) shape = 0;
-    if (shape > MAX_SHAPE) shape = MAX_SHAPE;
+    if (shape > this.options.maxShape) shape = this.options.maxShape;
     const scale = mean * (1 - shape);
     const y = (x - u) / scale;
     const sf = shape === 0 ? Math.exp(-y) : Math.pow(1 + shape * y, -1 / shape);
