@@ -145,7 +145,9 @@ export type ReplayTarget =
 export function replayNab(target: ReplayTarget, options: ReplayOptions = {}): ReplaySummary {
   const format = options.format ?? 'nab';
   if (format === 'ndjson')
-    throw new SeriesDetectorError('--format ndjson replays events, not NAB series: run it through the CLI replay command');
+    throw new SeriesDetectorError(
+      '--format ndjson replays events, not NAB series: run it through the CLI replay command',
+    );
   if (!(REPLAY_FORMATS as readonly string[]).includes(format)) {
     throw new SeriesDetectorError(
       `unknown replay format ${JSON.stringify(format)} (supported: ${REPLAY_FORMATS.join(', ')})`,

@@ -15,7 +15,6 @@
  *      rise shows there before any single point stands out);
  *    - `level`: how far the value itself is from its usual range (a value never seen before is
  *      an anomaly even where the predictors follow it, e.g. the first point of a jump);
- *    - `density`: the mean point surprise over a short window (spikes getting more frequent);
  *    - `drift`: the mean of the last few values against the usual range;
  *    - `record`: how far the value goes beyond the highest (lowest) value of the last weeks,
  *      relative to that range (a new extreme, as in the "spatial anomaly" of Numenta's NAB
@@ -61,7 +60,7 @@ export type SeriesDirection = 'up' | 'down' | 'both';
 export type MissingPolicy = 'zero' | 'skip';
 
 /** The evidence that made a point surprising (see the file comment). */
-export type SeriesEvidence = 'point' | 'shift' | 'level' | 'density' | 'drift' | 'record';
+export type SeriesEvidence = 'point' | 'shift' | 'level' | 'drift' | 'record';
 
 /** Tunables of the method. {@link DEFAULT_TUNING} is the one configuration used everywhere. */
 export interface SeriesTuning {
@@ -95,16 +94,15 @@ export interface SeriesTuning {
   readonly warmup: number;
   /** Points averaged by the shift evidence. */
   readonly shortWindow: number;
-  /** Points averaged by the density evidence. */
-  readonly densityWindow: number;
   /** Points averaged by the drift evidence. */
   readonly driftWindow: number;
   /** Points of memory of the usual value range (level and drift evidence). */
   readonly valueMemory: number;
-  /** Weight of each evidence's surprise: point, shift, level up, level down, density, drift. */
+  /** Weight of each evidence's surprise: point, shift, level up, level down, drift, record. */
   readonly weights: readonly number[];
   /** Points for the remembered highest and lowest values to relax halfway to the usual level. */
   readonly recordHalfLife: number;
+
   /** Tail models of the evidence. */
   readonly tail: TailModelOptions;
   /** Weight, in points, of the standard-normal prior each tail model starts with. */
@@ -140,13 +138,13 @@ export const DEFAULT_TUNING: SeriesTuning = {
   minErrors: 100,
   warmup: 30,
   shortWindow: 6,
-  densityWindow: 12,
   driftWindow: 12,
-  valueMemory: 1000,
-  weights: [0.5, 1, 1, 1, 1, 1, 1],
+  valueMemory: 2000,
+  weights: [0.5, 1, 1, 1, 1, 1],
   recordHalfLife: 10000,
+
   tail: { memory: 3000, tailFraction: 0.05, minTailWeight: 10, maxShape: 0.5 },
-  priorWeight: 20,
+  priorWeight: 12,
   recurrenceBuckets: 48,
   recurrenceSpan: 2,
   recurrenceHalfLife: 2 * 86_400_000,
@@ -241,11 +239,10 @@ const E_POINT = 0;
 const E_SHIFT = 1;
 const E_LEVEL_UP = 2;
 const E_LEVEL_DOWN = 3;
-const E_DENSITY = 4;
-const E_DRIFT = 5;
-const E_RECORD = 6;
-const EVIDENCE = 7;
-const EVIDENCE_NAMES: readonly SeriesEvidence[] = ['point', 'shift', 'level', 'level', 'density', 'drift', 'record'];
+const E_DRIFT = 4;
+const E_RECORD = 5;
+const EVIDENCE = 6;
+const EVIDENCE_NAMES: readonly SeriesEvidence[] = ['point', 'shift', 'level', 'level', 'drift', 'record'];
 /** Several looks at one point: the smallest of EVIDENCE tail probabilities is that much less rare. */
 const MULTIPLICITY = Math.log10(EVIDENCE);
 
@@ -309,7 +306,6 @@ export class SeriesDetector {
 
   // Evidence.
   private readonly shortZ: Float64Array;
-  private readonly recentSurprise: Float64Array;
   private readonly driftRing: Float64Array;
   private driftSum = 0;
   private valueCenter = NaN;
@@ -318,6 +314,7 @@ export class SeriesDetector {
   private hi = NaN;
   private lo = NaN;
   private readonly tails: TailModel[] = [];
+
   /** Per evidence and time-of-day bucket, two (time, surprise) slots: the newest day and the one before. */
   private readonly recurT: Float64Array;
   private readonly recurS: Float64Array;
@@ -355,7 +352,7 @@ export class SeriesDetector {
       tail: { ...DEFAULT_TUNING.tail, ...options.tuning?.tail },
     };
     this.tuning = t;
-    for (const k of ['medianWindow', 'shortWindow', 'densityWindow', 'driftWindow', 'recurrenceBuckets'] as const) {
+    for (const k of ['medianWindow', 'shortWindow', 'driftWindow', 'recurrenceBuckets'] as const) {
       if (!(Number.isInteger(t[k]) && t[k] >= 1)) throw new SeriesDetectorError(`${k} must be a positive integer`);
     }
     if (!(Array.isArray(t.weights) && t.weights.length === EVIDENCE)) {
@@ -364,7 +361,7 @@ export class SeriesDetector {
     this.recent = new Float64Array(t.medianWindow);
     this.scratch = new Float64Array(t.medianWindow);
     this.shortZ = new Float64Array(t.shortWindow);
-    this.recentSurprise = new Float64Array(t.densityWindow);
+
     this.driftRing = new Float64Array(t.driftWindow);
     this.recurT = new Float64Array(2 * EVIDENCE * t.recurrenceBuckets).fill(-Infinity);
     this.recurS = new Float64Array(2 * EVIDENCE * t.recurrenceBuckets);
@@ -517,17 +514,11 @@ export class SeriesDetector {
       this.direction === 'up' ? 0 : (this.lo - x) / range,
       0,
     );
-    const pointSurprise = this.tails[E_POINT].surprise(ev[E_POINT]);
-    const ds = this.recentSurprise;
-    let density = pointSurprise;
-    for (let i = 0; i < ds.length; i++) if (i !== n % ds.length) density += ds[i];
-    ev[E_DENSITY] = density / Math.min(n + 1, ds.length);
-    ds[n % ds.length] = pointSurprise;
 
     const es = this.evidenceSurprise;
     const raw = this.rawSurprise;
     for (let i = 0; i < EVIDENCE; i++) {
-      raw[i] = tu.weights[i] > 0 ? (i === E_POINT ? pointSurprise : this.tails[i].surprise(ev[i])) * tu.weights[i] : 0;
+      raw[i] = tu.weights[i] > 0 ? this.tails[i].surprise(ev[i]) * tu.weights[i] : 0;
     }
     const bucket = this.recurrenceBucket(t);
     // The discount only lowers a surprise: it is computed only where the result could still be
@@ -729,7 +720,6 @@ export class SeriesDetector {
       mse: this.mse,
       errors: this.errors,
       shortZ: this.shortZ,
-      recentSurprise: this.recentSurprise,
       driftRing: this.driftRing,
       recurT: this.recurT,
       recurS: this.recurS,
