@@ -26,7 +26,7 @@ export interface SeasonalProfileJson {
 export class SeasonalProfile {
   /** Smoothed value per bucket (32-bit: a profile needs no more, and it halves the state). */
   private readonly season: Float32Array;
-  /** Visits per bucket (saturating at 255): a bucket predicts from its first visit on. */
+  /** One bit per bucket: seen at least once (a bucket predicts from its first visit on). */
   private readonly seen: Uint8Array;
   private level = 0;
   private started = false;
@@ -51,7 +51,7 @@ export class SeasonalProfile {
       );
     }
     this.season = new Float32Array(buckets);
-    this.seen = new Uint8Array(buckets);
+    this.seen = new Uint8Array((buckets + 7) >> 3);
   }
 
   /** Bucket of timestamp `t` (ms since the epoch, UTC). */
@@ -63,7 +63,11 @@ export class SeasonalProfile {
 
   /** Expected value at bucket `b`, or NaN when the bucket has not been seen yet. */
   predict(b: number): number {
-    return this.seen[b] > 0 ? this.season[b] + this.level : NaN;
+    return this.isSeen(b) ? this.season[b] + this.level : NaN;
+  }
+
+  private isSeen(b: number): boolean {
+    return (this.seen[b >> 3] & (1 << (b & 7))) !== 0;
   }
 
   /** Fraction of the buckets seen at least once. */
@@ -74,15 +78,14 @@ export class SeasonalProfile {
   /** Learn `x` observed in bucket `b`. */
   update(b: number, x: number): void {
     this.started = true;
-    if (this.seen[b] === 0) {
+    if (!this.isSeen(b)) {
       this.season[b] = x;
-      this.seen[b] = 1;
+      this.seen[b >> 3] |= 1 << (b & 7);
       this.seenBuckets++;
       return;
     }
     this.level += this.alpha * (x - this.season[b] - this.level);
     this.season[b] += this.gamma * (x - this.season[b]);
-    if (this.seen[b] < 255) this.seen[b]++;
   }
 
   /** Serialisable state. */
@@ -113,7 +116,7 @@ export class SeasonalProfile {
       throw new SeriesDetectorError(`seasonal profile seen: ${seen.byteLength} bytes, expected ${p.seen.byteLength}`);
     }
     p.seen.set(seen);
-    for (let b = 0; b < p.buckets; b++) if (p.seen[b] > 0) p.seenBuckets++;
+    for (let b = 0; b < p.buckets; b++) if (p.isSeen(b)) p.seenBuckets++;
     return p;
   }
 }

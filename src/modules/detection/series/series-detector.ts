@@ -127,7 +127,7 @@ export const DEFAULT_TUNING: SeriesTuning = {
   medianWindow: 9,
   seasonalAlpha: 0.2,
   seasonalGamma: 0.25,
-  dailyBuckets: 1440,
+  dailyBuckets: 288,
   weeklyBuckets: 2016,
   seasonalCoverage: 0.9,
   scaleMemory: 50,
@@ -315,9 +315,13 @@ export class SeriesDetector {
   private lo = NaN;
   private readonly tails: TailModel[] = [];
 
-  /** Per evidence and time-of-day bucket, two (time, surprise) slots: the newest day and the one before. */
+  /**
+   * Time-of-day memory: per bucket, the start times of its two slots (the newest day and the
+   * one before; the same for every evidence, which all record at each point), and per evidence
+   * and bucket the peak surprise of each slot.
+   */
   private readonly recurT: Float64Array;
-  private readonly recurS: Float64Array;
+  private readonly recurS: Float32Array;
 
   // Suppression.
   private peak = 0;
@@ -363,8 +367,8 @@ export class SeriesDetector {
     this.shortZ = new Float64Array(t.shortWindow);
 
     this.driftRing = new Float64Array(t.driftWindow);
-    this.recurT = new Float64Array(2 * EVIDENCE * t.recurrenceBuckets).fill(-Infinity);
-    this.recurS = new Float64Array(2 * EVIDENCE * t.recurrenceBuckets);
+    this.recurT = new Float64Array(2 * t.recurrenceBuckets).fill(-Infinity);
+    this.recurS = new Float32Array(2 * EVIDENCE * t.recurrenceBuckets);
     for (let i = 0; i < EVIDENCE; i++) {
       const m = new TailModel(t.tail);
       m.seed(PRIOR, t.priorWeight / PRIOR.length);
@@ -533,10 +537,8 @@ export class SeriesDetector {
     }
     if (mature) {
       // Errors scaled by a predictor without a track record are not learned as normal.
-      for (let i = 0; i < EVIDENCE; i++) {
-        this.remember(i, bucket, t, raw[i]);
-        this.tails[i].add(ev[i]);
-      }
+      this.remember(bucket, t, raw);
+      for (let i = 0; i < EVIDENCE; i++) this.tails[i].add(ev[i]);
     }
     return this.suppress(Math.max(0, s - MULTIPLICITY));
   }
@@ -574,29 +576,39 @@ export class SeriesDetector {
     const n = tu.recurrenceBuckets;
     let m = 0;
     for (let k = -tu.recurrenceSpan; k <= tu.recurrenceSpan; k++) {
-      const j = 2 * (i * n + ((((bucket + k) % n) + n) % n));
-      for (let slot = j; slot < j + 2; slot++) {
-        const age = t - this.recurT[slot];
-        if (!(age >= DAY_MS / 2) || this.recurS[slot] <= m) continue;
-        const v = this.recurS[slot] * Math.pow(2, -age / tu.recurrenceHalfLife);
+      const b = (((bucket + k) % n) + n) % n;
+      for (let slot = 0; slot < 2; slot++) {
+        const age = t - this.recurT[2 * b + slot];
+        const peak = this.recurS[2 * (i * n + b) + slot];
+        if (!(age >= DAY_MS / 2) || peak <= m) continue;
+        const v = peak * Math.pow(2, -age / tu.recurrenceHalfLife);
         if (v > m) m = v;
       }
     }
     return m;
   }
 
-  /** Record surprise `s` of evidence `i`: slot 0 keeps the newest day's peak, slot 1 the previous day's. */
-  private remember(i: number, bucket: number, t: number, s: number): void {
-    const j = 2 * (i * this.tuning.recurrenceBuckets + bucket);
+  /**
+   * Record the surprises of every evidence at this time of day: slot 0 keeps the newest day's
+   * peak, slot 1 the previous day's; a slot starts a new day when it is half a day old.
+   */
+  private remember(bucket: number, t: number, raw: Float64Array): void {
     const rt = this.recurT;
     const rs = this.recurS;
-    if (!(t - rt[j] < DAY_MS / 2)) {
-      rt[j + 1] = rt[j];
-      rs[j + 1] = rs[j];
-      rt[j] = t;
-      rs[j] = s;
-    } else if (s > rs[j]) {
-      rs[j] = s;
+    const n = this.tuning.recurrenceBuckets;
+    const newDay = !(t - rt[2 * bucket] < DAY_MS / 2);
+    if (newDay) {
+      rt[2 * bucket + 1] = rt[2 * bucket];
+      rt[2 * bucket] = t;
+    }
+    for (let i = 0; i < EVIDENCE; i++) {
+      const j = 2 * (i * n + bucket);
+      if (newDay) {
+        rs[j + 1] = rs[j];
+        rs[j] = raw[i];
+      } else if (raw[i] > rs[j]) {
+        rs[j] = raw[i];
+      }
     }
   }
 
@@ -711,7 +723,7 @@ export class SeriesDetector {
   }
 
   /** Typed-array state by name; their sizes follow from the tuning, so a restore checks them. */
-  private arrays(): Record<string, Float64Array> {
+  private arrays(): Record<string, Float64Array | Float32Array> {
     return {
       gaps: this.gaps,
       recent: this.recent,

@@ -26,7 +26,9 @@ const DECADES = 9;
 export const TAIL_BINS = PER_DECADE * DECADES + 1;
 const BIN_WIDTH = 1 / PER_DECADE;
 /** Rescale the bins when the weight of a new point passes this. */
-const RESCALE_AT = 1e100;
+const RESCALE_AT = 1e9;
+/** Values enter the sums clipped here, so 32-bit sums cannot overflow (the top bin starts below it). */
+const SUM_CAP = 1e7;
 /** Smallest probability reported, so surprise stays finite. */
 const MIN_PROBABILITY = 1e-300;
 
@@ -70,9 +72,10 @@ function binLo(b: number): number {
  * the same sequence of calls gives the same results, also across {@link toJSON}/{@link fromJSON}.
  */
 export class TailModel {
-  private readonly count = new Float64Array(TAIL_BINS);
-  private readonly sum = new Float64Array(TAIL_BINS);
-  private readonly sumSq = new Float64Array(TAIL_BINS);
+  // 32-bit: a probability estimate needs no more, and it halves the state.
+  private readonly count = new Float32Array(TAIL_BINS);
+  private readonly sum = new Float32Array(TAIL_BINS);
+  private readonly sumSq = new Float32Array(TAIL_BINS);
   /** Weight the next point gets (grows by 1/(1 − λ) per point). */
   private weight = 1;
   /** Sum of `count` (kept with it, so a query does not sum the bins). */
@@ -103,10 +106,11 @@ export class TailModel {
 
   private put(x: number, w: number): void {
     const b = tailBin(x);
+    const c = x < SUM_CAP ? x : SUM_CAP;
     this.count[b] += w;
     this.total += w;
-    this.sum[b] += w * x;
-    this.sumSq[b] += w * x * x;
+    this.sum[b] += w * c;
+    this.sumSq[b] += w * c * c;
   }
 
   private rescale(): void {
