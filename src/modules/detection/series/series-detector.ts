@@ -34,6 +34,10 @@
  * of Numenta's HTM detector, computed here from learned tail distributions instead of a
  * Gaussian).
  *
+ * Warm-up: points are scored from the `warmup`-th on (the last-value predictor stands in until
+ * a predictor has `minErrors` errors); the evidence distributions start from a standard-normal
+ * prior and learn only errors scaled by a predictor with a track record.
+ *
  * Missing points: `update(t, null)` or a gap in the timestamps. Under policy `zero` (counts)
  * they are points of value 0, learned and scored, so a service that goes silent is a drop of
  * its traffic; under `skip` (measurements: a latency with no requests) time advances and
@@ -102,7 +106,6 @@ export interface SeriesTuning {
   readonly weights: readonly number[];
   /** Points for the remembered highest and lowest values to relax halfway to the usual level. */
   readonly recordHalfLife: number;
-
   /** Tail models of the evidence. */
   readonly tail: TailModelOptions;
   /** Weight, in points, of the standard-normal prior each tail model starts with. */
@@ -142,7 +145,6 @@ export const DEFAULT_TUNING: SeriesTuning = {
   valueMemory: 2000,
   weights: [0.5, 1, 1, 1, 1, 1],
   recordHalfLife: 10000,
-
   tail: { memory: 3000, tailFraction: 0.05, minTailWeight: 10, maxShape: 0.5 },
   priorWeight: 12,
   recurrenceBuckets: 48,
@@ -175,7 +177,7 @@ export interface SeriesResult {
   readonly likelihood: number;
   /** The same on an open scale: −log10(1 − likelihood); 4 ≈ 0.9999. */
   readonly surprise: number;
-  /** Value expected from the past (absent before there is a past, and for skipped points). */
+  /** Value expected from the past (absent during the warm-up and for skipped points). */
   readonly expected?: number;
   /** Side of the value relative to `expected`. */
   readonly direction?: 'up' | 'down';
