@@ -91,6 +91,17 @@ describe('POST /ingest', () => {
     expect(second.body).toEqual(first.body);
   });
 
+  it('should store an event once when two requests carry it at the same moment', async () => {
+    const id = newEventId();
+    const before = (await request(sut.http).get('/metrics').set('X-API-Key', key)).body.events_total;
+    const [r1, r2] = await Promise.all([post([httpEvent({ id })]), post([httpEvent({ id })])]);
+    expect([r1.status, r2.status]).toEqual([200, 200]);
+    expect(r1.body.results[0].id).toBe(id);
+    expect(r2.body.results[0].id).toBe(id);
+    const after = (await request(sut.http).get('/metrics').set('X-API-Key', key)).body.events_total;
+    expect(after).toBe(before + 1);
+  });
+
   it('should store a retried request once by Idempotency-Key', async () => {
     const key2 = `retry-${newEventId()}`;
     const body = [httpEvent(), httpEvent({ durationMs: 120 })];

@@ -112,7 +112,15 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
       const detectors = new Map<SeriesMetric, MetricDetector>(
         SERIES_METRICS.map((metric) => {
           const saved = state?.detectors[metric];
-          return [metric, saved ? restoreMetricDetector(metric, saved, threshold) : createMetricDetector(metric, threshold)];
+          if (saved) {
+            try {
+              return [metric, restoreMetricDetector(metric, saved, threshold)];
+            } catch (e) {
+              // Unreadable state (an incompatible build) must not block the tenant's series: start afresh.
+              this.logger.warn(`series state of ${service}/${metric} cannot be restored (${(e as Error).message}); starting a new detector`);
+            }
+          }
+          return [metric, createMetricDetector(metric, threshold)];
         }),
       );
       const firstPending = Math.min(...[...points.keys()]);
