@@ -36,6 +36,8 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(SeriesService.name);
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
+  /** Detectors this replica advanced, by tenant and service, with the last minute they have seen. */
+  private readonly cache = new Map<string, { lastMinute: number; detectors: Map<SeriesMetric, MetricDetector> }>();
 
   constructor(
     @Inject(AppConfig) private readonly config: AppConfig,
@@ -80,7 +82,7 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
     return result.detections;
   }
 
-  private async compute(_tenantId: string, horizon: number, states: SeriesStateRow[], partials: PartialRow[]) {
+  private async compute(tenantId: string, horizon: number, states: SeriesStateRow[], partials: PartialRow[]) {
     let slice = performance.now();
     // A backlog (a backfill, a restart after downtime) is long work: give requests the event loop every few ms.
     const yieldNow = async () => {
@@ -108,29 +110,13 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
     for (const service of services) {
       const points = byService.get(service) ?? new Map<number, MinutePoint>();
       const state = stateOf.get(service);
-      const threshold = this.config.seriesLikelihoodThreshold;
-      const detectors = new Map<SeriesMetric, MetricDetector>(
-        SERIES_METRICS.map((metric) => {
-          const saved = state?.detectors[metric];
-          if (saved) {
-            try {
-              return [metric, restoreMetricDetector(metric, saved, threshold)];
-            } catch (e) {
-              // Unreadable state (an incompatible build) must not block the tenant's series: start afresh.
-              this.logger.warn(`series state of ${service}/${metric} cannot be restored (${(e as Error).message}); starting a new detector`);
-            }
-          }
-          return [metric, createMetricDetector(metric, threshold)];
-        }),
-      );
       const firstPending = Math.min(...[...points.keys()]);
       let start = state ? state.lastMinute.getTime() + MINUTE : firstPending;
       // Minutes that closed before these events arrived: merge the counts, do not re-score the past.
       for (const [t, p] of points) if (t < start) minutes.push(this.closed(service, t, p, true));
-      if (!Number.isFinite(start) || start >= horizon) {
-        if (state) newStates.push(state);
-        continue;
-      }
+      // Nothing new to close (most ticks: they run more often than minutes end): state unchanged.
+      if (!Number.isFinite(start) || start >= horizon) continue;
+      const detectors = this.detectorsFor(tenantId, service, state);
       if (horizon - start > MAX_BACKFILL_MINUTES * MINUTE) start = horizon - MAX_BACKFILL_MINUTES * MINUTE;
       for (let t = start; t < horizon; t += MINUTE) {
         await yieldNow();
@@ -147,6 +133,7 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
           if (out.anomaly) detections.push(this.detection(service, t, metric, values[metric], out.expected, out.likelihood, closed));
         }
       }
+      this.cache.set(`${tenantId}\u0000${service}`, { lastMinute: horizon - MINUTE, detectors });
       newStates.push({
         service,
         lastMinute: new Date(horizon - MINUTE),
@@ -154,6 +141,34 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
       });
     }
     return { minutes, states: newStates, detections };
+  }
+
+  /**
+   * The service's detectors as of its stored state: from memory when this replica closed the last
+   * minutes itself (restoring ~33 KB of JSON per detector every tick is the costly part), else
+   * restored from the state row (another replica closed them, or a restart), else new.
+   */
+  private detectorsFor(tenantId: string, service: string, state: SeriesStateRow | undefined): Map<SeriesMetric, MetricDetector> {
+    const key = `${tenantId}\u0000${service}`;
+    const cached = this.cache.get(key);
+    // Taken out while in use: a run that fails halfway leaves no half-advanced detectors behind.
+    this.cache.delete(key);
+    if (cached && state && cached.lastMinute === state.lastMinute.getTime()) return cached.detectors;
+    const threshold = this.config.seriesLikelihoodThreshold;
+    return new Map<SeriesMetric, MetricDetector>(
+      SERIES_METRICS.map((metric) => {
+        const saved = state?.detectors[metric];
+        if (saved) {
+          try {
+            return [metric, restoreMetricDetector(metric, saved, threshold)];
+          } catch (e) {
+            // Unreadable state (an incompatible build) must not block the tenant's series: start afresh.
+            this.logger.warn(`series state of ${service}/${metric} cannot be restored (${(e as Error).message}); starting a new detector`);
+          }
+        }
+        return [metric, createMetricDetector(metric, threshold)];
+      }),
+    );
   }
 
   private closed(service: string, t: number, p: MinutePoint, late: boolean): ClosedMinute {
