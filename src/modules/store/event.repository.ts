@@ -3,6 +3,9 @@ import { Pool } from 'pg';
 import { detectionFromRow } from './detection.repository';
 import { DataSource } from 'typeorm';
 
+/** Writes smaller than this (in events) are merged with the tenant's other writes of the same event-loop turn. */
+const COALESCE_BELOW = 100;
+
 interface PendingWrite {
   events: EventRow[];
   detections: DetectionRow[];
@@ -77,12 +80,15 @@ export class EventRepository {
    * one commit). Events whose id is already stored (a retry) are skipped, and so are their
    * detections. Returns the ids actually inserted. Resolves only after the commit.
    *
-   * Writes of one tenant requested in the same turn of the event loop (concurrent requests) go
-   * out together as one statement: with many small requests the round trip and the commit, not
+   * Small writes of one tenant requested in the same turn of the event loop (concurrent requests)
+   * go out together as one statement: with many small requests the round trip and the commit, not
    * the rows, are the cost.
    */
   insertScored(tenantId: string, events: EventRow[], detections: DetectionRow[]): Promise<Set<string>> {
     if (!events.length) return Promise.resolve(new Set());
+    // A large batch is its own statement: merged with others it would only take away the
+    // parallelism of several database connections.
+    if (events.length >= COALESCE_BELOW) return this.insertNow(tenantId, events, detections);
     return new Promise((resolve, reject) => {
       let batch = this.pending.get(tenantId);
       if (!batch) {
