@@ -175,6 +175,9 @@ describe('Scoring', () => {
       expect(shifted.body.results[299].detection.drift_alert).toBe(true);
       const metrics = await request(sut.http).get('/metrics').expect(200);
       expect(metrics.body.drift.psi.log_duration_ms).toBeGreaterThan(0.2);
+      const prom = await request(sut.http).get('/prom').expect(200);
+      const gauge = new RegExp(`detection_drift_psi\\{tenant="${t}",feature="log_duration_ms"\\} ([0-9.]+)`).exec(prom.text);
+      expect(Number(gauge?.[1])).toBeGreaterThan(0.2);
     } finally {
       await sut.close();
     }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { randomUUID } from 'crypto';
-import { Counter, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { AppConfig } from '../../config/app-config';
 import { DetectionRepository, DetectionFilter, DetectionCursor } from '../store/detection.repository';
 import { DetectionRow, EventRepository, EventRow } from '../store/event.repository';
@@ -10,7 +10,7 @@ import { ModelRegistryService } from '../retrain/model-registry.service';
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
 import { AnomalyBus } from './anomaly-bus';
 import { ServiceBaseline, BASELINE_WINDOW } from './baseline/service-baseline';
-import { ANOMALIES, ANOMALY_SCORE, INGEST_EVENTS } from './detection.metrics';
+import { ANOMALIES, ANOMALY_SCORE, DRIFT_PSI, INGEST_EVENTS } from './detection.metrics';
 import { DriftMonitor } from './drift-monitor';
 import { LogEvent } from './features/log-event';
 import { Explanation } from './model/anomaly-model';
@@ -70,8 +70,11 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
     @InjectMetric(INGEST_EVENTS) private readonly ingestCounter: Counter<string>,
     @InjectMetric(ANOMALIES) private readonly anomalyCounter: Counter<string>,
     @InjectMetric(ANOMALY_SCORE) private readonly scoreHistogram: Histogram<string>,
+    @InjectMetric(DRIFT_PSI) driftGauge: Gauge<string>,
   ) {
-    this.drift = new DriftMonitor(config.driftPsiThreshold);
+    this.drift = new DriftMonitor(config.driftPsiThreshold, (tenant, psi) => {
+      for (const [feature, value] of Object.entries(psi)) driftGauge.set({ tenant, feature }, value);
+    });
   }
 
   onModuleInit(): void {

@@ -22,7 +22,11 @@ interface TenantWindow {
 export class DriftMonitor {
   private readonly windows = new Map<string, TenantWindow>();
 
-  constructor(private readonly threshold: number) {}
+  constructor(
+    private readonly threshold: number,
+    /** Told each time a tenant's PSI figures are recomputed (for the Prometheus gauge). */
+    private readonly onUpdate: (tenantId: string, psi: Record<string, number>) => void = () => undefined,
+  ) {}
 
   observe(tenantId: string, events: readonly LogEvent[], model: AnomalyModel | undefined): boolean {
     let w = this.windows.get(tenantId);
@@ -46,6 +50,7 @@ export class DriftMonitor {
       w.alert = r.alert;
       w.psi = r.psi;
       w.sinceCheck = 0;
+      this.onUpdate(tenantId, r.psi);
     }
     return w.alert;
   }
