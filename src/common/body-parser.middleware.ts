@@ -68,10 +68,7 @@ export class BodyParserMiddleware implements NestMiddleware {
     req.rawBody = raw;
     const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     const isJson = type === '' || type === 'application/json' || type.endsWith('+json');
-    if (!isJson || raw.length === 0) {
-      req.body = raw.length === 0 ? undefined : req.body;
-      return next();
-    }
+    if (!isJson || raw.length === 0) return next();
     try {
       req.body = JSON.parse(raw.toString('utf8'));
     } catch (e) {

@@ -3,6 +3,7 @@ import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { randomUUID } from 'crypto';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { AppConfig } from '../../config/app-config';
+import { PeriodicJob } from '../../common/periodic-job';
 import { DetectionRepository, DetectionFilter, DetectionCursor } from '../store/detection.repository';
 import { DetectionRow, EventRepository, EventRow } from '../store/event.repository';
 import { SeriesRepository } from '../store/series.repository';
@@ -57,7 +58,7 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
   private readonly stream = new Logger('metrics-stream');
   private readonly baselines = new Map<string, Promise<ServiceBaseline>>();
   private readonly drift: DriftMonitor;
-  private timer?: NodeJS.Timeout;
+  private readonly retention = new PeriodicJob(MAINTENANCE_MS, () => this.maintain());
 
   constructor(
     @Inject(AppConfig) private readonly config: AppConfig,
@@ -78,12 +79,11 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleInit(): void {
-    this.timer = setInterval(() => void this.maintain(), MAINTENANCE_MS);
-    this.timer.unref();
+    this.retention.start();
   }
 
-  onModuleDestroy(): void {
-    clearInterval(this.timer);
+  async onModuleDestroy(): Promise<void> {
+    await this.retention.stop();
   }
 
   countRejected(tenantId: string, reasons: string[], source: string): void {
@@ -269,17 +269,7 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
     ]);
     let drift = { psi: {} as Record<string, number>, alert: false };
     if (active && recent.length) {
-      drift = active.model.drift(
-        recent.map((r) => ({
-          timestamp: r.ts,
-          service: r.service,
-          durationMs: r.durationMs ?? undefined,
-          statusCode: r.statusCode ?? undefined,
-          bytes: r.bytes ?? undefined,
-          metadata: {},
-        })),
-        this.config.driftPsiThreshold,
-      );
+      drift = active.model.drift(recent, this.config.driftPsiThreshold);
     }
     const round = (v: number | null) => (v === null ? null : Math.round(v * 1e4) / 1e4);
     return {

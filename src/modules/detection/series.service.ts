@@ -4,6 +4,7 @@ import { DDSketch } from '@datadog/sketches-js';
 import { randomUUID } from 'crypto';
 import { Counter } from 'prom-client';
 import { AppConfig } from '../../config/app-config';
+import { PeriodicJob } from '../../common/periodic-job';
 import { DetectionRow } from '../store/event.repository';
 import { ClosedMinute, PartialRow, SeriesRepository, SeriesStateRow } from '../store/series.repository';
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
@@ -34,8 +35,7 @@ interface MinutePoint {
 @Injectable()
 export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(SeriesService.name);
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private job?: PeriodicJob;
   /** Detectors this replica advanced, by tenant and service, with the last minute they have seen. */
   private readonly cache = new Map<string, { lastMinute: number; detectors: Map<SeriesMetric, MetricDetector> }>();
 
@@ -48,16 +48,11 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
   ) {}
 
   onApplicationBootstrap(): void {
-    if (!this.config.seriesCloseIntervalSeconds) return;
-    this.timer = setInterval(() => {
-      if (!this.running) this.running = this.closeAll().finally(() => (this.running = undefined));
-    }, this.config.seriesCloseIntervalSeconds * 1000);
-    this.timer.unref();
+    this.job = new PeriodicJob(this.config.seriesCloseIntervalSeconds * 1000, () => this.closeAll()).start();
   }
 
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.job?.stop();
   }
 
   /** Closes due minutes of every tenant; one tenant's failure never stops the others. */

@@ -123,18 +123,7 @@ export class RetrainService {
     }
     const stored = await this.events.trainingEvents(tenantId, since, MAX_TRAINING_ROWS);
     if (stored.length >= min) {
-      return {
-        source: 'events',
-        events: stored.map((r) => ({
-          id: r.id,
-          timestamp: r.ts,
-          service: r.service,
-          durationMs: r.durationMs ?? undefined,
-          statusCode: r.statusCode ?? undefined,
-          bytes: r.bytes ?? undefined,
-          metadata: {},
-        })),
-      };
+      return { source: 'events', events: stored };
     }
     tried.push(`${stored.length} stored events in the last ${this.config.retrainLookbackMinutes} min`);
     if (existsSync(this.config.trainingDatasetPath)) {

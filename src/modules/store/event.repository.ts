@@ -1,10 +1,25 @@
 import { Injectable } from '@nestjs/common';
 import { Pool } from 'pg';
+import type { LogEvent } from '../detection/features/log-event';
 import { detectionFromRow } from './detection.repository';
 import { DataSource } from 'typeorm';
 
 /** Writes smaller than this (in events) are merged with the tenant's other writes of the same event-loop turn. */
 const COALESCE_BELOW = 100;
+
+/** A stored event's scoring fields as a {@link LogEvent} (metadata is not read back). */
+function toLogEvent(r: Record<string, unknown>): LogEvent {
+  const opt = (v: unknown) => (v === null || v === undefined ? undefined : Number(v));
+  return {
+    id: r.id as string,
+    timestamp: r.ts as Date,
+    service: r.service as string,
+    durationMs: opt(r.duration_ms),
+    statusCode: opt(r.status_code),
+    bytes: opt(r.bytes),
+    metadata: {},
+  };
+}
 
 interface PendingWrite {
   events: EventRow[];
@@ -204,18 +219,12 @@ export class EventRepository {
   }
 
   /** The tenant's latest events, newest first (drift). */
-  async recent(tenantId: string, limit: number): Promise<{ ts: Date; service: string; durationMs: number | null; statusCode: number | null; bytes: number | null }[]> {
+  async recent(tenantId: string, limit: number): Promise<LogEvent[]> {
     const rows = await this.dataSource.query(
-      `SELECT ts, service, duration_ms, status_code, bytes FROM events WHERE tenant_id = $1 ORDER BY received_at DESC LIMIT $2`,
+      `SELECT id, ts, service, duration_ms, status_code, bytes FROM events WHERE tenant_id = $1 ORDER BY received_at DESC LIMIT $2`,
       [tenantId, limit],
     );
-    return rows.map((r: Record<string, unknown>) => ({
-      ts: r.ts as Date,
-      service: r.service as string,
-      durationMs: r.duration_ms as number | null,
-      statusCode: r.status_code as number | null,
-      bytes: r.bytes === null ? null : Number(r.bytes),
-    }));
+    return rows.map(toLogEvent);
   }
 
   /** Stored events, and the score distribution of the latest `sample` of them. */
@@ -238,11 +247,7 @@ export class EventRepository {
    * Training data from stored events: the tenant's events received since `since` (newest first,
    * at most `limit`), without the ones behind detections confirmed as real anomalies.
    */
-  async trainingEvents(
-    tenantId: string,
-    since: Date,
-    limit: number,
-  ): Promise<{ id: string; ts: Date; service: string; durationMs: number | null; statusCode: number | null; bytes: number | null }[]> {
+  async trainingEvents(tenantId: string, since: Date, limit: number): Promise<LogEvent[]> {
     const rows = await this.dataSource.query(
       `SELECT e.id, e.ts, e.service, e.duration_ms, e.status_code, e.bytes FROM events e
         WHERE e.tenant_id = $1 AND e.received_at >= $2
@@ -250,14 +255,7 @@ export class EventRepository {
         ORDER BY e.received_at DESC LIMIT $3`,
       [tenantId, since, limit],
     );
-    return rows.map((r: Record<string, unknown>) => ({
-      id: r.id as string,
-      ts: r.ts as Date,
-      service: r.service as string,
-      durationMs: r.duration_ms as number | null,
-      statusCode: r.status_code as number | null,
-      bytes: r.bytes === null ? null : Number(r.bytes),
-    }));
+    return rows.map(toLogEvent);
   }
 
   /** Retention: drops the tenant's events received before `cutoff`. */

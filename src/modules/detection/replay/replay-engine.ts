@@ -64,7 +64,11 @@ export class ReplayEngine {
     const byService = new Map<string, LogEvent[]>();
     for (const e of events) {
       if (this.model?.knowsService(e.service)) byModel.push(e);
-      else byService.set(e.service, [...(byService.get(e.service) ?? []), e]);
+      else {
+        const list = byService.get(e.service);
+        if (list) list.push(e);
+        else byService.set(e.service, [e]);
+      }
       const t = e.timestamp.getTime();
       const minute = t - (((t % MINUTE) + MINUTE) % MINUTE);
       const series = this.buckets.get(e.service) ?? new Map<number, Bucket>();

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } f
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Counter, Gauge } from 'prom-client';
 import { AppConfig } from '../../../config/app-config';
+import { PeriodicJob } from '../../../common/periodic-job';
 import { DetectionRow, OutboxEvent, OutboxRepository } from '../../store/event.repository';
 import { TenantRegistry } from '../../tenancy/tenant-registry.service';
 import { PushStream } from './loki-push.codec';
@@ -26,8 +27,7 @@ const toNs = (d: Date) => (BigInt(d.getTime()) * 1_000_000n).toString();
 export class LokiShipperService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(LokiShipperService.name);
   private readonly backoff = new Map<string, { attempts: number; until: number }>();
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  private job?: PeriodicJob;
   private stopped = false;
 
   constructor(
@@ -43,16 +43,12 @@ export class LokiShipperService implements OnApplicationBootstrap, OnModuleDestr
 
   onApplicationBootstrap(): void {
     if (!this.client.pushConfigured || this.config.lokiShipIntervalMs === 0) return;
-    this.timer = setInterval(() => {
-      if (!this.running) this.running = this.runOnce().finally(() => (this.running = undefined));
-    }, this.config.lokiShipIntervalMs);
-    this.timer.unref();
+    this.job = new PeriodicJob(this.config.lokiShipIntervalMs, () => this.runOnce()).start();
   }
 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.timer);
-    await this.running;
+    await this.job?.stop();
   }
 
   /** One pass over every tenant; a tenant's failure never stops the others. */
