@@ -184,6 +184,10 @@ export class AppConfig {
   seriesCloseIntervalSeconds = 15;
   seriesGraceSeconds = 120;
   seriesLikelihoodThreshold = 0.9999;
+  /** Significance of the per-minute signal tests (traffic, errors, latency, size, per-event anomalies). */
+  seriesAlpha = 1e-6;
+  /** A tenant whose newest event time stands still this long has its watermark moved on by the wall clock. */
+  seriesIdleSeconds = 300;
   modelsDir = 'models';
   modelContamination: 'auto' | number = 0.01;
   modelMinServiceRows = 500;
@@ -212,7 +216,7 @@ export class AppConfig {
   /** An alert still going on this long after its last message is sent again (0: never). */
   alertRenotifyMinutes = 60;
   alertMinSeverity: AlertSeverity = 'info';
-  alertDirection: AlertDirection = 'both';
+  alertDirection: AlertDirection = 'slower';
   alertMaxAttempts = 8;
   alertRetryBaseSeconds = 5;
   alertPollSeconds = 5;
@@ -359,6 +363,8 @@ function buildConfigWith(r: Reader): AppConfig {
   c.seriesCloseIntervalSeconds = r.get('SERIES_CLOSE_INTERVAL_SECONDS', c.seriesCloseIntervalSeconds, int(0, 3600));
   c.seriesGraceSeconds = r.get('SERIES_GRACE_SECONDS', c.seriesGraceSeconds, int(0, 3600));
   c.seriesLikelihoodThreshold = r.get('SERIES_LIKELIHOOD_THRESHOLD', c.seriesLikelihoodThreshold, num(0.5, 1));
+  c.seriesAlpha = r.get('SERIES_ALPHA', c.seriesAlpha, num(1e-15, 0.01));
+  c.seriesIdleSeconds = r.get('SERIES_IDLE_SECONDS', c.seriesIdleSeconds, int(1, 86_400));
   c.modelsDir = r.get('MODELS_DIR', c.modelsDir, (s) => s);
   c.modelContamination = r.get('MODEL_CONTAMINATION', c.modelContamination, (s) => {
     if (s === 'auto') return 'auto' as const;

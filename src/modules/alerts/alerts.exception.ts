@@ -8,6 +8,10 @@ export class AlertsException extends AppException {
     return new AlertsException(HttpStatus.NOT_FOUND, ErrorCode.SILENCE_NOT_FOUND, `Silence ${id} not found`);
   }
 
+  static incidentNotFound(id: string): AlertsException {
+    return new AlertsException(HttpStatus.NOT_FOUND, ErrorCode.INCIDENT_NOT_FOUND, `Incident ${id} not found`);
+  }
+
   static invalidSilence(field: string, reason: string): AlertsException {
     return new AlertsException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'Invalid silence', [
       { field, reason },

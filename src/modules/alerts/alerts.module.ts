@@ -4,14 +4,15 @@ import { AlertOutboxSender } from './alert-outbox.sender';
 import { AlertsController } from './alerts.controller';
 import { alertMetricProviders } from './alerts.metrics';
 import { AlertsService } from './alerts.service';
+import { IncidentsController } from './incidents.controller';
 import { SilencesController } from './silences.controller';
 import { SilencesService } from './silences.service';
 import { SlackClient } from './slack/slack.client';
 
-/** Slack alerts: the policy (grouping, cooldown, re-notify, recovery, silences) and the delivery outbox. */
+/** Incidents and Slack alerts: the incident policy (open, escalate, re-notify, recovery, silences), the incidents API and the delivery outbox. */
 @Module({
   imports: [DetectionModule],
-  controllers: [AlertsController, SilencesController],
+  controllers: [AlertsController, IncidentsController, SilencesController],
   providers: [AlertsService, SilencesService, AlertOutboxSender, SlackClient, ...alertMetricProviders],
   exports: [AlertsService],
 })

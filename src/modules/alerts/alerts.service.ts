@@ -5,9 +5,11 @@ import { Counter, Gauge } from 'prom-client';
 import { AppConfig } from '../../config/app-config';
 import { AnomalyBus } from '../detection/anomaly-bus';
 import { AlertFilter, AlertRepository, AlertRow } from '../store/alert.repository';
+import { IncidentFilter, IncidentRepository, IncidentRow } from '../store/incident.repository';
+import { DetectionRow } from '../store/event.repository';
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
 import { AlertOutboxSender } from './alert-outbox.sender';
-import { AlertPolicySettings, planAlerts } from './alert-policy';
+import { IncidentPolicySettings, planIncidents } from './incident-policy';
 import { ALERT_ANOMALIES, ALERTS_BACKLOG } from './alerts.metrics';
 
 /** Pending detections taken per transaction. */
@@ -23,7 +25,7 @@ const BATCH = 500;
 @Injectable()
 export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(AlertsService.name);
-  private readonly settings: AlertPolicySettings;
+  private readonly settings: IncidentPolicySettings;
   private readonly processing = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -37,6 +39,7 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
     @Inject(AppConfig) private readonly config: AppConfig,
     private readonly tenants: TenantRegistry,
     private readonly alerts: AlertRepository,
+    private readonly incidents: IncidentRepository,
     private readonly bus: AnomalyBus,
     private readonly sender: AlertOutboxSender,
     @InjectMetric(ALERT_ANOMALIES) private readonly anomalyCounter: Counter<string>,
@@ -46,7 +49,6 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
       cooldownMs: config.alertCooldownMinutes * 60_000,
       renotifyMs: config.alertRenotifyMinutes * 60_000,
       minSeverity: config.alertMinSeverity,
-      direction: config.alertDirection,
     };
   }
 
@@ -106,8 +108,8 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
       try {
         if (work.pending.has(tenant)) await this.processTenant(tenant);
         if (work.open.has(tenant)) {
-          const recovered = await this.alerts.recoverQuiet(tenant, this.settings.cooldownMs, randomUUID);
-          if (recovered) this.logger.log(`tenant ${tenant}: ${recovered} alert(s) recovered`);
+          const ended = await this.incidents.endQuiet(tenant, this.settings.cooldownMs, randomUUID);
+          if (ended) this.logger.log(`tenant ${tenant}: ${ended} incident(s) ended`);
         }
       } catch (e) {
         this.logger.warn(`alerts for tenant ${tenant} failed: ${(e as Error).message}`);
@@ -134,13 +136,13 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
         do {
           this.again.delete(tenantId);
           for (;;) {
-            const plan = await this.alerts.processPending(tenantId, BATCH, (batch) => {
-              const p = planAlerts(batch, this.settings);
+            const plan = await this.incidents.processPending(tenantId, BATCH, (batch) => {
+              const p = planIncidents(batch, this.settings);
               for (const [outcome, n] of p.outcomes) this.anomalyCounter.inc({ tenant: tenantId, outcome }, n);
               return p;
             });
             if (!plan) break;
-            created ||= plan.ops.length > 0;
+            created ||= plan.messages.length > 0 || plan.ends.length > 0;
             if (plan.assignments.length < BATCH) break;
           }
         } while (this.again.has(tenantId) && !this.stopped);
@@ -155,6 +157,18 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
 
   list(tenantId: string, filter: AlertFilter, limit: number, afterSeq?: number): Promise<AlertRow[]> {
     return this.alerts.list(tenantId, filter, limit, afterSeq);
+  }
+
+  /** The tenant's incidents, newest first, after the one at `afterSeq`. */
+  listIncidents(tenantId: string, filter: IncidentFilter, limit: number, afterSeq?: number): Promise<IncidentRow[]> {
+    return this.incidents.list(tenantId, filter, limit, afterSeq);
+  }
+
+  /** One incident of the tenant with (up to `limit` of) the anomalies that make it, or null. */
+  async findIncident(tenantId: string, id: string, limit: number): Promise<{ incident: IncidentRow; anomalies: DetectionRow[] } | null> {
+    const incident = await this.incidents.findById(tenantId, id);
+    if (!incident) return null;
+    return { incident, anomalies: await this.incidents.anomalies(tenantId, id, limit) };
   }
 
   private async updateBacklog(tenants: string[]): Promise<void> {

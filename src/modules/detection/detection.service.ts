@@ -41,6 +41,10 @@ export interface MetricsSummary {
   drift: { psi: Record<string, number>; drift_alert: boolean; threshold: number; sample: number };
   active_model_version: number | null;
   last_trained_at: string | null;
+  /** Event time up to which per-minute series are closed and judged (null before the first event). */
+  series_watermark: string | null;
+  /** The newest event time seen. */
+  newest_event_time: string | null;
 }
 
 const SUMMARY_SAMPLE = 10_000;
@@ -267,6 +271,11 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
       this.registry.active(tenantId),
       this.events.recent(tenantId, DRIFT_SAMPLE),
     ]);
+    const mark = await this.seriesStore.watermark(tenantId, {
+      now: Date.now(),
+      graceMs: this.config.seriesGraceSeconds * 1000,
+      idleMs: this.config.seriesIdleSeconds * 1000,
+    });
     let drift = { psi: {} as Record<string, number>, alert: false };
     if (active && recent.length) {
       drift = active.model.drift(recent, this.config.driftPsiThreshold);
@@ -288,6 +297,8 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
       drift: { psi: drift.psi, drift_alert: drift.alert, threshold: this.config.driftPsiThreshold, sample: recent.length },
       active_model_version: active?.version ?? null,
       last_trained_at: active?.trainedAt.toISOString() ?? null,
+      series_watermark: mark.watermark?.toISOString() ?? null,
+      newest_event_time: mark.maxEventTs?.toISOString() ?? null,
     };
   }
 

@@ -6,38 +6,51 @@ import { Counter } from 'prom-client';
 import { AppConfig } from '../../config/app-config';
 import { PeriodicJob } from '../../common/periodic-job';
 import { DetectionRow } from '../store/event.repository';
-import { ClosedMinute, PartialRow, SeriesRepository, SeriesStateRow } from '../store/series.repository';
+import { ClosedMinute, PartialRow, SeriesGap, SeriesRepository, SeriesStateRow, Watermark } from '../store/series.repository';
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
 import { AnomalyBus } from './anomaly-bus';
 import { ANOMALIES } from './detection.metrics';
-import { MetricDetector, SERIES_METRICS, SeriesMetric, createMetricDetector, restoreMetricDetector } from './series/live-series';
+import { MinuteSignals, MinuteStats, SignalFinding, SignalOptions } from './series/minute-signals';
 
 const MINUTE = 60_000;
-/** A series that was silent longer than this (e.g. the whole service was down) resumes instead of replaying every empty minute. */
-const MAX_BACKFILL_MINUTES = 24 * 60;
+/**
+ * Silent minutes fed one by one before the rest of the silence is recorded as a gap instead: long
+ * enough for a dead service to stay an incident for hours, short enough that a backfill of an old
+ * day or a service retired for good costs a bounded amount of work.
+ */
+export const MAX_EMPTY_RUN = 240;
 
-const floorMinute = (t: number) => t - (((t % MINUTE) + MINUTE) % MINUTE);
 
 interface MinutePoint {
   count: number;
   errors: number;
   latencies: number[];
+  anomalies: number;
+  bytesN: number;
+  bytesLogSum: number;
+  bytesLogSq: number;
 }
 
+const emptyPoint = (): MinutePoint => ({ count: 0, errors: 0, latencies: [], anomalies: 0, bytesN: 0, bytesLogSum: 0, bytesLogSq: 0 });
+
 /**
- * Series detection (SPEC §7): events are summed per tenant, service and minute (count, error rate,
- * latency quantiles through a DDSketch) as they are stored; once a minute is older than the grace
- * period it is closed and fed to each metric's streaming detector. A minute with no events is fed
- * too, so a service that goes silent is an anomaly of its traffic series. Detector state is stored
- * with the minutes, so a restart resumes exactly. Series anomalies become detections
- * (`kind: "series"`) and go to the alerts like event anomalies.
+ * Series detection in event time (SPEC §7, issue 12). Events are summed per tenant, service and
+ * minute as they are stored (count, server errors, latencies, response sizes, per-event anomalies).
+ * A minute closes once the tenant's event-time watermark — the newest event time seen minus
+ * SERIES_GRACE_SECONDS — has passed its end, the way stream processors handle lateness; the wall
+ * clock moves the watermark on only for a tenant whose event time has stood still for
+ * SERIES_IDLE_SECONDS, so a tenant that stops sending is still noticed. A backfill, a catch-up and
+ * live traffic therefore close the same minutes with the same contents and give the same
+ * detections. Each closed minute is fed to the service's MinuteSignals (traffic judged as a count,
+ * errors given the minute's requests, latency and response size on a log scale, per-event anomalies
+ * against the model's rate); a finding becomes a detection (`kind: "series"`) that alerting turns into
+ * an incident. Silences longer than MAX_EMPTY_RUN minutes are recorded as gaps, not walked.
  */
 @Injectable()
 export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(SeriesService.name);
   private job?: PeriodicJob;
-  /** Detectors this replica advanced, by tenant and service, with the last minute they have seen. */
-  private readonly cache = new Map<string, { lastMinute: number; detectors: Map<SeriesMetric, MetricDetector> }>();
+  private readonly signalOptions: SignalOptions;
 
   constructor(
     @Inject(AppConfig) private readonly config: AppConfig,
@@ -45,7 +58,14 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly series: SeriesRepository,
     private readonly bus: AnomalyBus,
     @InjectMetric(ANOMALIES) private readonly anomalies: Counter<string>,
-  ) {}
+  ) {
+    const direction = config.alertDirection;
+    this.signalOptions = {
+      alpha: config.seriesAlpha,
+      latency: direction === 'slower' ? 'up' : direction === 'faster' ? 'down' : 'both',
+      contamination: typeof config.modelContamination === 'number' ? config.modelContamination : 0.01,
+    };
+  }
 
   onApplicationBootstrap(): void {
     this.job = new PeriodicJob(this.config.seriesCloseIntervalSeconds * 1000, () => this.closeAll()).start();
@@ -67,14 +87,28 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  /** Closes the tenant's minutes older than the grace period; returns the series detections made. */
+  /** The tenant's event-time watermark as the series job sees it at `now` (wall clock, epoch ms). */
+  watermark(tenantId: string, now = Date.now()): Promise<Watermark> {
+    return this.series.watermark(tenantId, this.watermarkSettings(now));
+  }
+
+  /**
+   * Closes the tenant's minutes that end before its event-time watermark; returns the series
+   * detections made. `now` (wall clock) only matters for a tenant gone quiet.
+   */
   async closeTenant(tenantId: string, now = Date.now()): Promise<DetectionRow[]> {
-    const horizon = floorMinute(now - this.config.seriesGraceSeconds * 1000);
-    const result = await this.series.close(tenantId, new Date(horizon), (states, partials) => this.compute(tenantId, horizon, states, partials));
+    const result = await this.series.close(tenantId, this.watermarkSettings(now), (states, partials, horizon) =>
+      this.compute(tenantId, horizon, states, partials),
+    );
     if (!result) return [];
     if (result.detections.length) this.anomalies.inc({ tenant: tenantId, kind: 'series', scorer: 'series' }, result.detections.length);
+    for (const g of result.gaps) this.logger.log(`tenant ${tenantId}, service ${g.service}: no events from ${g.from.toISOString()} to ${g.to.toISOString()} (recorded as a gap)`);
     this.bus.publish(tenantId, result.detections);
     return result.detections;
+  }
+
+  private watermarkSettings(now: number) {
+    return { now, graceMs: this.config.seriesGraceSeconds * 1000, idleMs: this.config.seriesIdleSeconds * 1000 };
   }
 
   private async compute(tenantId: string, horizon: number, states: SeriesStateRow[], partials: PartialRow[]) {
@@ -89,10 +123,14 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
     for (const p of partials) {
       const minutes = byService.get(p.service) ?? new Map<number, MinutePoint>();
       const t = p.minute.getTime();
-      const point = minutes.get(t) ?? { count: 0, errors: 0, latencies: [] };
+      const point = minutes.get(t) ?? emptyPoint();
       point.count += p.count;
       point.errors += p.errors;
       for (const l of p.latencies) point.latencies.push(l);
+      point.anomalies += p.anomalies;
+      point.bytesN += p.bytesN;
+      point.bytesLogSum += p.bytesLogSum;
+      point.bytesLogSq += p.bytesLogSq;
       minutes.set(t, point);
       byService.set(p.service, minutes);
     }
@@ -101,69 +139,52 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
     const minutes: ClosedMinute[] = [];
     const newStates: SeriesStateRow[] = [];
     const detections: DetectionRow[] = [];
+    const gaps: SeriesGap[] = [];
 
     for (const service of services) {
       const points = byService.get(service) ?? new Map<number, MinutePoint>();
+      const dataMinutes = [...points.keys()].sort((a, b) => a - b);
       const state = stateOf.get(service);
-      const firstPending = Math.min(...[...points.keys()]);
-      let start = state ? state.lastMinute.getTime() + MINUTE : firstPending;
+      // A service's series starts at its first event, not at some earlier time of the tenant.
+      const start = state ? state.lastMinute.getTime() + MINUTE : (dataMinutes[0] ?? Infinity);
       // Minutes that closed before these events arrived: merge the counts, do not re-score the past.
-      for (const [t, p] of points) if (t < start) minutes.push(this.closed(service, t, p, true));
+      for (const t of dataMinutes) if (t < start) minutes.push(this.closed(service, t, points.get(t)!, true));
       // Nothing new to close (most ticks: they run more often than minutes end): state unchanged.
       if (!Number.isFinite(start) || start >= horizon) continue;
-      const detectors = this.detectorsFor(tenantId, service, state);
-      if (horizon - start > MAX_BACKFILL_MINUTES * MINUTE) start = horizon - MAX_BACKFILL_MINUTES * MINUTE;
-      for (let t = start; t < horizon; t += MINUTE) {
+      const signals = this.signalsFor(service, state);
+      let next = dataMinutes.findIndex((t) => t >= start);
+      for (let t = start; t < horizon; ) {
         await yieldNow();
-        const p = points.get(t) ?? { count: 0, errors: 0, latencies: [] };
+        while (next >= 0 && next < dataMinutes.length && dataMinutes[next] < t) next++;
+        const p = points.get(t) ?? emptyPoint();
+        if (p.count === 0 && signals.emptyRun >= MAX_EMPTY_RUN) {
+          // A long silence: record it as one gap up to the next minute with events (or the horizon).
+          const to = next >= 0 && next < dataMinutes.length ? dataMinutes[next] : horizon;
+          gaps.push({ service, from: new Date(signals.openGap(t)), to: new Date(to) });
+          t = to;
+          continue;
+        }
         const closed = this.closed(service, t, p, false);
         minutes.push(closed);
-        const values: Record<SeriesMetric, number | null> = {
-          request_count: p.count,
-          error_rate: p.count ? p.errors / p.count : null,
-          latency_p95: closed.p95,
-        };
-        for (const [metric, detector] of detectors) {
-          const out = detector.update(t, values[metric]);
-          if (out.anomaly) detections.push(this.detection(service, t, metric, values[metric], out.expected, out.likelihood, closed));
-        }
+        for (const f of signals.update(t, statsOf(p))) detections.push(this.detection(service, t, f, closed));
+        t += MINUTE;
       }
-      this.cache.set(`${tenantId}\u0000${service}`, { lastMinute: horizon - MINUTE, detectors });
-      newStates.push({
-        service,
-        lastMinute: new Date(horizon - MINUTE),
-        detectors: Object.fromEntries([...detectors].map(([m, d]) => [m, d.toJSON()])),
-      });
+      newStates.push({ service, lastMinute: new Date(horizon - MINUTE), detectors: signals.toJSON() as unknown as Record<string, unknown> });
     }
-    return { minutes, states: newStates, detections };
+    return { minutes, states: newStates, detections, gaps };
   }
 
-  /**
-   * The service's detectors as of its stored state: from memory when this replica closed the last
-   * minutes itself (restoring ~33 KB of JSON per detector every tick is the costly part), else
-   * restored from the state row (another replica closed them, or a restart), else new.
-   */
-  private detectorsFor(tenantId: string, service: string, state: SeriesStateRow | undefined): Map<SeriesMetric, MetricDetector> {
-    const key = `${tenantId}\u0000${service}`;
-    const cached = this.cache.get(key);
-    // Taken out while in use: a run that fails halfway leaves no half-advanced detectors behind.
-    this.cache.delete(key);
-    if (cached && state && cached.lastMinute === state.lastMinute.getTime()) return cached.detectors;
-    const threshold = this.config.seriesLikelihoodThreshold;
-    return new Map<SeriesMetric, MetricDetector>(
-      SERIES_METRICS.map((metric) => {
-        const saved = state?.detectors[metric];
-        if (saved) {
-          try {
-            return [metric, restoreMetricDetector(metric, saved, threshold)];
-          } catch (e) {
-            // Unreadable state (an incompatible build) must not block the tenant's series: start afresh.
-            this.logger.warn(`series state of ${service}/${metric} cannot be restored (${(e as Error).message}); starting a new detector`);
-          }
-        }
-        return [metric, createMetricDetector(metric, threshold)];
-      }),
-    );
+  /** The service's signal tests as of its stored state, or new ones (first minute, or a state of an older format). */
+  private signalsFor(service: string, state: SeriesStateRow | undefined): MinuteSignals {
+    if (state?.detectors) {
+      try {
+        return MinuteSignals.fromJSON(state.detectors, this.signalOptions);
+      } catch (e) {
+        // An older build's state (or an unreadable one) must not block the tenant's series: start afresh.
+        this.logger.warn(`series state of ${service} cannot be restored (${(e as Error).message}); starting new signal tests`);
+      }
+    }
+    return new MinuteSignals(this.signalOptions);
   }
 
   private closed(service: string, t: number, p: MinutePoint, late: boolean): ClosedMinute {
@@ -178,6 +199,8 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
       minute: new Date(t),
       count: p.count,
       errors: p.errors,
+      anomalies: p.anomalies,
+      bytesGeomean: p.bytesN ? Math.round(Math.expm1(p.bytesLogSum / p.bytesN)) : null,
       p50: q(0.5),
       p95: q(0.95),
       p99: q(0.99),
@@ -186,42 +209,69 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
     };
   }
 
-  private detection(
-    service: string,
-    t: number,
-    metric: SeriesMetric,
-    value: number | null,
-    expected: number | null,
-    likelihood: number,
-    minute: ClosedMinute,
-  ): DetectionRow {
-    const fmt = (x: number | null) => (x === null ? 'none' : metric === 'error_rate' ? `${(x * 100).toFixed(1)}%` : String(Math.round(x * 100) / 100));
-    const direction = value !== null && expected !== null && value < expected ? 'below' : 'above';
-    const summary =
-      metric === 'request_count' && value === 0
-        ? `no requests this minute (expected ${fmt(expected)})`
-        : `${metric} ${fmt(value)} is ${direction} the expected ${fmt(expected)} (likelihood ${likelihood.toFixed(4)})`;
-    const threshold = this.config.seriesLikelihoodThreshold;
+  private detection(service: string, t: number, f: SignalFinding, minute: ClosedMinute): DetectionRow {
+    const alpha = this.signalOptions.alpha;
+    const p = Math.exp(f.logP);
     return {
       id: randomUUID(),
       kind: 'series',
       eventId: null,
       service,
       ts: new Date(t),
-      score: Math.round((threshold - likelihood) * 1e6) / 1e6,
+      score: p - alpha,
       prediction: -1,
       driftAlert: false,
       modelVersion: null,
       baseline: false,
-      explanation: { summary, features: [{ name: metric, value, p50: expected, p99: null, contribution: 1 }] },
-      metadata: { count: minute.count, errors: minute.errors, latency_p50: minute.p50, latency_p95: minute.p95, latency_p99: minute.p99 },
-      durationMs: metric === 'latency_p95' ? value : null,
+      explanation: { summary: f.summary, features: [{ name: f.metric, value: f.value, p50: f.expected, p99: null, contribution: 1 }] },
+      metadata: {
+        signal: f.signal,
+        severity: f.severity,
+        direction: f.direction,
+        since: new Date(f.since).toISOString(),
+        window_minutes: f.windowMinutes,
+        ratio: f.ratio,
+        log_p: f.logP,
+        count: minute.count,
+        errors: minute.errors,
+        latency_p50: minute.p50,
+        latency_p95: minute.p95,
+        latency_p99: minute.p99,
+        bytes: minute.bytesGeomean,
+      },
+      durationMs: f.signal === 'latency' ? f.value : null,
       statusCode: null,
-      metric,
-      value,
-      expected,
-      likelihood,
+      metric: f.metric,
+      value: f.value,
+      expected: f.expected,
+      likelihood: 1 - p,
       ship: Boolean(this.config.lokiPushUrl),
     };
   }
 }
+
+/** A minute's sums as the signal tests take them (latency and size on the ln(1 + x) scale). */
+function statsOf(p: MinutePoint): MinuteStats {
+  let latLogSum = 0;
+  let latLogSq = 0;
+  let latN = 0;
+  for (const l of p.latencies) {
+    if (!(l >= 0) || !Number.isFinite(l)) continue;
+    const v = Math.log1p(l);
+    latLogSum += v;
+    latLogSq += v * v;
+    latN++;
+  }
+  return {
+    count: p.count,
+    errors: p.errors,
+    latN,
+    latLogSum,
+    latLogSq,
+    bytesN: p.bytesN,
+    bytesLogSum: p.bytesLogSum,
+    bytesLogSq: p.bytesLogSq,
+    anomalies: p.anomalies,
+  };
+}
+

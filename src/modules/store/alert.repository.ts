@@ -3,7 +3,7 @@ import { detectionFromRow } from './detection.repository';
 import { DataSource, EntityManager } from 'typeorm';
 import { DetectionRow } from './event.repository';
 
-export type AlertKind = 'open' | 'renotify' | 'recovery';
+export type AlertKind = 'open' | 'escalate' | 'renotify' | 'recovery';
 export type AlertStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'skipped';
 export type AlertSeverity = 'info' | 'warning' | 'critical';
 /** How the last delivery attempt ended (or why none was made). */
@@ -20,13 +20,13 @@ export type DeliveryOutcome =
 
 /** The most anomalous detection an alert groups: what its message shows. */
 export interface AlertSample {
-  detectionId: string;
+  detectionId: string | null;
   kind: 'event' | 'series';
   ts: string;
   score: number;
   durationMs: number | null;
   statusCode: number | null;
-  scorer: 'baseline' | 'model';
+  scorer: 'baseline' | 'model' | 'series';
   modelVersion: number | null;
   explanation: {
     summary?: string;
@@ -35,6 +35,32 @@ export interface AlertSample {
   metric?: string | null;
   value?: number | null;
   expected?: number | null;
+  /** The incident as it stood when the message was queued (messages of incidents; absent on older rows). */
+  incident?: AlertIncidentSnapshot;
+}
+
+/** What a message knows of its incident (event times, ISO 8601). */
+export interface AlertIncidentSnapshot {
+  id: string;
+  severity: AlertSeverity;
+  direction: 'up' | 'down' | null;
+  startedAt: string;
+  detectedAt: string;
+  lastEvidenceAt: string;
+  endedAt: string | null;
+  signals: {
+    signal: string;
+    metric: string | null;
+    severity: string;
+    direction: string;
+    firstAt: string;
+    lastAt: string;
+    value: number | null;
+    expected: number | null;
+    ratio: number | null;
+    summary: string | null;
+    detections: number;
+  }[];
 }
 
 /** One Slack message in the outbox, with the anomalies it groups and its delivery state. */
@@ -63,33 +89,6 @@ export interface AlertRow {
   createdAt: Date;
 }
 
-/** The latest message of an incident that has not recovered: new anomalies of its service join it. */
-export type OpenAlert = Pick<
-  AlertRow,
-  'id' | 'incidentId' | 'service' | 'kind' | 'severity' | 'anomalyCount' | 'firstSeen' | 'lastSeen' | 'worst'
->;
-
-export type NewAlert = OpenAlert;
-
-/** What the alert policy decided for a batch of pending detections; applied in one transaction. */
-export interface AlertPlan {
-  /** Existing open alerts that anomalies joined, in their final state. */
-  updates: OpenAlert[];
-  /** In order: new messages, and incidents to close with a recovery message. */
-  ops: (
-    { type: 'insert'; alert: NewAlert } | { type: 'recover'; incidentId: string; recoveryId: string; silenced: boolean }
-  )[];
-  /** Every detection of the batch, with the alert it joined (null: not alerted). */
-  assignments: { detectionId: string; alertId: string | null }[];
-}
-
-export interface PendingBatch {
-  detections: DetectionRow[];
-  open: OpenAlert[];
-  /** Services with an active silence ('*' silences them all). */
-  silenced: string[];
-}
-
 /** An alert claimed for delivery, with what the previous attempt left behind. */
 export interface ClaimedAlert extends AlertRow {
   /** The previous attempt may have reached Slack (timed out, or its sender vanished). */
@@ -104,7 +103,6 @@ export interface AlertFilter {
   kind?: AlertKind;
 }
 
-const SEVERITY_ORDER = `CASE severity WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 ELSE 1 END`;
 
 function toRow(r: Record<string, unknown>): AlertRow {
   return {
@@ -135,9 +133,6 @@ function toRow(r: Record<string, unknown>): AlertRow {
 
 
 
-const lockTenant = (m: EntityManager, tenantId: string) =>
-  m.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`alerts:${tenantId}`]);
-
 /**
  * The alert outbox. Turning anomalies into alerts and closing quiet incidents both run under one
  * per-tenant advisory lock, so replicas never open two incidents for one service or count an
@@ -147,132 +142,6 @@ const lockTenant = (m: EntityManager, tenantId: string) =>
 @Injectable()
 export class AlertRepository {
   constructor(private readonly dataSource: DataSource) {}
-
-  /**
-   * Takes the tenant's next pending detections (oldest first), lets `decide` plan the alerts, and
-   * applies the plan and marks the detections processed in the same transaction: a detection is
-   * turned into an alert exactly once, whichever replica or path (bus, reconciliation) gets it.
-   * Returns null when nothing was pending.
-   */
-  async processPending(
-    tenantId: string,
-    limit: number,
-    decide: (batch: PendingBatch) => AlertPlan,
-  ): Promise<AlertPlan | null> {
-    return this.dataSource.transaction(async (m) => {
-      await lockTenant(m, tenantId);
-      const rows: Record<string, unknown>[] = await m.query(
-        `SELECT id, kind, event_id, service, ts, score, prediction, drift_alert, model_version, baseline, explanation,
-                duration_ms, status_code, metric, value, expected, likelihood, created_at
-           FROM detections WHERE tenant_id = $1 AND alert_pending ORDER BY created_at, id LIMIT $2`,
-        [tenantId, limit],
-      );
-      if (!rows.length) return null;
-      const detections = rows.map(detectionFromRow);
-      const services = [...new Set(detections.map((d) => d.service))];
-      const open: Record<string, unknown>[] = await m.query(
-        `SELECT DISTINCT ON (service) * FROM alerts
-          WHERE tenant_id = $1 AND service = ANY($2::text[]) AND resolved_at IS NULL AND kind <> 'recovery'
-          ORDER BY service, seq DESC`,
-        [tenantId, services],
-      );
-      const silenced: { service: string }[] = await m.query(
-        `SELECT DISTINCT service FROM silences
-          WHERE tenant_id = $1 AND (service = ANY($2::text[]) OR service = '*')
-            AND ended_at IS NULL AND starts_at <= now() AND expires_at > now()`,
-        [tenantId, services],
-      );
-      const plan = decide({ detections, open: open.map(toRow), silenced: silenced.map((s) => s.service) });
-
-      for (const a of plan.updates) {
-        await m.query(
-          `UPDATE alerts SET anomaly_count = $3, last_seen = $4, severity = $5, worst = $6, updated_at = now()
-            WHERE tenant_id = $1 AND id = $2`,
-          [tenantId, a.id, a.anomalyCount, a.lastSeen, a.severity, a.worst],
-        );
-      }
-      for (const op of plan.ops) {
-        if (op.type === 'insert') {
-          const a = op.alert;
-          await m.query(
-            `INSERT INTO alerts (tenant_id, id, incident_id, service, kind, severity, anomaly_count, first_seen, last_seen, worst)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-            [
-              tenantId,
-              a.id,
-              a.incidentId,
-              a.service,
-              a.kind,
-              a.severity,
-              a.anomalyCount,
-              a.firstSeen,
-              a.lastSeen,
-              a.worst,
-            ],
-          );
-        } else {
-          await this.recover(m, tenantId, op.incidentId, op.recoveryId, op.silenced);
-        }
-      }
-      await m.query(
-        `UPDATE detections d SET alert_pending = false, alert_id = a.alert_id
-           FROM unnest($2::uuid[], $3::uuid[]) AS a(id, alert_id)
-          WHERE d.tenant_id = $1 AND d.id = a.id`,
-        [tenantId, plan.assignments.map((a) => a.detectionId), plan.assignments.map((a) => a.alertId)],
-      );
-      return plan;
-    });
-  }
-
-  /**
-   * Closes the tenant's incidents whose last anomaly is at least `quietMs` old, each with a
-   * recovery message (recorded as skipped while its service is silenced). Returns how many.
-   */
-  async recoverQuiet(tenantId: string, quietMs: number, newId: () => string): Promise<number> {
-    return this.dataSource.transaction(async (m) => {
-      await lockTenant(m, tenantId);
-      const due: { incident_id: string; silenced: boolean }[] = await m.query(
-        `SELECT cur.incident_id,
-                EXISTS (SELECT 1 FROM silences s
-                         WHERE s.tenant_id = $1 AND (s.service = cur.service OR s.service = '*')
-                           AND s.ended_at IS NULL AND s.starts_at <= now() AND s.expires_at > now()) AS silenced
-           FROM (SELECT DISTINCT ON (service) incident_id, service, last_seen FROM alerts
-                  WHERE tenant_id = $1 AND resolved_at IS NULL AND kind <> 'recovery'
-                  ORDER BY service, seq DESC) cur
-          WHERE cur.last_seen <= now() - $2 * interval '1 millisecond'`,
-        [tenantId, quietMs],
-      );
-      for (const d of due) await this.recover(m, tenantId, d.incident_id, newId(), d.silenced);
-      return due.length;
-    });
-  }
-
-  private async recover(
-    m: EntityManager,
-    tenantId: string,
-    incidentId: string,
-    recoveryId: string,
-    silenced: boolean,
-  ): Promise<void> {
-    await m.query(
-      `INSERT INTO alerts (tenant_id, id, incident_id, service, kind, severity, anomaly_count, first_seen, last_seen, worst,
-                           status, last_outcome, last_error, resolved_at)
-       SELECT $1, $3, $2, MIN(service), 'recovery',
-              (ARRAY['info', 'warning', 'critical'])[MAX(${SEVERITY_ORDER})],
-              SUM(anomaly_count), MIN(first_seen), MAX(last_seen),
-              (ARRAY_AGG(worst ORDER BY (worst->>'score')::float8 ASC NULLS LAST))[1],
-              CASE WHEN $4 THEN 'skipped' ELSE 'pending' END,
-              CASE WHEN $4 THEN 'silenced' END,
-              CASE WHEN $4 THEN 'the service is silenced' END,
-              now()
-         FROM alerts WHERE tenant_id = $1 AND incident_id = $2 AND kind <> 'recovery'`,
-      [tenantId, incidentId, recoveryId, silenced],
-    );
-    await m.query(
-      `UPDATE alerts SET resolved_at = now(), updated_at = now() WHERE tenant_id = $1 AND incident_id = $2 AND resolved_at IS NULL`,
-      [tenantId, incidentId],
-    );
-  }
 
   /**
    * Claims due messages of these tenants for delivery (system job, across tenants): pending ones
@@ -396,7 +265,7 @@ export class AlertRepository {
         WHERE EXISTS (SELECT 1 FROM detections d WHERE d.tenant_id = t.tenant_id AND d.alert_pending)
        UNION ALL
        SELECT t.tenant_id, 'open' FROM unnest($1::text[]) AS t(tenant_id)
-        WHERE EXISTS (SELECT 1 FROM alerts a WHERE a.tenant_id = t.tenant_id AND a.resolved_at IS NULL AND a.kind <> 'recovery')`,
+        WHERE EXISTS (SELECT 1 FROM incidents i WHERE i.tenant_id = t.tenant_id AND i.status = 'open')`,
       [tenantIds],
     );
     const out = { pending: new Set<string>(), open: new Set<string>() };

@@ -38,6 +38,7 @@ export function detectionFromRow(r: Record<string, unknown>): DetectionRow {
     expected: num(r.expected),
     likelihood: num(r.likelihood),
     feedback: (r.feedback as string) ?? null,
+    incidentId: (r.incident_id as string) ?? null,
     createdAt: r.created_at as Date,
   };
 }

@@ -69,6 +69,8 @@ export interface DetectionRow {
   expected?: number | null;
   likelihood?: number | null;
   feedback?: string | null;
+  /** The incident this anomaly is part of (SPEC §8). */
+  incidentId?: string | null;
   createdAt?: Date;
   /** Queue its anomaly record for Loki. */
   ship?: boolean;
@@ -160,7 +162,7 @@ export class EventRepository {
     // A named statement: PostgreSQL parses and plans it once per connection, not per request.
     const pool = (this.dataSource.driver as unknown as { master: Pool }).master;
     const { rows } = await pool.query<{ id: string }>({
-      name: 'events-insert-scored-v1',
+      name: 'events-insert-scored-v2',
       text: `WITH input AS (
          SELECT * FROM jsonb_to_recordset($2::jsonb) AS r(id text, service text, ts timestamptz, source text, duration_ms float8,
            status_code int2, bytes int8, metadata jsonb, score float8, prediction int2, model_version int4, baseline text, ship bool)
@@ -170,11 +172,14 @@ export class EventRepository {
          SELECT $1, id, service, ts, source, duration_ms, status_code, bytes, metadata, score, prediction, model_version,
                 baseline, CASE WHEN ship THEN NULL ELSE now() END FROM input
          ON CONFLICT (tenant_id, id) DO NOTHING
-         RETURNING id, service, ts, duration_ms, status_code
+         RETURNING id, service, ts, duration_ms, status_code, bytes, prediction
        ), par AS (
-         INSERT INTO series_partials (tenant_id, service, minute, count, errors, latencies)
+         INSERT INTO series_partials (tenant_id, service, minute, count, errors, latencies, max_ts, anomalies, bytes_n, bytes_log_sum, bytes_log_sq)
          SELECT $1, service, date_trunc('minute', ts), COUNT(*), COUNT(*) FILTER (WHERE status_code >= 500),
-                COALESCE(array_agg(duration_ms) FILTER (WHERE duration_ms IS NOT NULL), '{}')
+                COALESCE(array_agg(duration_ms) FILTER (WHERE duration_ms IS NOT NULL), '{}'), MAX(ts),
+                COUNT(*) FILTER (WHERE prediction = -1), COUNT(*) FILTER (WHERE bytes >= 0),
+                COALESCE(SUM(ln(1 + bytes::float8)) FILTER (WHERE bytes >= 0), 0),
+                COALESCE(SUM(ln(1 + bytes::float8) ^ 2) FILTER (WHERE bytes >= 0), 0)
            FROM ins GROUP BY service, date_trunc('minute', ts)
        ), det AS (
          ${DETECTIONS_INSERT('$3', 'WHERE d.event_id IN (SELECT id FROM ins)')}

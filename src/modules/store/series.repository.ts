@@ -14,6 +14,36 @@ export interface PartialRow {
   count: number;
   errors: number;
   latencies: number[];
+  anomalies: number;
+  bytesN: number;
+  bytesLogSum: number;
+  bytesLogSq: number;
+}
+
+/** How far a tenant's event time has got (SPEC §7: minutes close on an event-time watermark). */
+export interface WatermarkSettings {
+  /** Wall clock now, epoch ms. */
+  now: number;
+  /** SERIES_GRACE_SECONDS in ms: how far behind the newest event time a minute may still receive events. */
+  graceMs: number;
+  /** SERIES_IDLE_SECONDS in ms: after this long with no newer event time, the wall clock moves the watermark on. */
+  idleMs: number;
+}
+
+export interface Watermark {
+  /** The newest event time seen for the tenant (null before its first event). */
+  maxEventTs: Date | null;
+  /** When (wall clock) the newest event time last moved forward. */
+  advancedAt: Date | null;
+  /** The watermark itself: minutes that end at or before it are closed. */
+  watermark: Date | null;
+}
+
+/** A run of empty minutes that was skipped rather than fed one by one. */
+export interface SeriesGap {
+  service: string;
+  from: Date;
+  to: Date;
 }
 
 export interface ClosedMinute {
@@ -21,6 +51,9 @@ export interface ClosedMinute {
   minute: Date;
   count: number;
   errors: number;
+  anomalies: number;
+  /** Geometric mean of the minute's response sizes (null without any). */
+  bytesGeomean: number | null;
   p50: number | null;
   p95: number | null;
   p99: number | null;
@@ -33,6 +66,15 @@ export interface CloseResult {
   minutes: ClosedMinute[];
   states: SeriesStateRow[];
   detections: DetectionRow[];
+  gaps: SeriesGap[];
+}
+
+/** The event-time watermark from the newest event time and the wall clock (see WatermarkSettings). */
+export function watermarkOf(maxEventTs: number, advancedAt: number, w: WatermarkSettings): number {
+  // A clock running ahead of ours must not close minutes that have not happened yet.
+  const eventTime = Math.min(maxEventTs, w.now);
+  const idleFor = Math.max(0, w.now - advancedAt - w.idleMs);
+  return Math.min(eventTime + idleFor, w.now) - w.graceMs;
 }
 
 /** Per-minute series aggregates: partials written with events, closed minutes, detector state. */
@@ -41,27 +83,35 @@ export class SeriesRepository {
   constructor(private readonly dataSource: DataSource) {}
 
   /**
-   * Closes the tenant's minutes before `horizon` in one transaction, under a transaction-scoped
-   * advisory lock (so one replica at a time): hands the stored detector states and the pending
-   * partials to `close`, then stores what it returns (closed minutes, new states, detections) and
-   * deletes the consumed partials. A crash anywhere leaves the partials for the next run.
-   * Returns null when another replica is closing this tenant.
+   * Closes the tenant's minutes that end before its event-time watermark, in one transaction under a
+   * transaction-scoped advisory lock (one replica at a time). The watermark is the newest event time
+   * seen (stored, or in the pending partials) minus the grace; the wall clock moves it on only once
+   * the tenant's event time has stood still for the idle time (a tenant that stopped sending).
+   * Hands the stored detector states, the pending partials of minutes before the horizon and the
+   * horizon (epoch ms, a minute boundary) to `close`, then stores what it returns (closed minutes,
+   * new states, detections, gaps) and deletes the consumed partials. A crash anywhere leaves the
+   * partials for the next run. Returns null when another replica is closing this tenant, or when
+   * the tenant has no event yet.
    */
   async close(
     tenantId: string,
-    horizon: Date,
-    close: (states: SeriesStateRow[], partials: PartialRow[]) => CloseResult | Promise<CloseResult>,
+    w: WatermarkSettings,
+    close: (states: SeriesStateRow[], partials: PartialRow[], horizon: number) => CloseResult | Promise<CloseResult>,
   ): Promise<CloseResult | null> {
     return this.dataSource.transaction(async (m) => {
       const [{ locked }] = await m.query(`SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked`, [`series:${tenantId}`]);
       if (!locked) return null;
+      const mark = await this.advanceWatermark(m, tenantId, w.now);
+      if (!mark) return null;
+      const horizon = Math.floor(watermarkOf(mark.maxEventTs, mark.advancedAt, w) / 60_000) * 60_000;
       const states: SeriesStateRow[] = (
         await m.query(`SELECT service, last_minute, detectors FROM series_state WHERE tenant_id = $1`, [tenantId])
       ).map((r: Record<string, unknown>) => ({ service: r.service as string, lastMinute: r.last_minute as Date, detectors: r.detectors as Record<string, unknown> }));
       const partials: PartialRow[] = (
         await m.query(
-          `SELECT service, minute, count, errors, latencies FROM series_partials WHERE tenant_id = $1 AND minute < $2 ORDER BY service, minute`,
-          [tenantId, horizon],
+          `SELECT service, minute, count, errors, latencies, anomalies, bytes_n, bytes_log_sum, bytes_log_sq
+             FROM series_partials WHERE tenant_id = $1 AND minute < $2 ORDER BY service, minute`,
+          [tenantId, new Date(horizon)],
         )
       ).map((r: Record<string, unknown>) => ({
         service: r.service as string,
@@ -69,8 +119,12 @@ export class SeriesRepository {
         count: Number(r.count),
         errors: Number(r.errors),
         latencies: (r.latencies as number[]) ?? [],
+        anomalies: Number(r.anomalies),
+        bytesN: Number(r.bytes_n),
+        bytesLogSum: Number(r.bytes_log_sum),
+        bytesLogSq: Number(r.bytes_log_sq),
       }));
-      const result = await close(states, partials);
+      const result = await close(states, partials, horizon);
       await this.writeMinutes(m, tenantId, result.minutes);
       if (result.states.length) {
         await m.query(
@@ -81,21 +135,68 @@ export class SeriesRepository {
           [tenantId, JSON.stringify(result.states.map((s) => ({ service: s.service, last_minute: s.lastMinute.toISOString(), detectors: s.detectors })))],
         );
       }
-      await m.query(`DELETE FROM series_partials WHERE tenant_id = $1 AND minute < $2`, [tenantId, horizon]);
+      if (result.gaps.length) {
+        await m.query(
+          `INSERT INTO series_gaps (tenant_id, service, gap_from, gap_to)
+           SELECT $1, g.service, g.gap_from, g.gap_to FROM jsonb_to_recordset($2::jsonb) AS g(service text, gap_from timestamptz, gap_to timestamptz)
+           ON CONFLICT (tenant_id, service, gap_from) DO UPDATE SET gap_to = GREATEST(series_gaps.gap_to, excluded.gap_to)`,
+          [tenantId, JSON.stringify(result.gaps.map((g) => ({ service: g.service, gap_from: g.from.toISOString(), gap_to: g.to.toISOString() })))],
+        );
+      }
+      await m.query(`DELETE FROM series_partials WHERE tenant_id = $1 AND minute < $2`, [tenantId, new Date(horizon)]);
       await insertDetections(m, tenantId, result.detections);
       return result;
     });
   }
 
+  /**
+   * Moves the stored newest event time up to the newest in the pending partials (the partials of the
+   * newest minute are found through the (tenant_id, minute) index). Returns the stored values, or
+   * null when the tenant has never had an event.
+   */
+  private async advanceWatermark(m: EntityManager, tenantId: string, now: number): Promise<{ maxEventTs: number; advancedAt: number } | null> {
+    const rows: { max_event_ts: Date; advanced_at: Date }[] = await m.query(
+      `WITH newest AS (
+         SELECT MAX(p.max_ts) AS ts FROM series_partials p
+          WHERE p.tenant_id = $1 AND p.minute = (SELECT MAX(minute) FROM series_partials WHERE tenant_id = $1)
+       )
+       INSERT INTO series_watermarks AS w (tenant_id, max_event_ts, advanced_at)
+       SELECT $1, ts, $2 FROM newest WHERE ts IS NOT NULL
+       ON CONFLICT (tenant_id) DO UPDATE
+          SET max_event_ts = excluded.max_event_ts, advanced_at = excluded.advanced_at, updated_at = now()
+        WHERE excluded.max_event_ts > w.max_event_ts
+       RETURNING max_event_ts, advanced_at`,
+      [tenantId, new Date(now)],
+    );
+    const [row] = rows.length ? rows : await m.query(`SELECT max_event_ts, advanced_at FROM series_watermarks WHERE tenant_id = $1`, [tenantId]);
+    return row ? { maxEventTs: new Date(row.max_event_ts).getTime(), advancedAt: new Date(row.advanced_at).getTime() } : null;
+  }
+
+  /** The tenant's watermark as the series job sees it now (null before its first event). */
+  async watermark(tenantId: string, w: WatermarkSettings): Promise<Watermark> {
+    const [row] = await this.dataSource.query(
+      `SELECT GREATEST(w.max_event_ts, (SELECT MAX(max_ts) FROM series_partials WHERE tenant_id = $1)) AS max_event_ts, w.advanced_at
+         FROM (SELECT $1::text AS tenant_id) t LEFT JOIN series_watermarks w ON w.tenant_id = t.tenant_id`,
+      [tenantId],
+    );
+    if (!row?.max_event_ts) return { maxEventTs: null, advancedAt: null, watermark: null };
+    const maxEventTs = new Date(row.max_event_ts);
+    const advancedAt = row.advanced_at ? new Date(row.advanced_at) : new Date(w.now);
+    return { maxEventTs, advancedAt, watermark: new Date(watermarkOf(maxEventTs.getTime(), advancedAt.getTime(), w)) };
+  }
+
   private async writeMinutes(m: EntityManager, tenantId: string, minutes: ClosedMinute[]): Promise<void> {
     if (!minutes.length) return;
     await m.query(
-      `INSERT INTO series_minutes (tenant_id, service, minute, count, errors, latency_p50, latency_p95, latency_p99, latency_sketch, late)
-       SELECT $1, x.service, x.minute, x.count, x.errors, x.p50, x.p95, x.p99, decode(x.sketch, 'base64'), CASE WHEN x.late THEN x.count ELSE 0 END
-         FROM jsonb_to_recordset($2::jsonb) AS x(service text, minute timestamptz, count int, errors int, p50 float8, p95 float8, p99 float8, sketch text, late bool)
+      `INSERT INTO series_minutes (tenant_id, service, minute, count, errors, latency_p50, latency_p95, latency_p99, latency_sketch, late, anomalies, bytes_geomean)
+       SELECT $1, x.service, x.minute, x.count, x.errors, x.p50, x.p95, x.p99, decode(x.sketch, 'base64'), CASE WHEN x.late THEN x.count ELSE 0 END,
+              x.anomalies, x.bytes_geomean
+         FROM jsonb_to_recordset($2::jsonb) AS x(service text, minute timestamptz, count int, errors int, p50 float8, p95 float8, p99 float8, sketch text,
+                                                 late bool, anomalies int, bytes_geomean float8)
        ON CONFLICT (tenant_id, service, minute) DO UPDATE SET
          count = series_minutes.count + excluded.count,
          errors = series_minutes.errors + excluded.errors,
+         anomalies = series_minutes.anomalies + excluded.anomalies,
          late = series_minutes.late + excluded.late`,
       [
         tenantId,
@@ -110,6 +211,8 @@ export class SeriesRepository {
             p99: x.p99,
             sketch: x.sketch?.toString('base64') ?? null,
             late: x.late,
+            anomalies: x.anomalies,
+            bytes_geomean: x.bytesGeomean,
           })),
         ),
       ],
@@ -139,5 +242,15 @@ export class SeriesRepository {
   /** Retention of closed minutes. */
   async pruneMinutesBefore(tenantId: string, cutoff: Date): Promise<void> {
     await this.dataSource.query(`DELETE FROM series_minutes WHERE tenant_id = $1 AND minute < $2`, [tenantId, cutoff]);
+    await this.dataSource.query(`DELETE FROM series_gaps WHERE tenant_id = $1 AND gap_to < $2`, [tenantId, cutoff]);
+  }
+
+  /** The tenant's recorded gaps (runs of empty minutes not walked one by one), newest first. */
+  async gaps(tenantId: string, limit: number): Promise<SeriesGap[]> {
+    const rows = await this.dataSource.query(
+      `SELECT service, gap_from, gap_to FROM series_gaps WHERE tenant_id = $1 ORDER BY gap_from DESC LIMIT $2`,
+      [tenantId, limit],
+    );
+    return rows.map((r: Record<string, unknown>) => ({ service: r.service as string, from: r.gap_from as Date, to: r.gap_to as Date }));
   }
 }

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { AlertRepository } from './alert.repository';
 import { Database } from './database/database';
 import { DetectionRepository } from './detection.repository';
+import { IncidentRepository } from './incident.repository';
 import { EventRepository, OutboxRepository } from './event.repository';
 import { ModelRepository } from './model.repository';
 import { RateLimitRepository } from './rate-limit.repository';
@@ -11,7 +12,7 @@ import { SeriesRepository } from './series.repository';
 import { ReplayJobRepository } from './replay-job.repository';
 import { SilenceRepository } from './silence.repository';
 
-const REPOSITORIES = [RateLimitRepository, ModelRepository, EventRepository, DetectionRepository, OutboxRepository, RetrainStateRepository, SeriesRepository, ReplayJobRepository, AlertRepository, SilenceRepository];
+const REPOSITORIES = [RateLimitRepository, ModelRepository, EventRepository, DetectionRepository, OutboxRepository, RetrainStateRepository, SeriesRepository, ReplayJobRepository, AlertRepository, IncidentRepository, SilenceRepository];
 
 /**
  * The data layer: the opened {@link Database} and the repositories, the only classes that touch it.

@@ -4,7 +4,7 @@ import { ListQueryDto } from '../../../common/pagination/list-query.dto';
 
 const SERVICE = /^[A-Za-z0-9_.-]{1,128}$/;
 export const ALERT_STATUSES = ['pending', 'sending', 'sent', 'failed', 'skipped'] as const;
-export const ALERT_KINDS = ['open', 'renotify', 'recovery'] as const;
+export const ALERT_KINDS = ['open', 'escalate', 'renotify', 'recovery'] as const;
 
 export class AlertsQueryDto extends ListQueryDto {
   @ApiPropertyOptional({ example: 'seo-optimizer' })

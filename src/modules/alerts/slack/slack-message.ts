@@ -1,4 +1,4 @@
-import type { AlertKind, AlertSample, AlertSeverity } from '../../store/alert.repository';
+import type { AlertIncidentSnapshot, AlertKind, AlertSample, AlertSeverity } from '../../store/alert.repository';
 
 /** A Slack incoming-webhook body: Block Kit blocks plus the plain-text fallback for notifications. */
 export interface SlackMessage {
@@ -59,16 +59,17 @@ function rate(count: number, from: Date, to: Date): string {
 
 /**
  * The link of ALERT_LINK_TEMPLATE with its placeholders filled in (URL-encoded): {tenant},
- * {service}, {alert_id}, {from} and {to} (epoch ms, the incident with 5 minutes either side),
+ * {service}, {incident_id}, {alert_id}, {from} and {to} (epoch ms, the incident with 5 minutes either side),
  * {from_iso} and {to_iso}.
  */
 export function alertLink(
   template: string,
-  v: { tenant: string; service: string; alertId: string; from: Date; to: Date },
+  v: { tenant: string; service: string; alertId: string; incidentId?: string; from: Date; to: Date },
 ): string {
   const from = new Date(v.from.getTime() - LINK_MARGIN_MS);
   const to = new Date(v.to.getTime() + LINK_MARGIN_MS);
   const values: Record<string, string> = {
+    incident_id: v.incidentId ?? v.alertId,
     tenant: v.tenant,
     service: v.service,
     alert_id: v.alertId,
@@ -77,7 +78,7 @@ export function alertLink(
     from_iso: from.toISOString(),
     to_iso: to.toISOString(),
   };
-  return template.replace(/\{(tenant|service|alert_id|from|to|from_iso|to_iso)\}/g, (_, k: string) =>
+  return template.replace(/\{(incident_id|tenant|service|alert_id|from|to|from_iso|to_iso)\}/g, (_, k: string) =>
     encodeURIComponent(values[k]),
   );
 }
@@ -112,9 +113,88 @@ function why(w: AlertSample | null): string | null {
   return clip(`*Why:* ${esc(e.summary)}${features.length ? `\n${features.join('\n')}` : ''}`, 2900);
 }
 
-/** The Block Kit message for an alert. */
+const SIGNAL_LABEL: Record<string, string> = {
+  traffic: 'Traffic',
+  errors: 'Server errors',
+  latency: 'Latency',
+  payload: 'Response size',
+  anomalies: 'Anomalous requests',
+};
+
+/** One line per signal: what changed by how much against which baseline, and since when. */
+function signalLines(inc: AlertIncidentSnapshot): string {
+  return inc.signals
+    .slice(0, 5)
+    .map((s) => `• *${SIGNAL_LABEL[s.signal] ?? esc(s.signal)}* (${s.severity}): ${esc(s.summary ?? `${s.value ?? '–'} vs ${s.expected ?? '–'}`)} — since ${when(new Date(s.firstAt))}`)
+    .join('\n');
+}
+
+/**
+ * The Block Kit message of an incident (issue 12): opening, escalation, reminder or recovery, with
+ * the service, since when (event time of the first evidence), what changed by how much against
+ * which baseline (one line per signal), severity, the incident id and a link (ALERT_LINK_TEMPLATE).
+ */
+function buildIncidentMessage(a: AlertMessageInput, inc: AlertIncidentSnapshot): SlackMessage {
+  const icon = SEVERITY_ICON[inc.severity];
+  const started = new Date(inc.startedAt);
+  const top = inc.signals[0];
+  const headline = top?.summary ?? 'anomalous';
+  let title: string;
+  let intro: string;
+  let text: string;
+  if (a.kind === 'recovery') {
+    const ended = new Date(inc.endedAt ?? inc.lastEvidenceAt);
+    title = `:white_check_mark: Recovered: ${a.service}`;
+    intro =
+      `*${esc(a.service)}* is back to normal since ${when(ended)}: no evidence for ${duration(a.cooldownMs)}. ` +
+      `The incident lasted ${duration(ended.getTime() - started.getTime())} (from ${when(started)}).`;
+    text = `Recovered: ${a.service} (tenant ${a.tenant}) — incident ${inc.id} lasted ${duration(ended.getTime() - started.getTime())}`;
+  } else if (a.kind === 'escalate') {
+    title = `${icon} Escalated (${inc.severity}): ${a.service}`;
+    intro = `*${esc(a.service)}* incident since ${when(started)} got worse: ${inc.signals.length} signal${inc.signals.length === 1 ? '' : 's'}, now ${inc.severity}.`;
+    text = `[${inc.severity}] Escalated: ${a.service} (tenant ${a.tenant}) since ${inc.startedAt} — ${inc.signals.map((s) => s.summary).join('; ')}`;
+  } else if (a.kind === 'renotify') {
+    title = `${icon} Still going on: ${a.service}`;
+    intro = `*${esc(a.service)}* has been anomalous since ${when(started)} (${duration(new Date(inc.lastEvidenceAt).getTime() + 60_000 - started.getTime())}).`;
+    text = `[${inc.severity}] Still going on: ${a.service} (tenant ${a.tenant}) since ${inc.startedAt} — ${headline}`;
+  } else {
+    title = `${icon} Incident: ${a.service}`;
+    intro = `*${esc(a.service)}*: ${esc(headline)}, since ${when(started)}.`;
+    text = `[${inc.severity}] Incident: ${a.service} (tenant ${a.tenant}) since ${inc.startedAt} — ${headline}`;
+  }
+  const fields = [
+    `*Tenant*\n${esc(a.tenant)}`,
+    `*Service*\n${esc(a.service)}`,
+    `*Severity*\n${inc.severity}`,
+    `*Since (event time)*\n${when(started)}`,
+    `*Detected*\n${when(new Date(inc.detectedAt))}`,
+    ...(a.kind === 'recovery' && inc.endedAt ? [`*Ended*\n${when(new Date(inc.endedAt))}`] : []),
+  ];
+  const blocks: Record<string, unknown>[] = [
+    { type: 'header', text: { type: 'plain_text', text: clip(title, 150), emoji: true } },
+    { type: 'section', text: { type: 'mrkdwn', text: clip(intro, 2900) } },
+    { type: 'section', fields: fields.map((f) => ({ type: 'mrkdwn', text: clip(f, 2000) })) },
+  ];
+  if (a.kind !== 'recovery' && inc.signals.length) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(`*What changed*\n${signalLines(inc)}`, 2900) } });
+  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `incident \`${inc.id}\` · alert \`${a.alertId}\`` }] });
+  if (a.linkTemplate) {
+    const url = alertLink(a.linkTemplate, {
+      tenant: a.tenant,
+      service: a.service,
+      alertId: a.alertId,
+      incidentId: inc.id,
+      from: started,
+      to: new Date(inc.endedAt ?? new Date(inc.lastEvidenceAt).getTime() + 60_000),
+    });
+    if (url.length <= 3000) blocks.push({ type: 'actions', elements: [{ type: 'button', text: { type: 'plain_text', text: 'Open incident' }, url }] });
+  }
+  return { text: clip(text, 3000), blocks };
+}
+
+/** The Block Kit message for an alert: an incident's message, or (rows from before incidents) a single alert's. */
 export function buildAlertMessage(a: AlertMessageInput): SlackMessage {
   const w = a.worst;
+  if (w?.incident) return buildIncidentMessage(a, w.incident);
   const icon = SEVERITY_ICON[a.severity];
   let title: string;
   let text: string;

@@ -123,6 +123,13 @@ export class MetricsSummaryDto {
   @ApiProperty({ type: DriftDto }) drift!: DriftDto;
   @ApiProperty({ nullable: true, type: Number }) active_model_version!: number | null;
   @ApiProperty({ nullable: true, type: String }) last_trained_at!: string | null;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    description: 'Event time up to which per-minute series are closed and judged: the newest event time minus SERIES_GRACE_SECONDS (moved on by the wall clock only for a tenant quiet for SERIES_IDLE_SECONDS)',
+  })
+  series_watermark!: string | null;
+  @ApiProperty({ nullable: true, type: String, description: 'The newest event time seen for the tenant' }) newest_event_time!: string | null;
 }
 
 export class FeedbackDto {

@@ -1,0 +1,426 @@
+import { logBinomialUpper, logNormalUpper, logPoissonLower, logPoissonUpper } from '../core/tail-probability';
+
+/**
+ * What one closed minute of one service holds, as summed from its events.
+ * Latency and response size are summarised by the sums of their logs (ln(1 + x)), so the minute's
+ * geometric mean and the spread within the minute follow without keeping the values.
+ */
+export interface MinuteStats {
+  /** Requests in the minute. */
+  count: number;
+  /** Requests answered with a server error (status ≥ 500). */
+  errors: number;
+  /** Requests with a latency, and Σ ln(1 + duration_ms), Σ ln(1 + duration_ms)². */
+  latN: number;
+  latLogSum: number;
+  latLogSq: number;
+  /** Requests with a response size, and Σ ln(1 + bytes), Σ ln(1 + bytes)². */
+  bytesN: number;
+  bytesLogSum: number;
+  bytesLogSq: number;
+  /** Requests the per-event scorer (model or cold-start baseline) flagged anomalous. */
+  anomalies: number;
+}
+
+/** The signals judged per minute, with the metric name their detections carry. */
+export const SIGNALS = {
+  traffic: 'request_count',
+  errors: 'error_rate',
+  latency: 'latency',
+  payload: 'response_bytes',
+  anomalies: 'event_anomaly_rate',
+} as const;
+export type SignalName = keyof typeof SIGNALS;
+export type SignalSeverity = 'warning' | 'critical';
+
+/** Which way a signal is watched (SPEC §7: latency and errors up, traffic both ways by default). */
+export type Watch = 'up' | 'down' | 'both';
+
+export interface SignalOptions {
+  /** Significance of every window test (probability under the reference). Default 1e-6. */
+  alpha: number;
+  /** Which way latency is watched (ALERT_DIRECTION: slower → up, faster → down). */
+  latency: Watch;
+  /** Contamination of the per-event model: the expected share of anomalous events. */
+  contamination: number;
+}
+
+export const DEFAULT_SIGNAL_OPTIONS: SignalOptions = { alpha: 1e-6, latency: 'up', contamination: 0.01 };
+
+/** One signal found anomalous at a minute. */
+export interface SignalFinding {
+  signal: SignalName;
+  metric: (typeof SIGNALS)[SignalName];
+  /** Start of the window (epoch ms) whose test fired: the first minute of the evidence. */
+  since: number;
+  /** Window length in minutes. */
+  windowMinutes: number;
+  /** The window's value in the signal's unit: requests/min, error share, ms, bytes, anomalous share. */
+  value: number;
+  /** The reference (baseline) in the same unit. */
+  expected: number;
+  /** value / expected (for error and anomaly shares: the share above the reference, in points). */
+  ratio: number;
+  direction: 'up' | 'down';
+  /** ln of the window's tail probability under the reference. */
+  logP: number;
+  severity: SignalSeverity;
+  /** A sentence for people: what changed by how much against which baseline. */
+  summary: string;
+}
+
+/**
+ * Windows (in minutes) every signal is tested on: short ones catch a sharp change in its first
+ * minute, long ones accumulate a slow one (the sum of several minutes' small excesses).
+ */
+const WINDOWS = [1, 2, 3, 5, 10, 20];
+const RING = WINDOWS[WINDOWS.length - 1];
+/** Half-life of the references, in minutes of data: long enough not to follow an incident, short enough to follow a daily cycle. */
+const HALF_LIFE = 60;
+const DECAY = Math.pow(2, -1 / HALF_LIFE);
+/** Minutes with data a signal needs before it is tested. */
+const WARMUP = 30;
+/** After this many minutes of a lasting change the references learn it anyway (a new normal). */
+const MAX_FROZEN = 120;
+
+/**
+ * Practical significance: besides being improbable under the reference, a change must be this large
+ * to be an incident — a faster deploy, a busier hour or a daily cycle is a real change too, but not
+ * one to wake anybody for.
+ */
+const EFFECT = {
+  trafficDrop: 0.5,
+  trafficSurge: 3,
+  errorPoints: 0.05,
+  minErrors: 3,
+  latency: 1.3,
+  payload: 2,
+  anomalyFactor: 3,
+  minAnomalies: 5,
+};
+
+interface GaussState {
+  /** Reference mean of ln(1 + x) per minute. */
+  mu: number;
+  /** Pooled variance of ln(1 + x) between events of a minute. */
+  within: number;
+  /** Variance of minute means beyond sampling noise (daily cycle lag, minute-to-minute wobble). */
+  between: number;
+  minutes: number;
+}
+
+/** Serialised state (small: a ring of 20 minutes and a handful of numbers per signal). */
+export interface MinuteSignalsState {
+  v: 2;
+  ring: number[][];
+  traffic: { mean: number; dispersion: number; minutes: number };
+  errors: { errors: number; count: number; minutes: number };
+  anomalies: { anomalies: number; count: number; minutes: number };
+  latency: GaussState;
+  payload: GaussState;
+  frozen: Record<SignalName, number>;
+  emptyRun: number;
+  /** Start (epoch ms) of the gap the service is in, or null. */
+  gapFrom: number | null;
+}
+
+const FIELDS: (keyof MinuteStats)[] = ['count', 'errors', 'latN', 'latLogSum', 'latLogSq', 'bytesN', 'bytesLogSum', 'bytesLogSq', 'anomalies'];
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+const pct = (x: number) => `${round(x * 100, 1)}%`;
+
+/**
+ * Per-service streaming tests of the per-minute signals of request logs, each judged the way its
+ * kind of data behaves (issue 12; SPEC §7 "counts are judged as counts"):
+ * - traffic: the window's request count against the expected count, Poisson (quasi-Poisson: the
+ *   variance is inflated by the service's own measured dispersion), both ways;
+ * - server errors: the window's errors given its requests, binomial against the reference share;
+ * - latency and response size: the window's mean of ln(1 + x) against the reference, a z-test with
+ *   the within-minute variance over the window's requests plus the between-minute variance;
+ * - per-event anomalies: the window's anomalous events given its events, binomial against the
+ *   model's own rate (contamination, or the measured rate when higher).
+ * Each is tested over windows of 1–20 minutes; a finding needs tail probability < `alpha` and a
+ * practically large effect (EFFECT). References are exponentially weighted (half-life 60 minutes of
+ * data) and frozen while a signal is suspicious (p < √alpha), so a slow ramp does not become its
+ * own baseline; after MAX_FROZEN minutes a lasting change is learnt as the new normal.
+ * The tests are those of statistical process control (Montgomery, "Introduction to Statistical
+ * Quality Control", ch. 7 and 9: c-, p- and EWMA charts) with exact tails instead of 3-sigma limits.
+ */
+export class MinuteSignals {
+  private s: MinuteSignalsState;
+
+  constructor(
+    private readonly options: SignalOptions = DEFAULT_SIGNAL_OPTIONS,
+    state?: MinuteSignalsState,
+  ) {
+    this.s = state ?? MinuteSignals.emptyState();
+  }
+
+  static emptyState(): MinuteSignalsState {
+    const gauss = (): GaussState => ({ mu: 0, within: 0, between: 0, minutes: 0 });
+    return {
+      v: 2,
+      ring: [],
+      traffic: { mean: 0, dispersion: 1, minutes: 0 },
+      errors: { errors: 0, count: 0, minutes: 0 },
+      anomalies: { anomalies: 0, count: 0, minutes: 0 },
+      latency: gauss(),
+      payload: gauss(),
+      frozen: { traffic: 0, errors: 0, latency: 0, payload: 0, anomalies: 0 },
+      emptyRun: 0,
+      gapFrom: null,
+    };
+  }
+
+  /** Restores from `toJSON()`; throws on a state of another format (callers start afresh). */
+  static fromJSON(json: unknown, options: SignalOptions = DEFAULT_SIGNAL_OPTIONS): MinuteSignals {
+    const s = json as MinuteSignalsState;
+    if (!s || s.v !== 2 || !Array.isArray(s.ring)) throw new Error('not a minute-signals state (v2)');
+    return new MinuteSignals(options, s);
+  }
+
+  toJSON(): MinuteSignalsState {
+    return this.s;
+  }
+
+  /** Consecutive empty minutes fed so far (the caller bounds long gaps with it). */
+  get emptyRun(): number {
+    return this.s.emptyRun;
+  }
+
+  /** Whether the service has a traffic reference at all (a new service has none yet). */
+  get warmedUp(): boolean {
+    return this.s.traffic.minutes >= WARMUP;
+  }
+
+  /**
+   * Marks the minutes from `minuteMs` on as a gap (not fed): windows must not span it; references
+   * are kept for when the service comes back. Returns where the gap started (an open gap goes on).
+   */
+  openGap(minuteMs: number): number {
+    this.s.ring = [];
+    this.s.gapFrom ??= minuteMs;
+    return this.s.gapFrom;
+  }
+
+  /**
+   * Feeds the next minute (minutes are consecutive, oldest first) and returns the signals that are
+   * anomalous at it. `minuteMs` is the minute's start, epoch ms.
+   */
+  update(minuteMs: number, m: MinuteStats): SignalFinding[] {
+    const s = this.s;
+    s.ring.push(FIELDS.map((f) => m[f]));
+    if (s.ring.length > RING) s.ring.shift();
+    s.emptyRun = m.count > 0 ? 0 : s.emptyRun + 1;
+    if (m.count > 0) s.gapFrom = null;
+
+    const findings: SignalFinding[] = [];
+    const suspicious = new Set<SignalName>();
+    const judge = (signal: SignalName, r: { finding: SignalFinding | null; minLogP: number }) => {
+      if (r.finding) findings.push(r.finding);
+      if (r.minLogP < 0.5 * Math.log(this.options.alpha)) suspicious.add(signal);
+    };
+    if (s.traffic.minutes >= WARMUP) judge('traffic', this.testTraffic(minuteMs));
+    if (s.errors.minutes >= WARMUP) judge('errors', this.testErrors(minuteMs));
+    if (s.anomalies.minutes >= WARMUP) judge('anomalies', this.testAnomalies(minuteMs));
+    if (s.latency.minutes >= WARMUP) judge('latency', this.testGauss(minuteMs, 'latency'));
+    if (s.payload.minutes >= WARMUP) judge('payload', this.testGauss(minuteMs, 'payload'));
+
+    const learn = (signal: SignalName, apply: () => void) => {
+      if (suspicious.has(signal) && s.frozen[signal] < MAX_FROZEN) {
+        s.frozen[signal]++;
+        return;
+      }
+      s.frozen[signal] = 0;
+      apply();
+    };
+    learn('traffic', () => this.learnTraffic(m.count));
+    if (m.count > 0) {
+      learn('errors', () => {
+        s.errors.errors = s.errors.errors * DECAY + m.errors;
+        s.errors.count = s.errors.count * DECAY + m.count;
+        s.errors.minutes++;
+      });
+      learn('anomalies', () => {
+        s.anomalies.anomalies = s.anomalies.anomalies * DECAY + m.anomalies;
+        s.anomalies.count = s.anomalies.count * DECAY + m.count;
+        s.anomalies.minutes++;
+      });
+    }
+    if (m.latN > 0) learn('latency', () => learnGauss(s.latency, m.latN, m.latLogSum, m.latLogSq));
+    if (m.bytesN > 0) learn('payload', () => learnGauss(s.payload, m.bytesN, m.bytesLogSum, m.bytesLogSq));
+    return findings;
+  }
+
+  /** Sums of the last `w` minutes of the ring (fewer when the ring is shorter), and the window's first minute. */
+  private window(w: number, minuteMs: number): { sums: MinuteStats; since: number; minutes: number } | null {
+    const ring = this.s.ring;
+    if (ring.length < w) return null;
+    const sums = Object.fromEntries(FIELDS.map((f) => [f, 0])) as unknown as MinuteStats;
+    for (let i = ring.length - w; i < ring.length; i++) FIELDS.forEach((f, j) => ((sums[f] as number) += ring[i][j]));
+    return { sums, since: minuteMs - (w - 1) * 60_000, minutes: w };
+  }
+
+  private testTraffic(minuteMs: number) {
+    const t = this.s.traffic;
+    let best: SignalFinding | null = null;
+    let minLogP = 0;
+    const phi = Math.max(1, t.dispersion);
+    for (const w of WINDOWS) {
+      const win = this.window(w, minuteMs);
+      if (!win) break;
+      const observed = win.sums.count;
+      const expected = t.mean * w;
+      if (expected <= 0) continue;
+      // Quasi-Poisson: counts scaled by the dispersion keep the test's variance honest for bursty traffic.
+      const down = logPoissonLower(observed / phi, expected / phi);
+      const up = logPoissonUpper(observed / phi, expected / phi);
+      minLogP = Math.min(minLogP, down, up);
+      const ratio = observed / expected;
+      if (down < Math.log(this.options.alpha) && ratio <= EFFECT.trafficDrop) {
+        best = pick(best, {
+          signal: 'traffic', metric: SIGNALS.traffic, since: win.since, windowMinutes: w, value: observed / w, expected: t.mean,
+          ratio, direction: 'down', logP: down, severity: ratio <= 0.1 ? 'critical' : 'warning',
+          summary: observed === 0
+            ? `no requests for ${w} min (expected ${round(t.mean, 1)}/min)`
+            : `requests fell to ${round(observed / w, 1)}/min over ${w} min, ${round(ratio * 100, 0)}% of the expected ${round(t.mean, 1)}/min`,
+        });
+      } else if (up < Math.log(this.options.alpha) && ratio >= EFFECT.trafficSurge) {
+        best = pick(best, {
+          signal: 'traffic', metric: SIGNALS.traffic, since: win.since, windowMinutes: w, value: observed / w, expected: t.mean,
+          ratio, direction: 'up', logP: up, severity: ratio >= 10 ? 'critical' : 'warning',
+          summary: `requests rose to ${round(observed / w, 1)}/min over ${w} min, ×${round(ratio, 1)} the expected ${round(t.mean, 1)}/min`,
+        });
+      }
+    }
+    return { finding: best, minLogP };
+  }
+
+  private testErrors(minuteMs: number) {
+    const e = this.s.errors;
+    // Reference share with a weak prior of 1% (100 requests' worth), so a service that never failed is not at 0.
+    const p0 = (e.errors + 1) / (e.count + 100);
+    let best: SignalFinding | null = null;
+    let minLogP = 0;
+    for (const w of WINDOWS) {
+      const win = this.window(w, minuteMs);
+      if (!win) break;
+      const { errors, count } = win.sums;
+      if (!count) continue;
+      const logP = logBinomialUpper(errors, count, p0);
+      minLogP = Math.min(minLogP, logP);
+      const share = errors / count;
+      if (logP < Math.log(this.options.alpha) && errors >= EFFECT.minErrors && share - p0 >= EFFECT.errorPoints) {
+        best = pick(best, {
+          signal: 'errors', metric: SIGNALS.errors, since: win.since, windowMinutes: w, value: share, expected: p0,
+          ratio: share - p0, direction: 'up', logP, severity: share >= 0.2 ? 'critical' : 'warning',
+          summary: `server errors at ${pct(share)} of ${count} requests over ${w} min (usual ${pct(p0)})`,
+        });
+      }
+    }
+    return { finding: best, minLogP };
+  }
+
+  private testAnomalies(minuteMs: number) {
+    const a = this.s.anomalies;
+    const c = this.options.contamination;
+    // The model's own rate (contamination), or the measured one when it runs higher.
+    const p0 = Math.max(c, (a.anomalies + c * 200) / (a.count + 200));
+    let best: SignalFinding | null = null;
+    let minLogP = 0;
+    for (const w of WINDOWS) {
+      const win = this.window(w, minuteMs);
+      if (!win) break;
+      const { anomalies, count } = win.sums;
+      if (!count) continue;
+      const logP = logBinomialUpper(anomalies, count, p0);
+      minLogP = Math.min(minLogP, logP);
+      const share = anomalies / count;
+      if (logP < Math.log(this.options.alpha) && anomalies >= EFFECT.minAnomalies && share >= EFFECT.anomalyFactor * p0) {
+        best = pick(best, {
+          signal: 'anomalies', metric: SIGNALS.anomalies, since: win.since, windowMinutes: w, value: share, expected: p0,
+          ratio: share / p0, direction: 'up', logP, severity: share >= 0.5 ? 'critical' : 'warning',
+          summary: `${anomalies} of ${count} requests scored anomalous over ${w} min (${pct(share)}; the model's rate is ${pct(p0)})`,
+        });
+      }
+    }
+    return { finding: best, minLogP };
+  }
+
+  private testGauss(minuteMs: number, signal: 'latency' | 'payload') {
+    const g = this.s[signal];
+    const watch: Watch = signal === 'latency' ? this.options.latency : 'both';
+    const factor = signal === 'latency' ? EFFECT.latency : EFFECT.payload;
+    const [nKey, sumKey] = signal === 'latency' ? (['latN', 'latLogSum'] as const) : (['bytesN', 'bytesLogSum'] as const);
+    let best: SignalFinding | null = null;
+    let minLogP = 0;
+    for (const w of WINDOWS) {
+      const win = this.window(w, minuteMs);
+      if (!win) break;
+      const n = win.sums[nKey];
+      if (!n) continue;
+      const mean = win.sums[sumKey] / n;
+      const sd = Math.sqrt(g.within / n + g.between + 1e-6);
+      const z = (mean - g.mu) / sd;
+      const up = logNormalUpper(z);
+      const down = logNormalUpper(-z);
+      if (watch !== 'down') minLogP = Math.min(minLogP, up);
+      if (watch !== 'up') minLogP = Math.min(minLogP, down);
+      const value = Math.expm1(mean);
+      const expected = Math.expm1(g.mu);
+      const ratio = Math.exp(mean - g.mu);
+      const unit = signal === 'latency' ? ' ms' : ' bytes';
+      const what = signal === 'latency' ? 'latency' : 'response size';
+      if (watch !== 'down' && up < Math.log(this.options.alpha) && ratio >= factor) {
+        best = pick(best, {
+          signal, metric: SIGNALS[signal], since: win.since, windowMinutes: w, value, expected, ratio, direction: 'up', logP: up,
+          severity: ratio >= (signal === 'latency' ? 3 : 10) ? 'critical' : 'warning',
+          summary: `typical ${what} ${round(value)}${unit} over ${w} min, ×${round(ratio, 1)} the usual ${round(expected)}${unit}`,
+        });
+      } else if (watch !== 'up' && down < Math.log(this.options.alpha) && ratio <= 1 / factor) {
+        best = pick(best, {
+          signal, metric: SIGNALS[signal], since: win.since, windowMinutes: w, value, expected, ratio, direction: 'down', logP: down,
+          severity: ratio <= (signal === 'latency' ? 1 / 3 : 0.1) ? 'critical' : 'warning',
+          summary: `typical ${what} ${round(value)}${unit} over ${w} min, ${round(ratio * 100, 0)}% of the usual ${round(expected)}${unit}`,
+        });
+      }
+    }
+    return { finding: best, minLogP };
+  }
+
+  private learnTraffic(count: number): void {
+    const t = this.s.traffic;
+    // During warm-up a running mean (weight 1/k) so the first minutes settle the reference quickly.
+    const a = t.minutes < WARMUP ? 1 / (t.minutes + 1) : 1 - DECAY;
+    if (t.minutes === 0) t.mean = count;
+    else {
+      const resid = count - t.mean;
+      // Dispersion (variance / mean) of minute counts: 1 for Poisson traffic, more for bursty traffic.
+      if (t.mean > 0) t.dispersion = (1 - a) * t.dispersion + a * Math.min(50, (resid * resid) / t.mean);
+      t.mean += a * resid;
+    }
+    t.minutes++;
+  }
+}
+
+/** The stronger of two findings of one signal (the smaller tail probability). */
+function pick(a: SignalFinding | null, b: SignalFinding): SignalFinding {
+  return !a || b.logP < a.logP ? b : a;
+}
+
+function learnGauss(g: GaussState, n: number, sum: number, sq: number): void {
+  const mean = sum / n;
+  const within = n > 1 ? Math.max(0, (sq - (sum * sum) / n) / (n - 1)) : g.within;
+  if (g.minutes === 0) {
+    g.mu = mean;
+    g.within = within;
+    g.between = 0;
+  } else {
+    // During warm-up a running mean (weight 1/k) so early minutes settle the reference quickly.
+    const a = g.minutes < WARMUP ? 1 / (g.minutes + 1) : 1 - DECAY;
+    const resid = mean - g.mu;
+    g.between = (1 - a) * g.between + a * Math.max(0, resid * resid - g.within / n);
+    g.mu += a * resid;
+    if (n > 1) g.within = (1 - a) * g.within + a * within;
+  }
+  g.minutes++;
+}
