@@ -1,4 +1,14 @@
-import { BENIGN_KINDS, DAY_MS, INCIDENT_KINDS, INCIDENT_MINUTES, IncidentKind, MINUTE_MS, Scenario, ScenarioEvent, buildScenario } from './scenario';
+import {
+  BENIGN_KINDS,
+  DAY_MS,
+  INCIDENT_KINDS,
+  INCIDENT_MINUTES,
+  IncidentKind,
+  MINUTE_MS,
+  Scenario,
+  ScenarioEvent,
+  buildScenario,
+} from './scenario';
 
 const END = Date.UTC(2026, 10, 30, 12, 0, 0);
 
@@ -81,8 +91,12 @@ describe(buildScenario.name, () => {
       const minutes = (sut.end - sut.start) / MINUTE_MS;
       let expected = 0;
       for (const s of sut.services) {
-        const inc = sut.labels.find((l) => l.tenant === s.tenant && l.service === s.name && l.kind === 'traffic_increase');
-        const drop = sut.labels.filter((l) => l.tenant === s.tenant && l.service === s.name && l.kind === 'traffic_drop').length * INCIDENT_MINUTES.traffic_drop;
+        const inc = sut.labels.find(
+          (l) => l.tenant === s.tenant && l.service === s.name && l.kind === 'traffic_increase',
+        );
+        const drop =
+          sut.labels.filter((l) => l.tenant === s.tenant && l.service === s.name && l.kind === 'traffic_drop').length *
+          INCIDENT_MINUTES.traffic_drop;
         const boosted = inc ? (sut.end - inc.start) / MINUTE_MS : 0;
         expected += 10 * (minutes - drop + 0.6 * boosted);
       }
@@ -91,7 +105,12 @@ describe(buildScenario.name, () => {
     });
 
     it('should have about 0.5 % server errors and 1 % 404s outside incidents', () => {
-      const outside = all.filter((e) => !sut.labels.some((l) => !l.benign && l.tenant === e.tenant && l.service === e.service && inside(e, l.start, l.end)));
+      const outside = all.filter(
+        (e) =>
+          !sut.labels.some(
+            (l) => !l.benign && l.tenant === e.tenant && l.service === e.service && inside(e, l.start, l.end),
+          ),
+      );
       const share = (p: (e: ScenarioEvent) => boolean) => outside.filter(p).length / outside.length;
       expect(share((e) => e.http.response.status_code >= 500)).toBeGreaterThan(0.003);
       expect(share((e) => e.http.response.status_code >= 500)).toBeLessThan(0.007);
@@ -104,10 +123,21 @@ describe(buildScenario.name, () => {
     it('should label one incident of each kind per tenant-day and each benign change once per tenant', () => {
       for (const tenant of sut.tenants) {
         for (let d = 0; d < 2; d++) {
-          const day = sut.labels.filter((l) => l.tenant === tenant && !l.benign && l.start >= sut.start + d * DAY_MS && l.start < sut.start + (d + 1) * DAY_MS);
+          const day = sut.labels.filter(
+            (l) =>
+              l.tenant === tenant &&
+              !l.benign &&
+              l.start >= sut.start + d * DAY_MS &&
+              l.start < sut.start + (d + 1) * DAY_MS,
+          );
           expect(day.map((l) => l.kind).sort()).toEqual([...INCIDENT_KINDS].sort());
         }
-        expect(sut.labels.filter((l) => l.tenant === tenant && l.benign).map((l) => l.kind).sort()).toEqual([...BENIGN_KINDS].sort());
+        expect(
+          sut.labels
+            .filter((l) => l.tenant === tenant && l.benign)
+            .map((l) => l.kind)
+            .sort(),
+        ).toEqual([...BENIGN_KINDS].sort());
       }
       expect(sut.labels).toHaveLength(2 * (2 * 5 + 2));
     });
@@ -117,15 +147,20 @@ describe(buildScenario.name, () => {
         const into = (l.start - sut.start) % DAY_MS;
         expect(into).toBeGreaterThanOrEqual(3 * 60 * MINUTE_MS);
         expect(l.start % MINUTE_MS).toBe(0);
-        if (!l.benign && l.kind !== 'slow_degradation') expect(l.end).toBe(l.start + INCIDENT_MINUTES[l.kind as IncidentKind] * MINUTE_MS);
-        if (!l.benign) expect(into + INCIDENT_MINUTES[l.kind as IncidentKind] * MINUTE_MS).toBeLessThanOrEqual(DAY_MS - 2 * 60 * MINUTE_MS);
+        if (!l.benign && l.kind !== 'slow_degradation')
+          expect(l.end).toBe(l.start + INCIDENT_MINUTES[l.kind as IncidentKind] * MINUTE_MS);
+        if (!l.benign)
+          expect(into + INCIDENT_MINUTES[l.kind as IncidentKind] * MINUTE_MS).toBeLessThanOrEqual(
+            DAY_MS - 2 * 60 * MINUTE_MS,
+          );
         if (l.benign) expect(l.end).toBe(sut.end);
         if (l.kind === 'slow_degradation') expect((l.end - sut.start) % DAY_MS).toBe(0);
       }
       const real = sut.labels.filter((l) => !l.benign);
       for (const a of real) {
         for (const b of real) {
-          if (a !== b && a.tenant === b.tenant && a.service === b.service) expect(a.start >= b.end || b.start >= a.end).toBe(true);
+          if (a !== b && a.tenant === b.tenant && a.service === b.service)
+            expect(a.start >= b.end || b.start >= a.end).toBe(true);
         }
       }
     });
@@ -141,7 +176,11 @@ describe(buildScenario.name, () => {
     const eventsOf = (kind: string) => {
       const l = sut.labels.find((x) => x.kind === kind)!;
       const svc = all.filter((e) => e.tenant === l.tenant && e.service === l.service);
-      return { l, during: svc.filter((e) => inside(e, l.start, l.end)), before: svc.filter((e) => inside(e, l.start - 60 * MINUTE_MS, l.start)) };
+      return {
+        l,
+        during: svc.filter((e) => inside(e, l.start, l.end)),
+        before: svc.filter((e) => inside(e, l.start - 60 * MINUTE_MS, l.start)),
+      };
     };
 
     it('should send no request at all during a traffic drop', () => {
@@ -160,7 +199,9 @@ describe(buildScenario.name, () => {
     it('should answer about 35 % of requests with 5xx during an error burst', () => {
       const errors = sut.labels
         .filter((l) => l.kind === 'error_burst')
-        .flatMap((l) => all.filter((e) => e.tenant === l.tenant && e.service === l.service && inside(e, l.start, l.end)));
+        .flatMap((l) =>
+          all.filter((e) => e.tenant === l.tenant && e.service === l.service && inside(e, l.start, l.end)),
+        );
       const share = errors.filter((e) => e.http.response.status_code >= 500).length / errors.length;
       expect(share).toBeGreaterThan(0.22);
       expect(share).toBeLessThan(0.48);
@@ -177,7 +218,8 @@ describe(buildScenario.name, () => {
       const { l, before } = eventsOf('slow_degradation');
       const svc = all.filter((e) => e.tenant === l.tenant && e.service === l.service);
       const base = median(before.map(lat));
-      const at = (from: number, to: number) => median(svc.filter((e) => inside(e, l.start + from * MINUTE_MS, l.start + to * MINUTE_MS)).map(lat)) / base;
+      const at = (from: number, to: number) =>
+        median(svc.filter((e) => inside(e, l.start + from * MINUTE_MS, l.start + to * MINUTE_MS)).map(lat)) / base;
       expect(at(40, 50)).toBeGreaterThan(1.03 ** 45 * 0.7);
       expect(at(40, 50)).toBeLessThan(1.03 ** 45 * 1.4);
       const stay = (l.end - l.start) / MINUTE_MS;

@@ -12,7 +12,13 @@ import { Rng } from '../core/rng';
  */
 
 /** Incident kinds a detector must page on (issue 12, "What a new user sees today"). */
-export const INCIDENT_KINDS = ['latency_spike', 'error_burst', 'slow_degradation', 'traffic_drop', 'payload_change'] as const;
+export const INCIDENT_KINDS = [
+  'latency_spike',
+  'error_burst',
+  'slow_degradation',
+  'traffic_drop',
+  'payload_change',
+] as const;
 export type IncidentKind = (typeof INCIDENT_KINDS)[number];
 
 /** Benign changes that must not page (the daily cycle is in every minute and needs no label). */
@@ -121,7 +127,18 @@ const QUIET_TAIL_MS = 2 * 60 * MINUTE_MS;
 /** Gap kept between two changes of one service, so the recovery of one is not the onset of the next. */
 const SPACING_MS = 60 * MINUTE_MS;
 
-const SERVICE_NAMES = ['checkout', 'search', 'catalog', 'auth', 'payments', 'images', 'orders', 'profile', 'inventory', 'shipping'];
+const SERVICE_NAMES = [
+  'checkout',
+  'search',
+  'catalog',
+  'auth',
+  'payments',
+  'images',
+  'orders',
+  'profile',
+  'inventory',
+  'shipping',
+];
 const ROUTES: { method: string; paths: string[] }[] = [
   { method: 'GET', paths: ['/api/items', '/api/items/{id}', '/api/list'] },
   { method: 'POST', paths: ['/api/submit', '/api/batch'] },
@@ -188,7 +205,14 @@ interface Reservation {
  * service (with {@link SPACING_MS} between them), all inside [day + 3 h, day end − 2 h] (a slow
  * degradation's ramp too; it then stays degraded until the day ends, so it blocks its service).
  */
-function planDay(rng: Rng, tenant: string, services: string[], dayStart: number, dayEnd: number, taken: Reservation[]): ScenarioLabel[] {
+function planDay(
+  rng: Rng,
+  tenant: string,
+  services: string[],
+  dayStart: number,
+  dayEnd: number,
+  taken: Reservation[],
+): ScenarioLabel[] {
   const lo = dayStart + QUIET_HEAD_MS;
   const hi = dayEnd - QUIET_TAIL_MS;
   for (let attempt = 0; attempt < 200; attempt++) {
@@ -203,7 +227,8 @@ function planDay(rng: Rng, tenant: string, services: string[], dayStart: number,
         const service = services[rng.nextInt(services.length)];
         const start = lo + rng.nextInt(slots) * MINUTE_MS;
         const end = kind === 'slow_degradation' ? dayEnd : start + span;
-        if (reserved.some((r) => r.service === service && start < r.to + SPACING_MS && r.from < end + SPACING_MS)) continue;
+        if (reserved.some((r) => r.service === service && start < r.to + SPACING_MS && r.from < end + SPACING_MS))
+          continue;
         reserved.push({ service, from: start, to: end });
         labels.push({ tenant, service, kind, start, end, benign: false });
         placed = true;
@@ -256,7 +281,9 @@ interface ServiceState {
   peakHour: number;
 }
 
-function validate(o: ScenarioOptions): Required<Omit<ScenarioOptions, 'end' | 'tenants'>> & { end: number; tenants: string[] } {
+function validate(
+  o: ScenarioOptions,
+): Required<Omit<ScenarioOptions, 'end' | 'tenants'>> & { end: number; tenants: string[] } {
   const tenants = tenantNames(o.tenants ?? 2);
   const servicesPerTenant = o.servicesPerTenant ?? 3;
   const days = o.days ?? 2;
@@ -266,13 +293,23 @@ function validate(o: ScenarioOptions): Required<Omit<ScenarioOptions, 'end' | 't
   const endRaw = o.end instanceof Date ? o.end.getTime() : o.end;
   if (!tenants.length || tenants.length > 100) throw new RangeError('tenants must be 1..100');
   if (new Set(tenants).size !== tenants.length) throw new RangeError('tenant names must be distinct');
-  if (!Number.isInteger(servicesPerTenant) || servicesPerTenant < 1 || servicesPerTenant > 50) throw new RangeError('servicesPerTenant must be an integer in 1..50');
+  if (!Number.isInteger(servicesPerTenant) || servicesPerTenant < 1 || servicesPerTenant > 50)
+    throw new RangeError('servicesPerTenant must be an integer in 1..50');
   if (!Number.isInteger(days) || days < 1 || days > 60) throw new RangeError('days must be an integer in 1..60');
   if (!(rate > 0 && rate <= 10_000)) throw new RangeError('rate must be in (0, 10000] requests/min');
   if (!Number.isSafeInteger(seed)) throw new RangeError('seed must be a safe integer');
-  if (!Number.isInteger(firstIncidentDay) || firstIncidentDay < 0 || firstIncidentDay > days) throw new RangeError('firstIncidentDay must be an integer in 0..days');
+  if (!Number.isInteger(firstIncidentDay) || firstIncidentDay < 0 || firstIncidentDay > days)
+    throw new RangeError('firstIncidentDay must be an integer in 0..days');
   if (!Number.isFinite(endRaw)) throw new RangeError('end must be a valid time');
-  return { tenants, servicesPerTenant, days, rate, seed, firstIncidentDay, end: Math.floor(endRaw / MINUTE_MS) * MINUTE_MS };
+  return {
+    tenants,
+    servicesPerTenant,
+    days,
+    rate,
+    seed,
+    firstIncidentDay,
+    end: Math.floor(endRaw / MINUTE_MS) * MINUTE_MS,
+  };
 }
 
 /**
@@ -295,7 +332,10 @@ export function buildScenario(options: ScenarioOptions): Scenario {
   const services: ScenarioService[] = [];
   const labels: ScenarioLabel[] = [];
   const plans: { profile: ScenarioService; seed: number; labels: ScenarioLabel[]; peakHour: number }[] = [];
-  const dayStarts = Array.from({ length: o.days - o.firstIncidentDay }, (_, i) => start + (o.firstIncidentDay + i) * DAY_MS);
+  const dayStarts = Array.from(
+    { length: o.days - o.firstIncidentDay },
+    (_, i) => start + (o.firstIncidentDay + i) * DAY_MS,
+  );
   for (const tenant of o.tenants) {
     const rng = new Rng(childSeed(master));
     const peakHour = rng.uniform(0, 24);
@@ -320,13 +360,20 @@ export function buildScenario(options: ScenarioOptions): Scenario {
     const serviceNames = mine.map((s) => s.name);
     const taken: Reservation[] = [];
     const tenantLabels: ScenarioLabel[] = [];
-    for (const dayStart of dayStarts) tenantLabels.push(...planDay(rng, tenant, serviceNames, dayStart, dayStart + DAY_MS, taken));
+    for (const dayStart of dayStarts)
+      tenantLabels.push(...planDay(rng, tenant, serviceNames, dayStart, dayStart + DAY_MS, taken));
     if (dayStarts.length) {
-      for (const kind of BENIGN_KINDS) tenantLabels.push(planBenign(rng, tenant, kind, serviceNames, dayStarts, o.end, taken));
+      for (const kind of BENIGN_KINDS)
+        tenantLabels.push(planBenign(rng, tenant, kind, serviceNames, dayStarts, o.end, taken));
     }
     labels.push(...tenantLabels);
     for (const profile of mine) {
-      plans.push({ profile, seed: childSeed(rng), labels: tenantLabels.filter((l) => l.service === profile.name), peakHour });
+      plans.push({
+        profile,
+        seed: childSeed(rng),
+        labels: tenantLabels.filter((l) => l.service === profile.name),
+        peakHour,
+      });
     }
     services.push(...mine);
   }
@@ -334,7 +381,8 @@ export function buildScenario(options: ScenarioOptions): Scenario {
 
   // Each call starts every service's stream again from its seed, so every call yields the same events.
   const fresh = (tenant?: string): ServiceState[] => {
-    if (tenant !== undefined && !o.tenants.includes(tenant)) throw new RangeError(`tenant ${tenant} is not in the scenario`);
+    if (tenant !== undefined && !o.tenants.includes(tenant))
+      throw new RangeError(`tenant ${tenant} is not in the scenario`);
     return plans
       .filter((p) => tenant === undefined || p.profile.tenant === tenant)
       .map((p) => {
@@ -397,7 +445,10 @@ function generateMinute(s: ServiceState, t: number, rate: number, out: { ts: num
         errorShare = BURST_ERROR_SHARE;
         break;
       case 'slow_degradation':
-        latency *= Math.pow(DEGRADATION_STEP, Math.min(INCIDENT_MINUTES.slow_degradation, Math.round((t - l.start) / MINUTE_MS)));
+        latency *= Math.pow(
+          DEGRADATION_STEP,
+          Math.min(INCIDENT_MINUTES.slow_degradation, Math.round((t - l.start) / MINUTE_MS)),
+        );
         break;
       case 'traffic_drop':
         traffic = 0;
@@ -420,7 +471,8 @@ function generateMinute(s: ServiceState, t: number, rate: number, out: { ts: num
     if (s.rng.nextDouble() < OUTLIER_SHARE) duration *= s.rng.uniform(5, 10);
     const u = s.rng.nextDouble();
     // Server errors first, so a burst replaces successes and 404s alike.
-    const status = u < errorShare ? [500, 502, 503, 504][s.rng.nextInt(4)] : u < errorShare + NOT_FOUND_SHARE ? 404 : 200;
+    const status =
+      u < errorShare ? [500, 502, 503, 504][s.rng.nextInt(4)] : u < errorShare + NOT_FOUND_SHARE ? 404 : 200;
     const bytes = Math.max(1, Math.round(p.medianBytes * bytesFactor * Math.exp(0.25 * s.normal.next())));
     out.push({
       ts,
@@ -428,7 +480,10 @@ function generateMinute(s: ServiceState, t: number, rate: number, out: { ts: num
         tenant: p.tenant,
         timestamp: new Date(ts).toISOString(),
         service: p.name,
-        http: { request: { method: p.method, path: p.paths[s.rng.nextInt(p.paths.length)] }, response: { status_code: status, bytes } },
+        http: {
+          request: { method: p.method, path: p.paths[s.rng.nextInt(p.paths.length)] },
+          response: { status_code: status, bytes },
+        },
         performance: { duration_ms: Math.round(duration * 10) / 10 },
       },
     });
