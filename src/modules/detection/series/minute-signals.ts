@@ -78,6 +78,8 @@ const RING = WINDOWS[WINDOWS.length - 1];
 /** Half-life of the references, in minutes of data: long enough not to follow an incident, short enough to follow a daily cycle. */
 const HALF_LIFE = 60;
 const DECAY = Math.pow(2, -1 / HALF_LIFE);
+/** Half-life of the spreads (variances), in minutes of data: a day, so that an incident cannot widen them into its own excuse. */
+const SPREAD_DECAY = Math.pow(2, -1 / 1440);
 /** Minutes with data a signal needs before it is tested. */
 const WARMUP = 30;
 /** After this many minutes of a lasting change the references learn it anyway (a new normal). */
@@ -140,8 +142,8 @@ const pct = (x: number) => `${round(x * 100, 1)}%`;
  *   model's own rate (contamination, or the measured rate when higher).
  * Each is tested over windows of 1–20 minutes; a finding needs tail probability < `alpha` and a
  * practically large effect (EFFECT). References are exponentially weighted (half-life 60 minutes of
- * data) and frozen while a signal is suspicious (p < √alpha), so a slow ramp does not become its
- * own baseline; after MAX_FROZEN minutes a lasting change is learnt as the new normal.
+ * data) and frozen while a signal is anomalous, so an incident does not become its own baseline;
+ * after MAX_FROZEN minutes a lasting change is learnt as the new normal.
  * The tests are those of statistical process control (Montgomery, "Introduction to Statistical
  * Quality Control", ch. 7 and 9: c-, p- and EWMA charts) with exact tails instead of 3-sigma limits.
  */
@@ -213,24 +215,26 @@ export class MinuteSignals {
     s.emptyRun = m.count > 0 ? 0 : s.emptyRun + 1;
     if (m.count > 0) s.gapFrom = null;
 
+    this.computeWindows(minuteMs);
     const findings: SignalFinding[] = [];
-    const suspicious = new Set<SignalName>();
-    const judge = (signal: SignalName, r: { finding: SignalFinding | null; minLogP: number }) => {
-      if (r.finding) findings.push(r.finding);
-      if (r.minLogP < 0.5 * Math.log(this.options.alpha)) suspicious.add(signal);
+    const judge = (_signal: SignalName, finding: SignalFinding | null) => {
+      if (finding) findings.push(finding);
     };
-    if (s.traffic.minutes >= WARMUP) judge('traffic', this.testTraffic(minuteMs));
-    if (s.errors.minutes >= WARMUP) judge('errors', this.testErrors(minuteMs));
-    if (s.anomalies.minutes >= WARMUP) judge('anomalies', this.testAnomalies(minuteMs));
-    if (s.latency.minutes >= WARMUP) judge('latency', this.testGauss(minuteMs, 'latency'));
-    if (s.payload.minutes >= WARMUP) judge('payload', this.testGauss(minuteMs, 'payload'));
+    if (s.traffic.minutes >= WARMUP) judge('traffic', this.testTraffic());
+    if (s.errors.minutes >= WARMUP) judge('errors', this.testErrors());
+    if (s.anomalies.minutes >= WARMUP) judge('anomalies', this.testAnomalies());
+    if (s.latency.minutes >= WARMUP) judge('latency', this.testGauss('latency'));
+    if (s.payload.minutes >= WARMUP) judge('payload', this.testGauss('payload'));
 
+    const anomalous = new Set(findings.map((f) => f.signal));
     const learn = (signal: SignalName, apply: () => void) => {
-      if (suspicious.has(signal) && s.frozen[signal] < MAX_FROZEN) {
-        s.frozen[signal]++;
-        return;
-      }
-      s.frozen[signal] = 0;
+      if (anomalous.has(signal)) {
+        // Frozen while anomalous; a change that lasts MAX_FROZEN minutes is learnt from then on.
+        if (s.frozen[signal] < MAX_FROZEN) {
+          s.frozen[signal]++;
+          return;
+        }
+      } else s.frozen[signal] = 0;
       apply();
     };
     learn('traffic', () => this.learnTraffic(m.count));
@@ -251,32 +255,49 @@ export class MinuteSignals {
     return findings;
   }
 
-  /** Sums of the last `w` minutes of the ring (fewer when the ring is shorter), and the window's first minute. */
-  private window(w: number, minuteMs: number): { sums: MinuteStats; since: number; minutes: number } | null {
+  /** Sums of the last w minutes for every window w (computed once per minute, newest minute backwards). */
+  private windows: ({ sums: MinuteStats; since: number; minutes: number } | null)[] = [];
+
+  private computeWindows(minuteMs: number): void {
     const ring = this.s.ring;
-    if (ring.length < w) return null;
-    const sums = Object.fromEntries(FIELDS.map((f) => [f, 0])) as unknown as MinuteStats;
-    for (let i = ring.length - w; i < ring.length; i++) FIELDS.forEach((f, j) => ((sums[f] as number) += ring[i][j]));
-    return { sums, since: minuteMs - (w - 1) * 60_000, minutes: w };
+    const acc = new Float64Array(FIELDS.length);
+    this.windows = [];
+    let taken = 0;
+    for (const w of WINDOWS) {
+      if (ring.length < w) {
+        this.windows.push(null);
+        continue;
+      }
+      for (; taken < w; taken++) {
+        const row = ring[ring.length - 1 - taken];
+        for (let j = 0; j < FIELDS.length; j++) acc[j] += row[j];
+      }
+      const sums = {} as MinuteStats;
+      FIELDS.forEach((f, j) => (sums[f] = acc[j]));
+      this.windows.push({ sums, since: minuteMs - (w - 1) * 60_000, minutes: w });
+    }
   }
 
-  private testTraffic(minuteMs: number) {
+  private window(w: number): { sums: MinuteStats; since: number; minutes: number } | null {
+    return this.windows[WINDOWS.indexOf(w)] ?? null;
+  }
+
+  private testTraffic() {
     const t = this.s.traffic;
     let best: SignalFinding | null = null;
-    let minLogP = 0;
     const phi = Math.max(1, t.dispersion);
     for (const w of WINDOWS) {
-      const win = this.window(w, minuteMs);
+      const win = this.window(w);
       if (!win) break;
       const observed = win.sums.count;
       const expected = t.mean * w;
       if (expected <= 0) continue;
-      // Quasi-Poisson: counts scaled by the dispersion keep the test's variance honest for bursty traffic.
-      const down = logPoissonLower(observed / phi, expected / phi);
-      const up = logPoissonUpper(observed / phi, expected / phi);
-      minLogP = Math.min(minLogP, down, up);
       const ratio = observed / expected;
-      if (down < Math.log(this.options.alpha) && ratio <= EFFECT.trafficDrop) {
+      // Quasi-Poisson: counts scaled by the dispersion keep the test's variance honest for bursty traffic.
+      // The exact tail is only worth computing for a change large enough to matter.
+      const down = ratio <= EFFECT.trafficDrop ? logPoissonLower(observed / phi, expected / phi) : 0;
+      const up = ratio >= EFFECT.trafficSurge ? logPoissonUpper(observed / phi, expected / phi) : 0;
+      if (down < Math.log(this.options.alpha)) {
         best = pick(best, {
           signal: 'traffic', metric: SIGNALS.traffic, since: win.since, windowMinutes: w, value: observed / w, expected: t.mean,
           ratio, direction: 'down', logP: down, severity: ratio <= 0.1 ? 'critical' : 'warning',
@@ -284,7 +305,7 @@ export class MinuteSignals {
             ? `no requests for ${w} min (expected ${round(t.mean, 1)}/min)`
             : `requests fell to ${round(observed / w, 1)}/min over ${w} min, ${round(ratio * 100, 0)}% of the expected ${round(t.mean, 1)}/min`,
         });
-      } else if (up < Math.log(this.options.alpha) && ratio >= EFFECT.trafficSurge) {
+      } else if (up < Math.log(this.options.alpha)) {
         best = pick(best, {
           signal: 'traffic', metric: SIGNALS.traffic, since: win.since, windowMinutes: w, value: observed / w, expected: t.mean,
           ratio, direction: 'up', logP: up, severity: ratio >= 10 ? 'critical' : 'warning',
@@ -292,24 +313,23 @@ export class MinuteSignals {
         });
       }
     }
-    return { finding: best, minLogP };
+    return best;
   }
 
-  private testErrors(minuteMs: number) {
+  private testErrors() {
     const e = this.s.errors;
     // Reference share with a weak prior of 1% (100 requests' worth), so a service that never failed is not at 0.
     const p0 = (e.errors + 1) / (e.count + 100);
     let best: SignalFinding | null = null;
-    let minLogP = 0;
     for (const w of WINDOWS) {
-      const win = this.window(w, minuteMs);
+      const win = this.window(w);
       if (!win) break;
       const { errors, count } = win.sums;
       if (!count) continue;
-      const logP = logBinomialUpper(errors, count, p0);
-      minLogP = Math.min(minLogP, logP);
       const share = errors / count;
-      if (logP < Math.log(this.options.alpha) && errors >= EFFECT.minErrors && share - p0 >= EFFECT.errorPoints) {
+      if (errors < EFFECT.minErrors || share - p0 < EFFECT.errorPoints) continue;
+      const logP = logBinomialUpper(errors, count, p0);
+      if (logP < Math.log(this.options.alpha)) {
         best = pick(best, {
           signal: 'errors', metric: SIGNALS.errors, since: win.since, windowMinutes: w, value: share, expected: p0,
           ratio: share - p0, direction: 'up', logP, severity: share >= 0.2 ? 'critical' : 'warning',
@@ -317,25 +337,24 @@ export class MinuteSignals {
         });
       }
     }
-    return { finding: best, minLogP };
+    return best;
   }
 
-  private testAnomalies(minuteMs: number) {
+  private testAnomalies() {
     const a = this.s.anomalies;
     const c = this.options.contamination;
     // The model's own rate (contamination), or the measured one when it runs higher.
     const p0 = Math.max(c, (a.anomalies + c * 200) / (a.count + 200));
     let best: SignalFinding | null = null;
-    let minLogP = 0;
     for (const w of WINDOWS) {
-      const win = this.window(w, minuteMs);
+      const win = this.window(w);
       if (!win) break;
       const { anomalies, count } = win.sums;
       if (!count) continue;
-      const logP = logBinomialUpper(anomalies, count, p0);
-      minLogP = Math.min(minLogP, logP);
       const share = anomalies / count;
-      if (logP < Math.log(this.options.alpha) && anomalies >= EFFECT.minAnomalies && share >= EFFECT.anomalyFactor * p0) {
+      if (anomalies < EFFECT.minAnomalies || share < EFFECT.anomalyFactor * p0) continue;
+      const logP = logBinomialUpper(anomalies, count, p0);
+      if (logP < Math.log(this.options.alpha)) {
         best = pick(best, {
           signal: 'anomalies', metric: SIGNALS.anomalies, since: win.since, windowMinutes: w, value: share, expected: p0,
           ratio: share / p0, direction: 'up', logP, severity: share >= 0.5 ? 'critical' : 'warning',
@@ -343,28 +362,26 @@ export class MinuteSignals {
         });
       }
     }
-    return { finding: best, minLogP };
+    return best;
   }
 
-  private testGauss(minuteMs: number, signal: 'latency' | 'payload') {
+  private testGauss(signal: 'latency' | 'payload') {
     const g = this.s[signal];
     const watch: Watch = signal === 'latency' ? this.options.latency : 'both';
     const factor = signal === 'latency' ? EFFECT.latency : EFFECT.payload;
     const [nKey, sumKey] = signal === 'latency' ? (['latN', 'latLogSum'] as const) : (['bytesN', 'bytesLogSum'] as const);
     let best: SignalFinding | null = null;
-    let minLogP = 0;
     for (const w of WINDOWS) {
-      const win = this.window(w, minuteMs);
+      const win = this.window(w);
       if (!win) break;
       const n = win.sums[nKey];
       if (!n) continue;
       const mean = win.sums[sumKey] / n;
-      const sd = Math.sqrt(g.within / n + g.between + 1e-6);
+      // Sampling noise of the window's requests, plus the minute-to-minute wobble averaged over its minutes.
+      const sd = Math.sqrt(g.within / n + g.between / w + 1e-6);
       const z = (mean - g.mu) / sd;
       const up = logNormalUpper(z);
       const down = logNormalUpper(-z);
-      if (watch !== 'down') minLogP = Math.min(minLogP, up);
-      if (watch !== 'up') minLogP = Math.min(minLogP, down);
       const value = Math.expm1(mean);
       const expected = Math.expm1(g.mu);
       const ratio = Math.exp(mean - g.mu);
@@ -384,18 +401,19 @@ export class MinuteSignals {
         });
       }
     }
-    return { finding: best, minLogP };
+    return best;
   }
 
   private learnTraffic(count: number): void {
     const t = this.s.traffic;
-    // During warm-up a running mean (weight 1/k) so the first minutes settle the reference quickly.
-    const a = t.minutes < WARMUP ? 1 / (t.minutes + 1) : 1 - DECAY;
+    // Running means (weight 1/k) until k reaches the half-life's weight, so early minutes settle quickly.
+    const a = Math.max(1 / (t.minutes + 1), 1 - DECAY);
+    const b = Math.max(1 / (t.minutes + 1), 1 - SPREAD_DECAY);
     if (t.minutes === 0) t.mean = count;
     else {
       const resid = count - t.mean;
       // Dispersion (variance / mean) of minute counts: 1 for Poisson traffic, more for bursty traffic.
-      if (t.mean > 0) t.dispersion = (1 - a) * t.dispersion + a * Math.min(50, (resid * resid) / t.mean);
+      if (t.mean > 0) t.dispersion = (1 - b) * t.dispersion + b * Math.min(50, (resid * resid) / t.mean);
       t.mean += a * resid;
     }
     t.minutes++;
@@ -415,12 +433,13 @@ function learnGauss(g: GaussState, n: number, sum: number, sq: number): void {
     g.within = within;
     g.between = 0;
   } else {
-    // During warm-up a running mean (weight 1/k) so early minutes settle the reference quickly.
-    const a = g.minutes < WARMUP ? 1 / (g.minutes + 1) : 1 - DECAY;
+    // Running means (weight 1/k) until k reaches the half-life's weight, so early minutes settle quickly.
+    const a = Math.max(1 / (g.minutes + 1), 1 - DECAY);
+    const b = Math.max(1 / (g.minutes + 1), 1 - SPREAD_DECAY);
     const resid = mean - g.mu;
-    g.between = (1 - a) * g.between + a * Math.max(0, resid * resid - g.within / n);
+    g.between = (1 - b) * g.between + b * Math.max(0, resid * resid - g.within / n);
     g.mu += a * resid;
-    if (n > 1) g.within = (1 - a) * g.within + a * within;
+    if (n > 1) g.within = (1 - b) * g.within + b * within;
   }
   g.minutes++;
 }
