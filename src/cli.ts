@@ -15,6 +15,7 @@ import { generateSyntheticLogs } from './modules/retrain/synthetic-logs';
 import { SchedulerService } from './modules/retrain/retrain.jobs';
 import { parseReplayArgs, replayNab } from './modules/detection/series/nab-replay';
 import { ReplayEngine } from './modules/detection/replay/replay-engine';
+import { runEvaluate } from './modules/detection/evaluation/evaluate.command';
 
 /** Progress for people at a terminal; silent when output is piped or in CI. */
 const progress = (msg: string) => {
@@ -244,6 +245,7 @@ function usage(): string {
  */
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
+  if (name === 'evaluate') return runEvaluate(args); // an HTTP client of a running service: no config, no database
   const command = name ? COMMANDS[name] : undefined;
   if (!command) {
     process.stderr.write(name && name !== '--help' ? `unknown command: ${name}\n${usage()}` : usage());
