@@ -367,10 +367,10 @@ class TenantSender {
 class Progress {
   private readonly bars = new Map<string, SingleBar>();
   private readonly multi: MultiBar | null;
-  private lastLine = 0;
+  private readonly lastLine = new Map<string, number>();
 
   constructor(
-    private readonly err: NodeJS.WriteStream,
+    private readonly err: EvaluateIo['err'],
     private readonly quiet: boolean,
   ) {
     this.multi =
@@ -399,8 +399,8 @@ class Progress {
       this.bars.get(s.tenant)?.update(s.sent, { tenant: s.tenant.padEnd(10), rate });
       return;
     }
-    if (Date.now() - this.lastLine >= 10_000 && !this.quiet) {
-      this.lastLine = Date.now();
+    if (Date.now() - (this.lastLine.get(s.tenant) ?? 0) >= 10_000 && !this.quiet) {
+      this.lastLine.set(s.tenant, Date.now());
       this.err.write(`${s.tenant}: ${s.sent}/${s.total} events sent (${rate} ev/s)\n`);
     }
   }
@@ -422,6 +422,7 @@ async function waitForWatermark(
   target: number,
   deadline: number,
   log: (s: string) => void,
+  pollMs: number,
 ): Promise<boolean> {
   const left = new Set(tenants);
   let warned = false;
@@ -445,7 +446,7 @@ async function waitForWatermark(
       );
       return false;
     }
-    await sleep(POLL_MS);
+    await sleep(pollMs);
   }
 }
 
@@ -454,6 +455,7 @@ async function settledIncidents(
   client: EvaluationClient,
   tenants: string[],
   deadline: number,
+  stableMs: number,
 ): Promise<FoundIncident[]> {
   const read = async () => (await Promise.all(tenants.map((t) => client.incidents(t)))).flat();
   const key = (xs: FoundIncident[]) =>
@@ -464,11 +466,21 @@ async function settledIncidents(
     );
   let prev = await read();
   for (;;) {
-    await sleep(STABLE_MS);
+    await sleep(stableMs);
     const next = await read();
     if (key(next) === key(prev) || Date.now() >= deadline) return next;
     prev = next;
   }
+}
+
+/** Where a run writes, and (for tests) its clock and poll intervals in ms. */
+export interface EvaluateIo {
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream & { isTTY?: boolean };
+  /** The data ends at now(), rounded down to the minute. Default Date.now. */
+  now?: () => number;
+  pollMs?: number;
+  stableMs?: number;
 }
 
 /** The structured result of a run (`--json`). */
@@ -504,8 +516,10 @@ export interface EvaluateResult {
  */
 export async function runEvaluate(
   argv: string[],
-  io: { out: NodeJS.WritableStream; err: NodeJS.WriteStream } = { out: process.stdout, err: process.stderr },
+  io: EvaluateIo = { out: process.stdout, err: process.stderr },
 ): Promise<number> {
+  const now = io.now ?? Date.now;
+  const timing = { pollMs: io.pollMs ?? POLL_MS, stableMs: io.stableMs ?? STABLE_MS };
   if (argv.includes('--help') || argv.includes('-h')) {
     io.out.write(EVALUATE_USAGE);
     return 0;
@@ -515,7 +529,7 @@ export async function runEvaluate(
     o = parseEvaluateArgs(argv);
   } catch (e) {
     if (!(e instanceof EvaluateUsageError)) throw e;
-    io.err.write(`evaluate: ${e.message}\n\n${EVALUATE_USAGE}`);
+    io.err.write(`evaluate: ${e.message} (see npm run evaluate -- --help)\n`);
     return 2;
   }
   const client = new EvaluationClient(o.url, o.keys);
@@ -539,7 +553,7 @@ export async function runEvaluate(
     days: o.days,
     rate: o.rate,
     seed: o.seed,
-    end: Date.now(),
+    end: now(),
     firstIncidentDay: o.model ? 1 : 0,
   });
   say(
@@ -562,7 +576,14 @@ export async function runEvaluate(
       await Promise.all(senders.map((s) => s.sendUntil(dayOneEnd)));
       sendingMs += Date.now() - started;
       say('day 1 sent; waiting for it to be processed before training');
-      await waitForWatermark(client, o.tenants, dayOneEnd - 3 * MINUTE_MS, deadlineFrom(Date.now()), say);
+      await waitForWatermark(
+        client,
+        o.tenants,
+        dayOneEnd - 3 * MINUTE_MS,
+        deadlineFrom(Date.now()),
+        say,
+        timing.pollMs,
+      );
       for (const t of o.tenants) {
         try {
           const r = (await client.call(t, 'POST', '/retrain')).json as { version?: number; status?: string };
@@ -595,10 +616,15 @@ export async function runEvaluate(
   );
 
   const deadline = deadlineFrom(Date.now());
-  const caughtUp = await waitForWatermark(client, o.tenants, scenario.end - 3 * MINUTE_MS, deadline, (s) =>
-    io.err.write(s + '\n'),
+  const caughtUp = await waitForWatermark(
+    client,
+    o.tenants,
+    scenario.end - 3 * MINUTE_MS,
+    deadline,
+    (s) => io.err.write(s + '\n'),
+    timing.pollMs,
   );
-  const incidents = await settledIncidents(client, o.tenants, Math.max(deadline, Date.now() + 30_000));
+  const incidents = await settledIncidents(client, o.tenants, Math.max(deadline, Date.now() + 30_000), timing.stableMs);
   const report = buildIncidentReport(scenario.labels, incidents, {
     tenants: o.tenants,
     from: o.model ? scenario.start + DAY_MS : scenario.start,

@@ -197,7 +197,9 @@ export function buildIncidentReport(
     };
   });
 
-  const kindNames = [...new Set(real.map((l) => l.kind))];
+  const known = Object.keys(PAGE_DEADLINE_MS);
+  const rank = (k: string) => (known.includes(k) ? known.indexOf(k) : known.length);
+  const kindNames = [...new Set(real.map((l) => l.kind))].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   const kinds: KindSummary[] = kindNames.map((kind) => {
     const mine = outcomes.filter((o) => o.label.kind === kind);
     const delays = mine.filter((o) => o.delayMs !== null).map((o) => o.delayMs!);
