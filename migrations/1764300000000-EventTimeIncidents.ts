@@ -19,7 +19,9 @@ export class EventTimeIncidents1764300000000 implements MigrationInterface {
         ADD COLUMN anomalies     integer          NOT NULL DEFAULT 0,
         ADD COLUMN bytes_n       integer          NOT NULL DEFAULT 0,
         ADD COLUMN bytes_log_sum double precision NOT NULL DEFAULT 0,
-        ADD COLUMN bytes_log_sq  double precision NOT NULL DEFAULT 0`);
+        ADD COLUMN bytes_log_sq  double precision NOT NULL DEFAULT 0,
+        ADD COLUMN bytes_log_max double precision,
+        ADD COLUMN bytes_log_min double precision`);
     await q.query(`
       ALTER TABLE series_minutes
         ADD COLUMN anomalies    integer NOT NULL DEFAULT 0,
@@ -86,6 +88,6 @@ export class EventTimeIncidents1764300000000 implements MigrationInterface {
     await q.query(`DROP TABLE series_gaps`);
     await q.query(`DROP TABLE series_watermarks`);
     await q.query(`ALTER TABLE series_minutes DROP COLUMN anomalies, DROP COLUMN bytes_geomean`);
-    await q.query(`ALTER TABLE series_partials DROP COLUMN max_ts, DROP COLUMN anomalies, DROP COLUMN bytes_n, DROP COLUMN bytes_log_sum, DROP COLUMN bytes_log_sq`);
+    await q.query(`ALTER TABLE series_partials DROP COLUMN max_ts, DROP COLUMN anomalies, DROP COLUMN bytes_n, DROP COLUMN bytes_log_sum, DROP COLUMN bytes_log_sq, DROP COLUMN bytes_log_max, DROP COLUMN bytes_log_min`);
   }
 }

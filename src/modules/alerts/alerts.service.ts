@@ -107,7 +107,8 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
       if (this.stopped) return;
       try {
         if (work.pending.has(tenant)) await this.processTenant(tenant);
-        if (work.open.has(tenant)) {
+        // Anomalies just processed may have opened incidents: they are checked for an end too.
+        if (work.open.has(tenant) || work.pending.has(tenant)) {
           const ended = await this.incidents.endQuiet(tenant, this.settings.cooldownMs, randomUUID);
           if (ended) this.logger.log(`tenant ${tenant}: ${ended} incident(s) ended`);
         }

@@ -47,7 +47,8 @@ function mergeSignal(old: IncidentSignal, f: IncidentSignal): IncidentSignal {
   return {
     ...(stronger ? f : old),
     severity: maxSeverity(old.severity, f.severity) as IncidentSignal['severity'],
-    firstAt: old.firstAt < f.firstAt ? old.firstAt : f.firstAt,
+    // Dated by its first finding: a later finding over a longer window reaches back further, but not into the incident.
+    firstAt: old.firstAt,
     lastAt: old.lastAt > f.lastAt ? old.lastAt : f.lastAt,
     detections: old.detections + 1,
   };
@@ -62,7 +63,8 @@ function mergeSignal(old: IncidentSignal, f: IncidentSignal): IncidentSignal {
  *   open, starting at the first minute of its evidence; a single anomalous request never does;
  * - one arriving a cooldown or more (event time) after the open incident's last evidence ends that
  *   incident (at the end of its last evidence minute) and opens a new one;
- * - otherwise it joins: a new signal or a higher severity escalates (a message), and an incident
+ * - otherwise it joins: a new signal (other than the per-event anomaly rate, which mostly restates
+ *   the others) or a higher severity escalates (a message), and an incident
  *   still going on `renotifyMs` after its last message gets a reminder;
  * - event anomalies join the open incident of their service when they fall in its window, else they
  *   stay data (no message);
@@ -143,8 +145,6 @@ export function planIncidents(
     const before = cur.severity;
     cur.severity = maxSeverity(cur.severity, signal.severity);
     if (t > cur.lastEvidenceAt.getTime()) cur.lastEvidenceAt = d.ts;
-    const firstAt = new Date(signal.firstAt);
-    if (firstAt < cur.startedAt) cur.startedAt = firstAt;
     touched.set(cur.id, cur);
     plan.assignments.push({ detectionId: d.id, incidentId: cur.id });
     const at = new Date(t + MINUTE);
@@ -152,7 +152,8 @@ export function planIncidents(
       // Not announced yet (below the minimum severity, or silenced): announce once it qualifies.
       if (message(cur, 'open', at)) count('opened');
       else count('evidence');
-    } else if (joined || RANK[cur.severity] > RANK[before]) {
+    } else if ((joined && signal.signal !== 'anomalies') || RANK[cur.severity] > RANK[before]) {
+      // The per-event anomaly rate joining adds no news to a signal already announced: it follows from it.
       if (message(cur, 'escalate', at)) count('escalated');
       else count(joined ? 'joined' : 'evidence');
     } else if (settings.renotifyMs > 0 && cur.lastMessageAt && t + MINUTE - cur.lastMessageAt.getTime() >= settings.renotifyMs) {

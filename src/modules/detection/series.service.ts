@@ -29,9 +29,11 @@ interface MinutePoint {
   bytesN: number;
   bytesLogSum: number;
   bytesLogSq: number;
+  bytesMax: number;
+  bytesMin: number;
 }
 
-const emptyPoint = (): MinutePoint => ({ count: 0, errors: 0, latencies: [], anomalies: 0, bytesN: 0, bytesLogSum: 0, bytesLogSq: 0 });
+const emptyPoint = (): MinutePoint => ({ count: 0, errors: 0, latencies: [], anomalies: 0, bytesN: 0, bytesLogSum: 0, bytesLogSq: 0, bytesMax: -Infinity, bytesMin: Infinity });
 
 /**
  * Series detection in event time (SPEC §7, issue 12). Events are summed per tenant, service and
@@ -131,6 +133,8 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
       point.bytesN += p.bytesN;
       point.bytesLogSum += p.bytesLogSum;
       point.bytesLogSq += p.bytesLogSq;
+      if (p.bytesLogMax !== null) point.bytesMax = Math.max(point.bytesMax, p.bytesLogMax);
+      if (p.bytesLogMin !== null) point.bytesMin = Math.min(point.bytesMin, p.bytesLogMin);
       minutes.set(t, point);
       byService.set(p.service, minutes);
     }
@@ -255,11 +259,15 @@ function statsOf(p: MinutePoint): MinuteStats {
   let latLogSum = 0;
   let latLogSq = 0;
   let latN = 0;
+  let latMax = 0;
+  let latMin = 0;
   for (const l of p.latencies) {
     if (!(l >= 0) || !Number.isFinite(l)) continue;
     const v = Math.log1p(l);
     latLogSum += v;
     latLogSq += v * v;
+    latMax = latN ? Math.max(latMax, v) : v;
+    latMin = latN ? Math.min(latMin, v) : v;
     latN++;
   }
   return {
@@ -272,6 +280,10 @@ function statsOf(p: MinutePoint): MinuteStats {
     bytesLogSum: p.bytesLogSum,
     bytesLogSq: p.bytesLogSq,
     anomalies: p.anomalies,
+    latMax,
+    latMin,
+    bytesMax: p.bytesN ? p.bytesMax : 0,
+    bytesMin: p.bytesN ? p.bytesMin : 0,
   };
 }
 

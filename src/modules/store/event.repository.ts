@@ -174,12 +174,14 @@ export class EventRepository {
          ON CONFLICT (tenant_id, id) DO NOTHING
          RETURNING id, service, ts, duration_ms, status_code, bytes, prediction
        ), par AS (
-         INSERT INTO series_partials (tenant_id, service, minute, count, errors, latencies, max_ts, anomalies, bytes_n, bytes_log_sum, bytes_log_sq)
+         INSERT INTO series_partials (tenant_id, service, minute, count, errors, latencies, max_ts, anomalies, bytes_n, bytes_log_sum, bytes_log_sq,
+                                     bytes_log_max, bytes_log_min)
          SELECT $1, service, date_trunc('minute', ts), COUNT(*), COUNT(*) FILTER (WHERE status_code >= 500),
                 COALESCE(array_agg(duration_ms) FILTER (WHERE duration_ms IS NOT NULL), '{}'), MAX(ts),
                 COUNT(*) FILTER (WHERE prediction = -1), COUNT(*) FILTER (WHERE bytes >= 0),
                 COALESCE(SUM(ln(1 + bytes::float8)) FILTER (WHERE bytes >= 0), 0),
-                COALESCE(SUM(ln(1 + bytes::float8) ^ 2) FILTER (WHERE bytes >= 0), 0)
+                COALESCE(SUM(ln(1 + bytes::float8) ^ 2) FILTER (WHERE bytes >= 0), 0),
+                MAX(ln(1 + bytes::float8)) FILTER (WHERE bytes >= 0), MIN(ln(1 + bytes::float8)) FILTER (WHERE bytes >= 0)
            FROM ins GROUP BY service, date_trunc('minute', ts)
        ), det AS (
          ${DETECTIONS_INSERT('$3', 'WHERE d.event_id IN (SELECT id FROM ins)')}

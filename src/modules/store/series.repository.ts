@@ -18,6 +18,9 @@ export interface PartialRow {
   bytesN: number;
   bytesLogSum: number;
   bytesLogSq: number;
+  /** Largest and smallest ln(1 + bytes) (null without sizes). */
+  bytesLogMax: number | null;
+  bytesLogMin: number | null;
 }
 
 /** How far a tenant's event time has got (SPEC §7: minutes close on an event-time watermark). */
@@ -109,7 +112,7 @@ export class SeriesRepository {
       ).map((r: Record<string, unknown>) => ({ service: r.service as string, lastMinute: r.last_minute as Date, detectors: r.detectors as Record<string, unknown> }));
       const partials: PartialRow[] = (
         await m.query(
-          `SELECT service, minute, count, errors, latencies, anomalies, bytes_n, bytes_log_sum, bytes_log_sq
+          `SELECT service, minute, count, errors, latencies, anomalies, bytes_n, bytes_log_sum, bytes_log_sq, bytes_log_max, bytes_log_min
              FROM series_partials WHERE tenant_id = $1 AND minute < $2 ORDER BY service, minute`,
           [tenantId, new Date(horizon)],
         )
@@ -123,6 +126,8 @@ export class SeriesRepository {
         bytesN: Number(r.bytes_n),
         bytesLogSum: Number(r.bytes_log_sum),
         bytesLogSq: Number(r.bytes_log_sq),
+        bytesLogMax: r.bytes_log_max === null ? null : Number(r.bytes_log_max),
+        bytesLogMin: r.bytes_log_min === null ? null : Number(r.bytes_log_min),
       }));
       const result = await close(states, partials, horizon);
       await this.writeMinutes(m, tenantId, result.minutes);

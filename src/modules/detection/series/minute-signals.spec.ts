@@ -33,7 +33,7 @@ function* minutes(seed: number, rate: number, n: number, change: Change = () => 
     const f = Math.sin((2 * Math.PI * m) / DAY);
     const c = change(m) ?? {};
     const count = poisson(rng, rate * (1 + 0.5 * f) * (c.rate ?? 1));
-    const s: MinuteStats = { count, errors: 0, latN: 0, latLogSum: 0, latLogSq: 0, bytesN: 0, bytesLogSum: 0, bytesLogSq: 0, anomalies: 0 };
+    const s: MinuteStats = { count, errors: 0, latN: 0, latLogSum: 0, latLogSq: 0, bytesN: 0, bytesLogSum: 0, bytesLogSq: 0, anomalies: 0, latMax: 0, latMin: Infinity, bytesMax: 0, bytesMin: Infinity };
     for (let i = 0; i < count; i++) {
       let ms = 200 * (1 + 0.2 * f) * Math.exp(0.5 * gaussian(rng)) * (c.latency ?? 1);
       if (rng.nextDouble() < 0.005) ms *= 5 + 5 * rng.nextDouble();
@@ -41,13 +41,18 @@ function* minutes(seed: number, rate: number, n: number, change: Change = () => 
       s.latN++;
       s.latLogSum += l;
       s.latLogSq += l * l;
+      s.latMax = Math.max(s.latMax, l);
+      s.latMin = Math.min(s.latMin, l);
       if (rng.nextDouble() < (c.errorShare ?? 0.005)) s.errors++;
       const b = Math.log1p(5000 * Math.exp(0.3 * gaussian(rng)) * (c.bytes ?? 1));
       s.bytesN++;
       s.bytesLogSum += b;
       s.bytesLogSq += b * b;
+      s.bytesMax = Math.max(s.bytesMax, b);
+      s.bytesMin = Math.min(s.bytesMin, b);
       if (rng.nextDouble() < 0.01) s.anomalies++;
     }
+    if (!count) s.latMin = s.bytesMin = 0;
     yield [m * MINUTE, s];
   }
 }

@@ -20,6 +20,11 @@ export interface MinuteStats {
   bytesLogSq: number;
   /** Requests the per-event scorer (model or cold-start baseline) flagged anomalous. */
   anomalies: number;
+  /** Largest and smallest ln(1 + duration_ms) and ln(1 + bytes) of the minute (0 without any). */
+  latMax: number;
+  latMin: number;
+  bytesMax: number;
+  bytesMin: number;
 }
 
 /** The signals judged per minute, with the metric name their detections carry. */
@@ -126,7 +131,13 @@ export interface MinuteSignalsState {
   gapFrom: number | null;
 }
 
-const FIELDS: (keyof MinuteStats)[] = ['count', 'errors', 'latN', 'latLogSum', 'latLogSq', 'bytesN', 'bytesLogSum', 'bytesLogSq', 'anomalies'];
+const FIELDS: (keyof MinuteStats)[] = [
+  'count', 'errors', 'latN', 'latLogSum', 'latLogSq', 'bytesN', 'bytesLogSum', 'bytesLogSq', 'anomalies', 'latMax', 'latMin', 'bytesMax', 'bytesMin',
+];
+/** How a window combines each field over its minutes: extremes are extremes, the rest add up. */
+const COMBINE = FIELDS.map((f) => (f.endsWith('Max') ? 'max' : f.endsWith('Min') ? 'min' : 'sum'));
+/** For an extreme, the field that counts the values it is the extreme of (an extreme of no values says nothing). */
+const COUNTED_BY = FIELDS.map((f) => (f.startsWith('lat') ? FIELDS.indexOf('latN') : FIELDS.indexOf('bytesN')));
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 const pct = (x: number) => `${round(x * 100, 1)}%`;
 
@@ -136,8 +147,9 @@ const pct = (x: number) => `${round(x * 100, 1)}%`;
  * - traffic: the window's request count against the expected count, Poisson (quasi-Poisson: the
  *   variance is inflated by the service's own measured dispersion), both ways;
  * - server errors: the window's errors given its requests, binomial against the reference share;
- * - latency and response size: the window's mean of ln(1 + x) against the reference, a z-test with
- *   the within-minute variance over the window's requests plus the between-minute variance;
+ * - latency and response size: the window's mean of ln(1 + x) against the reference (its single most
+ *   extreme request left out), a z-test with the within-minute variance over the window's requests
+ *   plus the between-minute variance;
  * - per-event anomalies: the window's anomalous events given its events, binomial against the
  *   model's own rate (contamination, or the measured rate when higher).
  * Each is tested over windows of 1–20 minutes; a finding needs tail probability < `alpha` and a
@@ -260,7 +272,7 @@ export class MinuteSignals {
 
   private computeWindows(minuteMs: number): void {
     const ring = this.s.ring;
-    const acc = new Float64Array(FIELDS.length);
+    const acc = Float64Array.from(COMBINE, (c) => (c === 'max' ? -Infinity : c === 'min' ? Infinity : 0));
     this.windows = [];
     let taken = 0;
     for (const w of WINDOWS) {
@@ -270,7 +282,11 @@ export class MinuteSignals {
       }
       for (; taken < w; taken++) {
         const row = ring[ring.length - 1 - taken];
-        for (let j = 0; j < FIELDS.length; j++) acc[j] += row[j];
+        for (let j = 0; j < FIELDS.length; j++) {
+          const v = row[j] ?? 0;
+          if (COMBINE[j] === 'sum') acc[j] += v;
+          else if ((row[COUNTED_BY[j]] ?? 0) > 0) acc[j] = COMBINE[j] === 'max' ? Math.max(acc[j], v) : Math.min(acc[j], v);
+        }
       }
       const sums = {} as MinuteStats;
       FIELDS.forEach((f, j) => (sums[f] = acc[j]));
@@ -374,14 +390,17 @@ export class MinuteSignals {
     for (const w of WINDOWS) {
       const win = this.window(w);
       if (!win) break;
-      const n = win.sums[nKey];
-      if (!n) continue;
-      const mean = win.sums[sumKey] / n;
+      // The window's single most extreme request is left out (one request never makes a finding by itself).
+      const n = win.sums[nKey] - 1;
+      if (n < 1) continue;
+      const extreme = signal === 'latency' ? [win.sums.latMax, win.sums.latMin] : [win.sums.bytesMax, win.sums.bytesMin];
+      const meanUp = (win.sums[sumKey] - extreme[0]) / n;
+      const meanDown = (win.sums[sumKey] - extreme[1]) / n;
       // Sampling noise of the window's requests, plus the minute-to-minute wobble averaged over its minutes.
       const sd = Math.sqrt(g.within / n + g.between / w + 1e-6);
-      const z = (mean - g.mu) / sd;
-      const up = logNormalUpper(z);
-      const down = logNormalUpper(-z);
+      const up = logNormalUpper((meanUp - g.mu) / sd);
+      const down = logNormalUpper((g.mu - meanDown) / sd);
+      const mean = up <= down ? meanUp : meanDown;
       const value = Math.expm1(mean);
       const expected = Math.expm1(g.mu);
       const ratio = Math.exp(mean - g.mu);
@@ -420,9 +439,12 @@ export class MinuteSignals {
   }
 }
 
-/** The stronger of two findings of one signal (the smaller tail probability). */
+/**
+ * Of two findings of one signal at a minute, the one of the shorter window: it dates the start of
+ * the change most precisely (a long window fires first only for a slow change, and then dates it).
+ */
 function pick(a: SignalFinding | null, b: SignalFinding): SignalFinding {
-  return !a || b.logP < a.logP ? b : a;
+  return !a || b.windowMinutes < a.windowMinutes ? b : a;
 }
 
 function learnGauss(g: GaussState, n: number, sum: number, sq: number): void {
