@@ -38,7 +38,7 @@ describe(buildIncidentReport.name, () => {
   it('should count a label as paged in time when an incident of its service starts in its window', () => {
     const spike = label({ kind: 'latency_spike', start: at(600), end: at(606) });
     const sut = buildIncidentReport([spike], [incident({ start: 600, detected: 603, end: 620 })], opts);
-    expect(sut.outcomes[0]).toMatchObject({ paged: true, delayMs: 3 * MIN, inTime: true, alreadyOpen: false });
+    expect(sut.outcomes[0]).toMatchObject({ paged: true, via: 'opened', delayMs: 3 * MIN, inTime: true });
     expect(sut.kinds).toEqual([
       expect.objectContaining({ kind: 'latency_spike', labels: 1, paged: 1, inTime: 1, medianDelayMs: 3 * MIN }),
     ]);
@@ -79,14 +79,38 @@ describe(buildIncidentReport.name, () => {
   it('should accept an incident starting up to 2 min early, with no negative delay', () => {
     const drop = label({ kind: 'traffic_drop', start: at(600), end: at(620) });
     const sut = buildIncidentReport([drop], [incident({ start: 598, detected: 599 })], opts);
-    expect(sut.outcomes[0]).toMatchObject({ paged: true, delayMs: 0, inTime: true, alreadyOpen: false });
+    expect(sut.outcomes[0]).toMatchObject({ paged: true, via: 'opened', delayMs: 0, inTime: true });
   });
 
-  it('should mark an incident that was already open before the label as joined', () => {
+  it('should not count an incident open all along that takes the label in silently', () => {
     const payload = label({ kind: 'payload_change', start: at(600), end: at(610) });
     const sut = buildIncidentReport([payload], [incident({ start: 400, detected: 401, end: null })], opts);
-    expect(sut.outcomes[0]).toMatchObject({ paged: true, delayMs: 0, alreadyOpen: true });
-    expect(formatIncidentReport(sut)).toContain('joined');
+    expect(sut.outcomes[0]).toMatchObject({ paged: false, via: 'none', delayMs: null, silentlyJoined: true });
+    expect(sut.outcomes[0].incident?.started_at).toBe(iso(400));
+    expect(formatIncidentReport(sut)).toContain('NO (open)');
+  });
+
+  it('should count a new signal joining an open incident in the window as a page from its first evidence', () => {
+    const payload = label({ kind: 'payload_change', start: at(600), end: at(610) });
+    const open = incident({
+      start: 400,
+      detected: 401,
+      end: null,
+      signals: [
+        { signal: 'traffic', first_at: iso(400) },
+        { signal: 'payload', first_at: iso(603) },
+      ],
+    });
+    const sut = buildIncidentReport([payload], [open], opts);
+    expect(sut.outcomes[0]).toMatchObject({ paged: true, via: 'new_signal', delayMs: 3 * MIN, inTime: true });
+    expect(formatIncidentReport(sut)).toMatch(/payload_change\s+11-28 10:00\s+signal\s+3 min/);
+  });
+
+  it('should take the earliest page when an incident opens and another escalates', () => {
+    const spike = label({ kind: 'latency_spike', start: at(600), end: at(606) });
+    const open = incident({ start: 300, end: null, signals: [{ signal: 'latency', first_at: iso(604) }] });
+    const sut = buildIncidentReport([spike], [open, incident({ start: 600, detected: 602 })], opts);
+    expect(sut.outcomes[0]).toMatchObject({ via: 'opened', delayMs: 2 * MIN });
   });
 
   it('should count false incidents per tenant-day, sparing 30 min of recovery after a label', () => {

@@ -33,7 +33,8 @@ export interface FoundIncident {
   /** null while open. */
   ended_at: string | null;
   severity: string;
-  signals: { signal: string }[];
+  /** `first_at`: event time of the signal's first evidence in the incident (when it joined). */
+  signals: { signal: string; first_at?: string }[];
 }
 
 export interface IncidentReportOptions {
@@ -44,18 +45,26 @@ export interface IncidentReportOptions {
   to: number;
 }
 
+/**
+ * How a label paged: `opened` an incident starting in its window; `new_signal` a signal joining,
+ * inside the window, an incident open since before it (an escalation, which updates Slack); `none`.
+ */
+export type PagedVia = 'opened' | 'new_signal' | 'none';
+
 /** How one labelled incident fared. Times in epoch ms, delays in ms. */
 export interface LabelOutcome {
   label: IncidentLabel;
   paged: boolean;
-  /** The first incident (by start) overlapping [start − 2 min, end]; null when not paged. */
+  via: PagedVia;
+  /** The incident that paged; when none did, an incident that was open all along (else null). */
   incident: FoundIncident | null;
-  /** max(0, detected_at − label.start) of that incident; null when not paged. */
+  /** max(0, moment − label.start): the moment is detected_at for `opened`, the joining signal's
+   *  first_at for `new_signal` (its evidence start: a lower bound); null when not paged. */
   delayMs: number | null;
   deadlineMs: number;
   inTime: boolean;
-  /** The incident was already open more than 2 min before the label started (joined, not opened). */
-  alreadyOpen: boolean;
+  /** An incident open since before the label took it in without a new signal: no page of its own. */
+  silentlyJoined: boolean;
 }
 
 /** Per incident kind. Delays in ms. */
@@ -143,9 +152,11 @@ function medianOf(xs: number[]): number | null {
  * Builds the report.
  *
  * - A labelled (non-benign) incident is paged when an incident of its tenant and service spans
- *   [started_at, ended_at or +∞) overlapping [label.start − 2 min, label.end]; its delay is
- *   max(0, detected_at − label.start) of the first such incident (by start), in time when within the
- *   kind's {@link PAGE_DEADLINE_MS}.
+ *   [started_at, ended_at or +∞) overlapping W = [label.start − 2 min, label.end] and either starts in
+ *   W (opened: the moment is its detected_at) or, open since before W, gains a signal whose first_at
+ *   is in W (an escalation: the moment is that first_at). An incident open all along that takes the
+ *   label in without a new signal sent no page of its own: not paged (`silentlyJoined`). The delay
+ *   is max(0, earliest moment − label.start), in time when within the kind's {@link PAGE_DEADLINE_MS}.
  * - A false incident is one (starting in the period) that overlaps no non-benign label window of its
  *   service, the window being [start − 2 min, end + 30 min] (recovery takes a cooldown).
  * - A benign change paged when a false incident started on its service within 60 min of its onset.
@@ -182,18 +193,47 @@ export function buildIncidentReport(
 
   const outcomes: LabelOutcome[] = real.map((label) => {
     const deadlineMs = PAGE_DEADLINE_MS[label.kind] ?? DEFAULT_DEADLINE_MS;
-    const first = ofService(label.tenant, label.service).find((s) => overlaps(s, label.start - EARLY_MS, label.end));
-    if (!first)
-      return { label, paged: false, incident: null, delayMs: null, deadlineMs, inTime: false, alreadyOpen: false };
-    const delayMs = Math.max(0, first.detected - label.start);
+    const lo = label.start - EARLY_MS;
+    const candidates = ofService(label.tenant, label.service).filter((s) => overlaps(s, lo, label.end));
+    let best: { span: Span; at: number; via: PagedVia } | null = null;
+    for (const span of candidates) {
+      let at: number;
+      let via: PagedVia;
+      if (span.start >= lo) {
+        at = span.detected;
+        via = 'opened';
+      } else {
+        const joined = span.inc.signals
+          .map((x) => (x.first_at ? time(x.first_at, 'signals[].first_at') : NaN))
+          .filter((t) => t >= lo && t <= label.end);
+        if (!joined.length) continue;
+        at = Math.min(...joined);
+        via = 'new_signal';
+      }
+      if (!best || at < best.at) best = { span, at, via };
+    }
+    if (!best) {
+      return {
+        label,
+        paged: false,
+        via: 'none',
+        incident: candidates[0]?.inc ?? null,
+        delayMs: null,
+        deadlineMs,
+        inTime: false,
+        silentlyJoined: candidates.length > 0,
+      };
+    }
+    const delayMs = Math.max(0, best.at - label.start);
     return {
       label,
       paged: true,
-      incident: first.inc,
+      via: best.via,
+      incident: best.span.inc,
       delayMs,
       deadlineMs,
       inTime: delayMs <= deadlineMs,
-      alreadyOpen: first.start < label.start - EARLY_MS,
+      silentlyJoined: false,
     };
   });
 
@@ -323,7 +363,7 @@ export function formatIncidentReport(r: IncidentReport): string {
         o.label.service,
         o.label.kind,
         hhmm(o.label.start),
-        o.paged ? (o.alreadyOpen ? 'joined' : 'yes') : 'NO',
+        o.paged ? (o.via === 'opened' ? 'yes' : 'signal') : o.silentlyJoined ? 'NO (open)' : 'NO',
         minutes(o.delayMs),
         minutes(o.deadlineMs),
         o.inTime ? 'yes' : 'NO',
@@ -331,6 +371,10 @@ export function formatIncidentReport(r: IncidentReport): string {
         o.incident ? o.incident.signals.map((s) => s.signal).join(',') || '-' : '-',
       ]),
     ),
+  );
+  out.push(
+    'paged: yes = an incident opened; signal = a new signal joined an open incident (delay from its evidence start); ' +
+      'NO (open) = an incident open since before took it in without a new signal',
   );
   out.push('');
   out.push(
