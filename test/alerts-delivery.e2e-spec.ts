@@ -1,11 +1,11 @@
-import { randomUUID } from 'crypto';
 import request from 'supertest';
-import { planAlerts } from '../src/modules/alerts/alert-policy';
+import { planIncidents } from '../src/modules/alerts/incident-policy';
 import { AlertsService } from '../src/modules/alerts/alerts.service';
 import { AppConfig } from '../src/config/app-config';
 import { AlertRepository } from '../src/modules/store/alert.repository';
-import { DetectionRow, EventRepository, EventRow } from '../src/modules/store/event.repository';
-import { ingest, normalEvents, serverErrors, sleep, waitFor } from './factories/alert-traffic';
+import { IncidentRepository } from '../src/modules/store/incident.repository';
+import { sleep, waitFor } from './factories/alert-traffic';
+import { storeEvidence } from './factories/incident-traffic';
 import { FakeSlack, ReceivedMessage } from './support/fake-slack';
 import { newApiKey, newTenantId, startTestApp, TestApp } from './support/test-app';
 
@@ -32,48 +32,17 @@ const settled = (app: TestApp, key: string, status: string, timeoutMs = 10_000) 
     timeoutMs,
     `an alert ${status}`,
   );
-/** One anomaly (a rare server error) on a warmed-up service: one alert. */
+/** Evidence of an incident on a service: one message. */
 async function oneAnomaly(app: TestApp, key: string, service = 'api'): Promise<void> {
-  await ingest(app, key, normalEvents(service));
-  await ingest(app, key, serverErrors(service));
+  const res = await request(app.http).get('/metrics').set('X-API-Key', key).expect(200);
+  await storeEvidence(app, res.body.tenant, service);
 }
 const alertIdIn = (m: ReceivedMessage) => /alert `([0-9a-f-]{36})`/.exec(JSON.stringify(m.body.blocks))?.[1];
 const prom = async (app: TestApp) => (await request(app.http).get('/prom').expect(200)).text;
 
-/** Stores anomalies the way the ingest path does, but without telling anyone (no bus). */
+/** Stores evidence of incidents the way the series job does, but without telling anyone (no bus). */
 async function storeQuietly(app: TestApp, tenant: string, services: string[]): Promise<void> {
-  const ts = new Date();
-  const events: EventRow[] = services.map((service) => ({
-    id: `e-${randomUUID()}`,
-    service,
-    ts,
-    source: 'api',
-    durationMs: 100,
-    statusCode: 503,
-    bytes: 10,
-    metadata: {},
-    score: -0.5,
-    prediction: -1,
-    modelVersion: null,
-    baseline: 'ready',
-  }));
-  const detections: DetectionRow[] = events.map((e) => ({
-    id: randomUUID(),
-    kind: 'event',
-    eventId: e.id,
-    service: e.service,
-    ts,
-    score: -0.5,
-    prediction: -1,
-    driftAlert: false,
-    modelVersion: null,
-    baseline: true,
-    explanation: null,
-    metadata: {},
-    durationMs: 100,
-    statusCode: 503,
-  }));
-  await app.app.get(EventRepository).insertScored(tenant, events, detections);
+  for (const service of services) await storeEvidence(app, tenant, service, { publish: false });
 }
 
 describe('Alerts: delivery (outbox)', () => {
@@ -311,13 +280,8 @@ describe('Alerts: delivery (outbox)', () => {
         await sut.app.get(AlertsService).tick();
         await storeQuietly(sut, t, ['api']);
         const repo = sut.app.get(AlertRepository);
-        const settings = {
-          cooldownMs: 600_000,
-          renotifyMs: 0,
-          minSeverity: 'info' as const,
-          direction: 'both' as const,
-        };
-        await repo.processPending(t, 100, (batch) => planAlerts(batch, settings));
+        const settings = { cooldownMs: 600_000, renotifyMs: 0, minSeverity: 'info' as const };
+        await sut.app.get(IncidentRepository).processPending(t, 100, (batch) => planIncidents(batch, settings));
         // A sender claims it and vanishes before calling Slack or recording anything.
         const [claimed] = await repo.claimDueAlerts([t], 10, 1);
         expect(claimed).toMatchObject({ status: 'sending', attempts: 1 });

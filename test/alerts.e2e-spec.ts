@@ -1,17 +1,7 @@
-import { randomUUID } from 'crypto';
 import request from 'supertest';
 import { AlertsService } from '../src/modules/alerts/alerts.service';
-import { EventRepository } from '../src/modules/store/event.repository';
-import {
-  activateModel,
-  ingest,
-  normalEvents,
-  serverErrors,
-  sleep,
-  slowEvents,
-  waitFor,
-} from './factories/alert-traffic';
-import { httpEvent } from './factories/http-events';
+import { sleep, waitFor } from './factories/alert-traffic';
+import { MINUTE, storeEvidence } from './factories/incident-traffic';
 import { FakeSlack } from './support/fake-slack';
 import { newApiKey, newTenantId, startTestApp, TestApp } from './support/test-app';
 
@@ -28,230 +18,37 @@ type AlertItem = {
 
 const alertsOf = async (app: TestApp, key: string, query = ''): Promise<AlertItem[]> =>
   (await request(app.http).get(`/alerts${query}`).set('X-API-Key', key).expect(200)).body.items;
-const kinds = (slack: FakeSlack, name: string) =>
-  slack.messages(name).map((m) => m.body.text.split(':')[0].replace(/^\[\w+\] /, ''));
+const thisMinute = () => Math.floor(Date.now() / MINUTE) * MINUTE;
 
-describe('Alerts: policy (through POST /ingest)', () => {
+// The incident policy itself (what opens, escalates and ends an incident) is covered by test/incidents.e2e-spec.ts.
+describe('Alerts: messages of incidents', () => {
   let slack: FakeSlack;
   beforeAll(async () => {
     slack = await new FakeSlack().start();
   });
   afterAll(() => slack.stop());
 
-  describe('a burst on one service (acceptance)', () => {
-    const t = newTenantId();
-    const key = newApiKey();
-    let sut: TestApp;
-    // Short intervals stand in for the defaults (10 min cooldown, 60 min re-notify); the poll timer is
-    // kept out of the way so that delivery within seconds can only come from the anomaly bus.
-    const cooldownMs = 2500;
-    const renotifyMs = 5000;
-
-    beforeAll(async () => {
-      sut = await startTestApp({
-        defaultTenant: t,
-        tenants: [t],
-        tenantApiKeys: { [t]: [key] },
-        tenantSlackWebhooks: { [t]: slack.url(t) },
-        alertCooldownMinutes: cooldownMs / 60_000,
-        alertRenotifyMinutes: renotifyMs / 60_000,
-        alertPollSeconds: 600,
-      });
-      await activateModel(sut, t, ['checkout']);
-    });
-    afterAll(() => sut.close());
-
-    it('should send one message for 50 anomalies within a minute, one re-notify while it lasts, and one recovery after', async () => {
-      // 50 anomalies, each in its own request, five at a time.
-      const firstStored = Date.now();
-      for (let i = 0; i < 50; i += 5) {
-        const results = await Promise.all(Array.from({ length: 5 }, () => ingest(sut, key, serverErrors('checkout'))));
-        expect(results.flat().map((r) => r.prediction)).toEqual([-1, -1, -1, -1, -1]);
-      }
-      const burstMs = Date.now() - firstStored;
-      expect(burstMs).toBeLessThan(60_000);
-      await waitFor(() => slack.messages(t).length, 10_000, 'the first message');
-      expect(slack.messages(t)[0].at - firstStored).toBeLessThan(10_000);
-
-      await waitFor(async () => (await alertsOf(sut, key))[0]?.anomaly_count === 50, 5000, 'the count to reach 50');
-      const [open] = await alertsOf(sut, key);
-      expect(open).toMatchObject({
-        kind: 'open',
-        service: 'checkout',
-        severity: 'critical',
-        scorer: 'model',
-        delivery: { status: 'sent', attempts: 1, target: 'tenant' },
-      });
-      expect(kinds(slack, t)).toEqual(['Anomaly']);
-
-      // It goes on, an anomaly every 400 ms (well inside the cooldown), until the re-notify interval has passed once.
-      while (Date.now() < firstStored + renotifyMs + 1000) {
-        await ingest(sut, key, serverErrors('checkout'));
-        await sleep(400);
-      }
-      await waitFor(() => slack.messages(t).length >= 2, 5000, 'the re-notify');
-      expect(kinds(slack, t)).toEqual(['Anomaly', 'Still anomalous']);
-
-      // Quiet for a cooldown: back to normal.
-      await ingest(sut, key, normalEvents('checkout', 5));
-      await sleep(cooldownMs + 200);
-      await sut.app.get(AlertsService).tick();
-      await waitFor(() => slack.messages(t).length >= 3, 5000, 'the recovery');
-      expect(kinds(slack, t)).toEqual(['Anomaly', 'Still anomalous', 'Recovered']);
-
-      const items = await alertsOf(sut, key);
-      expect(items.map((a) => a.kind)).toEqual(['recovery', 'renotify', 'open']);
-      expect(new Set(items.map((a) => a.incident_id))).toEqual(new Set([open.id]));
-      const total = items[1].anomaly_count + items[2].anomaly_count;
-      expect(items[0].anomaly_count).toBe(total);
-      expect(items.every((a) => a.delivery.status === 'sent')).toBe(true);
-      expect(slack.messages(t)[2].body.text).toBe(`Recovered: checkout (tenant ${t}) after ${total} anomalies`);
-      expect(JSON.stringify(slack.messages(t)[2].body.blocks)).toContain('5 requests scored normal since');
-
-      // A new anomaly after the recovery opens a new alert.
-      await ingest(sut, key, serverErrors('checkout'));
-      await waitFor(() => slack.messages(t).length >= 4, 5000, 'a new alert');
-      expect(kinds(slack, t)).toEqual(['Anomaly', 'Still anomalous', 'Recovered', 'Anomaly']);
-      expect((await alertsOf(sut, key))[0]).toMatchObject({ kind: 'open', anomaly_count: 1 });
-    });
-  });
-
-  describe('scorers, severity, direction, reconciliation', () => {
-    const [a, b, c] = [newTenantId('sc'), newTenantId('sev'), newTenantId('dir')];
-    const [ka, kb, kc] = [newApiKey(), newApiKey(), newApiKey()];
-    let sut: TestApp;
-
-    beforeAll(async () => {
-      sut = await startTestApp({
-        multiTenantEnabled: true,
-        defaultTenant: a,
-        tenants: [a, b, c],
-        tenantApiKeys: { [a]: [ka], [b]: [kb], [c]: [kc] },
-        tenantSlackWebhooks: { [a]: slack.url(a), [b]: slack.url(b), [c]: slack.url(c) },
-        alertMinSeverity: 'critical',
-        alertDirection: 'faster',
-        alertPollSeconds: 0.2,
-      });
-    });
-    afterAll(() => sut.close());
-
-    it('should alert the same for anomalies scored by a cold-start baseline and by a model', async () => {
-      await activateModel(sut, a, ['modelled']);
-      await ingest(sut, ka, normalEvents('fresh'));
-      await ingest(sut, ka, [...serverErrors('fresh'), ...serverErrors('modelled')]);
-      await waitFor(() => slack.messages(a).length >= 2, 10_000, 'two messages');
-      const items = await waitFor(
-        async () => {
-          const list = await alertsOf(sut, ka);
-          return list.every((i) => i.delivery.status === 'sent') ? list : undefined;
-        },
-        5000,
-        'both recorded as sent',
-      );
-      expect(items.map((i) => [i.service, i.scorer, i.kind, i.delivery.status]).sort()).toEqual([
-        ['fresh', 'baseline', 'open', 'sent'],
-        ['modelled', 'model', 'open', 'sent'],
-      ]);
-      const context = slack.messages(a).map((m) => JSON.stringify(m.body.blocks));
-      expect(context.some((x) => x.includes('Scored by cold-start baseline'))).toBe(true);
-      expect(context.some((x) => x.includes('Scored by model v'))).toBe(true);
-    });
-
-    it('should leave out anomalies below ALERT_MIN_SEVERITY', async () => {
-      await ingest(sut, kb, normalEvents('api'));
-      // Scored against the same 40 events: 130 ms is info, 135 ms warning; a rare server error is critical.
-      const scored = await ingest(sut, kb, [
-        httpEvent({ service: 'api', durationMs: 130 }),
-        httpEvent({ service: 'api', durationMs: 135 }),
-      ]);
-      expect(scored.map((s) => s.prediction)).toEqual([-1, -1]);
-      await sut.app.get(AlertsService).tick();
-      expect(await alertsOf(sut, kb)).toEqual([]);
-      await ingest(sut, kb, serverErrors('api'));
-      await waitFor(() => slack.messages(b).length, 10_000, 'a message');
-      expect(await alertsOf(sut, kb)).toEqual([expect.objectContaining({ severity: 'critical', anomaly_count: 1 })]);
-      const prom = (await request(sut.http).get('/prom').expect(200)).text;
-      expect(prom).toMatch(new RegExp(`alert_anomalies_total\\{tenant="${b}",outcome="below_severity"\\} 2`));
-    });
-
-    it('should leave out latency anomalies in the other ALERT_DIRECTION, and alert on errors whatever the direction', async () => {
-      await ingest(sut, kc, normalEvents('api'));
-      expect((await ingest(sut, kc, slowEvents('api')))[0].prediction).toBe(-1);
-      await sut.app.get(AlertsService).tick();
-      expect(await alertsOf(sut, kc)).toEqual([]);
-      await ingest(sut, kc, serverErrors('api'));
-      await waitFor(() => slack.messages(c).length, 10_000, 'a message');
-      expect((await alertsOf(sut, kc)).map((i) => i.anomaly_count)).toEqual([1]);
-    });
-
-    it('should alert on anomalies stored without the in-process notification (a crash before alerting), at start', async () => {
-      const t = newTenantId('rec');
-      const second = await startTestApp({
-        defaultTenant: t,
-        tenants: [t],
-        tenantSlackWebhooks: { [t]: slack.url(t) },
-        alertPollSeconds: 600,
-      });
-      try {
-        await second.app.get(AlertsService).tick(); // past the start-up pass
-        // Stored as the ingest path stores them, but no one is told: as if the process died right after the commit.
-        const ts = new Date();
-        await second.app.get(EventRepository).insertScored(
-          t,
-          [
-            {
-              id: 'e1',
-              service: 'lost',
-              ts,
-              source: 'api',
-              durationMs: 100,
-              statusCode: 503,
-              bytes: 10,
-              metadata: {},
-              score: -0.3,
-              prediction: -1,
-              modelVersion: null,
-              baseline: 'ready',
-            },
-          ],
-          [
-            {
-              id: randomUUID(),
-              kind: 'event',
-              eventId: 'e1',
-              service: 'lost',
-              ts,
-              score: -0.3,
-              prediction: -1,
-              driftAlert: false,
-              modelVersion: null,
-              baseline: true,
-              explanation: null,
-              metadata: {},
-              durationMs: 100,
-              statusCode: 503,
-            },
-          ],
-        );
-      } finally {
-        await second.close();
-      }
-      expect(slack.messages(t)).toEqual([]);
-      const restarted = await startTestApp({
-        defaultTenant: t,
-        tenants: [t],
-        tenantSlackWebhooks: { [t]: slack.url(t) },
-        alertPollSeconds: 600,
-      });
-      try {
-        await waitFor(() => slack.messages(t).length, 10_000, 'the reconciled alert');
-        expect(slack.messages(t)[0].body.text).toMatch(/^\[critical\] Anomaly: lost/);
-        await restarted.app.get(AlertsService).tick();
-        expect(slack.messages(t)).toHaveLength(1);
-      } finally {
-        await restarted.close();
-      }
-    });
+  it('should alert on evidence stored without the in-process notification (a crash before alerting), at start', async () => {
+    const t = newTenantId('rec');
+    const cfg = { defaultTenant: t, tenants: [t], tenantSlackWebhooks: { [t]: slack.url(t) }, alertPollSeconds: 600 };
+    const second = await startTestApp(cfg);
+    try {
+      await second.app.get(AlertsService).tick(); // past the start-up pass
+      // Stored as the series job stores it, but no one is told: as if the process died right after the commit.
+      await storeEvidence(second, t, 'lost', { publish: false });
+    } finally {
+      await second.close();
+    }
+    expect(slack.messages(t)).toEqual([]);
+    const restarted = await startTestApp(cfg);
+    try {
+      await waitFor(() => slack.messages(t).length, 10_000, 'the reconciled alert');
+      expect(slack.messages(t)[0].body.text).toMatch(/^\[critical\] Incident: lost/);
+      await restarted.app.get(AlertsService).tick();
+      expect(slack.messages(t)).toHaveLength(1);
+    } finally {
+      await restarted.close();
+    }
   });
 
   describe('silences', () => {
@@ -269,7 +66,6 @@ describe('Alerts: policy (through POST /ingest)', () => {
         tenantSlackWebhooks: { [a]: slack.url(a), [b]: slack.url(b) },
         alertPollSeconds: 0.2,
       });
-      await activateModel(sut, a, ['quiet', 'loud', 'later']);
     });
     afterAll(() => sut.close());
 
@@ -305,7 +101,8 @@ describe('Alerts: policy (through POST /ingest)', () => {
         ended_at: null,
         tenant: a,
       });
-      await ingest(sut, ka, [...serverErrors('quiet', 3), ...serverErrors('loud')]);
+      await storeEvidence(sut, a, 'quiet', { at: new Date(thisMinute() - 5 * MINUTE) });
+      await storeEvidence(sut, a, 'loud');
       await waitFor(() => slack.messages(a).length, 10_000, 'the loud alert');
       await sut.app.get(AlertsService).tick();
       expect((await alertsOf(sut, ka)).map((i) => i.service)).toEqual(['loud']);
@@ -313,23 +110,23 @@ describe('Alerts: policy (through POST /ingest)', () => {
 
       const ended = await request(sut.http).delete(`/silences/${created.body.id}`).set('X-API-Key', ka).expect(200);
       expect(ended.body).toMatchObject({ id: created.body.id, active: false, ended_at: expect.any(String) });
-      await ingest(sut, ka, serverErrors('quiet'));
-      await waitFor(() => slack.mentioning('Anomaly: quiet').length, 10_000, 'the quiet service alert');
-      expect((await alertsOf(sut, ka, '?service=quiet'))[0]).toMatchObject({ anomaly_count: 1, kind: 'open' });
+      // The incident was recorded all along; its next evidence announces it.
+      await storeEvidence(sut, a, 'quiet', { at: new Date(thisMinute() - 4 * MINUTE) });
+      await waitFor(() => slack.mentioning('Incident: quiet').length, 10_000, 'the quiet service alert');
+      expect((await alertsOf(sut, ka, '?service=quiet'))[0]).toMatchObject({ anomaly_count: 2, kind: 'open' });
     });
 
     it('should stop silencing at its expiry, and silence every service with *', async () => {
       await post(ka, { service: 'later', expires_at: new Date(Date.now() + 1500).toISOString() }).expect(201);
       const all = await post(kb, { service: '*', duration_minutes: 10 }).expect(201);
-      await ingest(sut, ka, serverErrors('later'));
+      await storeEvidence(sut, a, 'later', { at: new Date(thisMinute() - 2 * MINUTE) });
       await sut.app.get(AlertsService).tick();
       expect(await alertsOf(sut, ka, '?service=later')).toEqual([]);
       await sleep(1600);
-      await ingest(sut, ka, serverErrors('later'));
-      await waitFor(() => slack.mentioning('Anomaly: later').length, 10_000, 'the alert after expiry');
+      await storeEvidence(sut, a, 'later', { at: new Date(thisMinute() - MINUTE) });
+      await waitFor(() => slack.mentioning('Incident: later').length, 10_000, 'the alert after expiry');
 
-      await ingest(sut, kb, normalEvents('x'));
-      await ingest(sut, kb, serverErrors('x'));
+      await storeEvidence(sut, b, 'x');
       await sut.app.get(AlertsService).tick();
       expect(await alertsOf(sut, kb)).toEqual([]);
       const listed = await request(sut.http).get('/silences?active=true').set('X-API-Key', kb).expect(200);

@@ -1,7 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { detectionFromRow } from './detection.repository';
-import { DataSource, EntityManager } from 'typeorm';
-import { DetectionRow } from './event.repository';
+import { DataSource } from 'typeorm';
 
 export type AlertKind = 'open' | 'escalate' | 'renotify' | 'recovery';
 export type AlertStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'skipped';

@@ -129,4 +129,46 @@ describe('slack message', () => {
       expect(sut).toBe('x?t=a%20b&a=id&f=2025-11-14T11%3A55%3A00.000Z&u=2025-11-14T12%3A05%3A40.000Z');
     });
   });
+
+  describe('incident messages', () => {
+    const incident = {
+      id: '99999999-8888-4777-8666-555555555555',
+      severity: 'critical' as const,
+      direction: 'up' as const,
+      startedAt: '2025-11-14T12:00:00.000Z',
+      detectedAt: '2025-11-14T12:01:00.000Z',
+      lastEvidenceAt: '2025-11-14T12:05:00.000Z',
+      endedAt: null as string | null,
+      signals: [
+        {
+          signal: 'latency', metric: 'latency', severity: 'critical', direction: 'up', firstAt: '2025-11-14T12:00:00.000Z', lastAt: '2025-11-14T12:05:00.000Z',
+          value: 1430.5, expected: 236.1, ratio: 6.06, summary: 'typical latency 1430.5 ms over 1 min, ×6.1 the usual 236.1 ms', detections: 6,
+        },
+      ],
+    };
+    const withIncident = (over: Partial<AlertMessageInput> = {}, inc = incident) =>
+      input({ worst: { ...input().worst!, kind: 'series', scorer: 'series', incident: inc }, ...over });
+
+    it('should say since when (event time), what changed by how much against which baseline, and the incident id', () => {
+      const sut = buildAlertMessage(withIncident());
+      expect(sut.text).toBe('[critical] Incident: seo-optimizer (tenant marketing) since 2025-11-14T12:00:00.000Z — typical latency 1430.5 ms over 1 min, ×6.1 the usual 236.1 ms');
+      const all = text(sut);
+      for (const part of ['*Since (event time)*', '<!date^1763121600^', '*Latency* (critical): typical latency 1430.5 ms', 'the usual 236.1 ms', `incident \`${incident.id}\``]) {
+        expect(all).toContain(part);
+      }
+    });
+
+    it('should announce an escalation with its signals, and a recovery with how long it lasted', () => {
+      const escalated = buildAlertMessage(withIncident({ kind: 'escalate' }, { ...incident, signals: [...incident.signals, { ...incident.signals[0], signal: 'errors', summary: 'server errors at 35% of 40 requests over 2 min (usual 0.5%)' }] }));
+      expect(escalated.blocks[0]).toMatchObject({ text: { text: ':red_circle: Escalated (critical): seo-optimizer' } });
+      expect(text(escalated)).toContain('*Server errors* (critical): server errors at 35%');
+      const recovered = buildAlertMessage(withIncident({ kind: 'recovery' }, { ...incident, endedAt: '2025-11-14T12:06:00.000Z' }));
+      expect(recovered.text).toBe(`Recovered: seo-optimizer (tenant marketing) — incident ${incident.id} lasted 6 min`);
+    });
+
+    it('should link to the incident with {incident_id} in ALERT_LINK_TEMPLATE', () => {
+      const sut = buildAlertMessage(withIncident({ linkTemplate: 'https://grafana.example/d/x?incident={incident_id}&from={from}' }));
+      expect(text(sut)).toContain(`https://grafana.example/d/x?incident=${incident.id}&from=${Date.parse(incident.startedAt) - 300_000}`);
+    });
+  });
 });
