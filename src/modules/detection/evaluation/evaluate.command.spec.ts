@@ -41,6 +41,7 @@ class FakeService {
   throttleFirst = 0;
   stored = 0;
   status401 = false;
+  model = new Map<string, number>();
   incidents: (tenant: string) => object[] = () => [];
 
   async start(): Promise<void> {
@@ -68,12 +69,14 @@ class FakeService {
       const n = this.newest.get(tenant);
       return json(200, {
         tenant,
+        active_model_version: this.model.get(tenant) ?? null,
         events_total: this.stored,
         series_watermark: n === undefined ? null : new Date(n - 2 * MINUTE_MS).toISOString(),
       });
     }
     if (url.pathname === '/retrain' && req.method === 'POST') {
       this.received.push({ tenant, at: Date.now(), kind: 'retrain' });
+      this.model.set(tenant, 1);
       return json(200, { version: 1, status: 'active', stats: {} });
     }
     if (url.pathname === '/ingest' && req.method === 'POST') {
@@ -163,10 +166,10 @@ describe(runEvaluate.name, () => {
   });
 
   it('should send every event in time order, in NDJSON batches of at most 2000, one request in flight per tenant', async () => {
-    const scenario = buildScenario({ days: 1, rate: 4, seed: 5, end: NOW });
+    const scenario = buildScenario({ days: 1, rate: 2, seed: 5, end: NOW });
     sut.incidents = incidentsAt(scenario.labels);
     sut.throttleFirst = 2;
-    const r = await run(['--url', sut.url, '--days', '1', '--rate', '4', '--seed', '5']);
+    const r = await run(['--url', sut.url, '--days', '1', '--rate', '2', '--seed', '5']);
     const ingests = sut.received.filter((x) => x.kind === 'ingest');
     for (const tenant of scenario.tenants) {
       const times = ingests.filter((x) => x.tenant === tenant).flatMap((x) => x.times!);
@@ -188,6 +191,13 @@ describe(runEvaluate.name, () => {
     expect(result.report.outcomes).toHaveLength(2 * 5);
     expect(result.report.outcomes.every((o) => !o.paged)).toBe(true);
     expect(result.report.acceptance.pass).toBe(false);
+  });
+
+  it('should say so when the service trained a model of its own during a run without one', async () => {
+    sut.model.set('eval-b', 4);
+    const r = await run(['--url', sut.url, '--days', '1', '--rate', '1', '--seed', '5']);
+    expect(r.out).toContain('models at the end: eval-a none, eval-b v4');
+    expect(r.err).toContain('SCHEDULER_ENABLED=false');
   });
 
   it('should train after day 1 is in and before day 2 is sent with --model, and evaluate day 2 only', async () => {
@@ -219,9 +229,12 @@ describe(runEvaluate.name, () => {
     });
     const result = JSON.parse(r.out) as {
       models: { status: string }[];
+      modelsAtEnd: { version: number | null }[];
       report: { period: { from: string }; acceptance: { pass: boolean } };
     };
     expect(result.models.map((m) => m.status)).toEqual(['active', 'active']);
+    expect(result.modelsAtEnd.map((m) => m.version)).toEqual([1, 1]);
+    expect(r.err).not.toContain('changed models');
     expect(result.report.period.from).toBe(new Date(dayTwo).toISOString());
     expect(result.report.acceptance.pass).toBe(true);
     expect(r.code).toBe(0);

@@ -39,7 +39,9 @@ The server must know the tenants and let the harness in, e.g. with keyless devel
 or with keys: TENANT_API_KEYS='{"eval-a":"ka","eval-b":"kb"}' and --keys with the same JSON.
 Use tenants that hold no events yet (a fresh database, or new names in TENANTS and --tenants):
 their watermark must start with this run's data. The data reaches --days back from now, so keep
-EVENT_RETENTION_HOURS ≥ 24 × days.
+EVENT_RETENTION_HOURS ≥ 24 × days. SCHEDULER_ENABLED=false keeps the model as the run sets it (none,
+or the day-1 model with --model); otherwise the service trains on its own during the run (the report
+names the model each tenant ended with).
 
 Exit status: 0 PASS, 1 FAIL or error, 2 bad options.
 `;
@@ -505,6 +507,8 @@ export interface EvaluateResult {
   };
   models: { tenant: string; version: number | null; status: string }[];
   caughtUp: boolean;
+  /** active_model_version of each tenant at the end (null: none). */
+  modelsAtEnd: { tenant: string; version: number | null }[];
   report: IncidentReport;
 }
 
@@ -625,6 +629,20 @@ export async function runEvaluate(
     timing.pollMs,
   );
   const incidents = await settledIncidents(client, o.tenants, Math.max(deadline, Date.now() + 30_000), timing.stableMs);
+  const modelsAtEnd: EvaluateResult['modelsAtEnd'] = [];
+  for (const t of o.tenants) {
+    const v = (await client.metrics(t)).active_model_version;
+    modelsAtEnd.push({ tenant: t, version: typeof v === 'number' ? v : null });
+  }
+  const expected = (t: string) => (o.model ? (models.find((m) => m.tenant === t)?.version ?? null) : null);
+  const drifted = modelsAtEnd.filter((m) => m.version !== expected(m.tenant));
+  if (drifted.length) {
+    io.err.write(
+      `note: the service changed models during the run (${drifted.map((m) => `${m.tenant} ended with ${m.version === null ? 'none' : `v${m.version}`}`).join(', ')}); ` +
+        'start it with SCHEDULER_ENABLED=false to evaluate exactly ' +
+        (o.model ? 'the day-1 model\n' : 'without a model\n'),
+    );
+  }
   const report = buildIncidentReport(scenario.labels, incidents, {
     tenants: o.tenants,
     from: o.model ? scenario.start + DAY_MS : scenario.start,
@@ -651,6 +669,7 @@ export async function runEvaluate(
     },
     models,
     caughtUp,
+    modelsAtEnd,
     report,
   };
   if (o.json) io.out.write(JSON.stringify(result, null, 2) + '\n');
@@ -660,6 +679,7 @@ export async function runEvaluate(
         `sent ${events} events (${rejected} rejected) in ${result.send.seconds} s: ${result.send.eventsPerSecond} events/s` +
         (models.length ? `; models ${models.map((m) => `${m.tenant} v${m.version} ${m.status}`).join(', ')}` : '') +
         (caughtUp ? '' : '; the service had not caught up within --wait-seconds') +
+        `\nmodels at the end: ${modelsAtEnd.map((m) => `${m.tenant} ${m.version === null ? 'none' : `v${m.version}`}`).join(', ')}` +
         `\nincidents found: ${incidents.length}\n\n`,
     );
     io.out.write(formatIncidentReport(report));
