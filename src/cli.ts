@@ -14,7 +14,7 @@ import { ModelRegistryService } from './modules/retrain/model-registry.service';
 import { generateSyntheticLogs } from './modules/retrain/synthetic-logs';
 import { SchedulerService } from './modules/retrain/retrain.jobs';
 import { parseReplayArgs, replayNab } from './modules/detection/series/nab-replay';
-import { ReplayEngine } from './modules/detection/replay/replay-engine';
+import { ReplayEngine, replaySettingsOf } from './modules/detection/replay/replay-engine';
 import { runEvaluate } from './modules/detection/evaluation/evaluate.command';
 
 /** Progress for people at a terminal; silent when output is piped or in CI. */
@@ -48,7 +48,7 @@ async function replayEvents(config: AppConfig, input: string, output: string): P
     try {
       for (const [tenant, data] of dataset.byTenant) {
         const active = config.tenants.includes(tenant) ? await registry.active(tenant) : null;
-        const engine = new ReplayEngine(active?.model ?? null, active?.version ?? null, config.seriesLikelihoodThreshold);
+        const engine = new ReplayEngine(active?.model ?? null, active?.version ?? null, replaySettingsOf(config));
         const events = [...data.events].sort((a, b) => a.timestamp.getTime() - b.timestamp.getTime());
         for (let i = 0; i < events.length; i += 5000) {
           engine.addEvents(events.slice(i, i + 5000));

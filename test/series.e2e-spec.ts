@@ -84,8 +84,13 @@ describe('POST /replay', () => {
     const job = await request(sut.http).get(`/replay/${started.body.id}`).set('X-API-Key', ka).expect(200);
     expect(job.body).toMatchObject({ status: 'done', progress: { processed: events.length, total: events.length }, summary: { events: events.length, rejected: 0 } });
     expect(job.body.summary.eventAnomalies).toBeGreaterThan(0);
-    expect(job.body.detections.some((d: { kind: string; metric?: string }) => d.kind === 'series' && d.metric === 'latency_p95')).toBe(true);
+    expect(job.body.detections.some((d: { kind: string; metric?: string }) => d.kind === 'series' && d.metric === 'latency')).toBe(true);
     expect(job.body.detections.some((d: { kind: string; metric?: string; value?: number }) => d.kind === 'series' && d.metric === 'request_count' && d.value === 0)).toBe(true);
+    // The incident the live pipeline would have opened: the slowdown, joined by the silence right after it.
+    expect(job.body.summary.incidents).toBe(1);
+    const [incident] = job.body.summary.incident_list;
+    expect(incident.started_at).toBe(new Date(T0 + 150 * MINUTE).toISOString());
+    expect(incident.signals.map((x: { signal: string }) => x.signal)).toEqual(expect.arrayContaining(['latency', 'traffic']));
     // A backtest creates no live detections.
     expect((await request(sut.http).get('/detections').set('X-API-Key', ka).expect(200)).body.items).toEqual([]);
     const report = await request(sut.http).get(`/replay/${started.body.id}/report`).set('X-API-Key', ka).expect(200);

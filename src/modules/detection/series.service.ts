@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { DDSketch } from '@datadog/sketches-js';
-import { randomUUID } from 'crypto';
 import { Counter } from 'prom-client';
 import { AppConfig } from '../../config/app-config';
 import { PeriodicJob } from '../../common/periodic-job';
@@ -10,31 +9,10 @@ import { ClosedMinute, PartialRow, SeriesGap, SeriesRepository, SeriesStateRow, 
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
 import { AnomalyBus } from './anomaly-bus';
 import { ANOMALIES } from './detection.metrics';
-import { MinuteSignals, MinuteStats, SignalFinding, SignalOptions } from './series/minute-signals';
+import { MinuteSignals, SignalOptions, signalOptionsOf } from './series/minute-signals';
+import { emptyPoint, MinutePoint, seriesDetection, walkMinutes } from './series/minute-walk';
 
 const MINUTE = 60_000;
-/**
- * Silent minutes fed one by one before the rest of the silence is recorded as a gap instead: long
- * enough for a dead service to stay an incident for hours, short enough that a backfill of an old
- * day or a service retired for good costs a bounded amount of work.
- */
-export const MAX_EMPTY_RUN = 240;
-
-
-interface MinutePoint {
-  count: number;
-  errors: number;
-  latencies: number[];
-  anomalies: number;
-  bytesN: number;
-  bytesLogSum: number;
-  bytesLogSq: number;
-  bytesMax: number;
-  bytesMin: number;
-}
-
-const emptyPoint = (): MinutePoint => ({ count: 0, errors: 0, latencies: [], anomalies: 0, bytesN: 0, bytesLogSum: 0, bytesLogSq: 0, bytesMax: -Infinity, bytesMin: Infinity });
-
 /**
  * Series detection in event time (SPEC §7, issue 12). Events are summed per tenant, service and
  * minute as they are stored (count, server errors, latencies, response sizes, per-event anomalies).
@@ -61,12 +39,7 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly bus: AnomalyBus,
     @InjectMetric(ANOMALIES) private readonly anomalies: Counter<string>,
   ) {
-    const direction = config.alertDirection;
-    this.signalOptions = {
-      alpha: config.seriesAlpha,
-      latency: direction === 'slower' ? 'up' : direction === 'faster' ? 'down' : 'both',
-      contamination: typeof config.modelContamination === 'number' ? config.modelContamination : 0.01,
-    };
+    this.signalOptions = signalOptionsOf(config);
   }
 
   onApplicationBootstrap(): void {
@@ -156,22 +129,16 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
       // Nothing new to close (most ticks: they run more often than minutes end): state unchanged.
       if (!Number.isFinite(start) || start >= horizon) continue;
       const signals = this.signalsFor(service, state);
-      let next = dataMinutes.findIndex((t) => t >= start);
-      for (let t = start; t < horizon; ) {
+      for (const step of walkMinutes(signals, points, dataMinutes, start, horizon)) {
         await yieldNow();
-        while (next >= 0 && next < dataMinutes.length && dataMinutes[next] < t) next++;
-        const p = points.get(t) ?? emptyPoint();
-        if (p.count === 0 && signals.emptyRun >= MAX_EMPTY_RUN) {
-          // A long silence: record it as one gap up to the next minute with events (or the horizon).
-          const to = next >= 0 && next < dataMinutes.length ? dataMinutes[next] : horizon;
-          gaps.push({ service, from: new Date(signals.openGap(t)), to: new Date(to) });
-          t = to;
+        if (step.type === 'gap') {
+          gaps.push({ service, from: new Date(step.from), to: new Date(step.to) });
           continue;
         }
-        const closed = this.closed(service, t, p, false);
+        const closed = this.closed(service, step.t, step.point, false);
         minutes.push(closed);
-        for (const f of signals.update(t, statsOf(p))) detections.push(this.detection(service, t, f, closed));
-        t += MINUTE;
+        const figures = { count: closed.count, errors: closed.errors, p50: closed.p50, p95: closed.p95, p99: closed.p99, bytes: closed.bytesGeomean };
+        for (const f of step.findings) detections.push(seriesDetection(service, step.t, f, this.signalOptions.alpha, figures, Boolean(this.config.lokiPushUrl)));
       }
       newStates.push({ service, lastMinute: new Date(horizon - MINUTE), detectors: signals.toJSON() as unknown as Record<string, unknown> });
     }
@@ -212,78 +179,4 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
       late,
     };
   }
-
-  private detection(service: string, t: number, f: SignalFinding, minute: ClosedMinute): DetectionRow {
-    const alpha = this.signalOptions.alpha;
-    const p = Math.exp(f.logP);
-    return {
-      id: randomUUID(),
-      kind: 'series',
-      eventId: null,
-      service,
-      ts: new Date(t),
-      score: p - alpha,
-      prediction: -1,
-      driftAlert: false,
-      modelVersion: null,
-      baseline: false,
-      explanation: { summary: f.summary, features: [{ name: f.metric, value: f.value, p50: f.expected, p99: null, contribution: 1 }] },
-      metadata: {
-        signal: f.signal,
-        severity: f.severity,
-        direction: f.direction,
-        since: new Date(f.since).toISOString(),
-        window_minutes: f.windowMinutes,
-        ratio: f.ratio,
-        log_p: f.logP,
-        count: minute.count,
-        errors: minute.errors,
-        latency_p50: minute.p50,
-        latency_p95: minute.p95,
-        latency_p99: minute.p99,
-        bytes: minute.bytesGeomean,
-      },
-      durationMs: f.signal === 'latency' ? f.value : null,
-      statusCode: null,
-      metric: f.metric,
-      value: f.value,
-      expected: f.expected,
-      likelihood: 1 - p,
-      ship: Boolean(this.config.lokiPushUrl),
-    };
-  }
 }
-
-/** A minute's sums as the signal tests take them (latency and size on the ln(1 + x) scale). */
-function statsOf(p: MinutePoint): MinuteStats {
-  let latLogSum = 0;
-  let latLogSq = 0;
-  let latN = 0;
-  let latMax = 0;
-  let latMin = 0;
-  for (const l of p.latencies) {
-    if (!(l >= 0) || !Number.isFinite(l)) continue;
-    const v = Math.log1p(l);
-    latLogSum += v;
-    latLogSq += v * v;
-    latMax = latN ? Math.max(latMax, v) : v;
-    latMin = latN ? Math.min(latMin, v) : v;
-    latN++;
-  }
-  return {
-    count: p.count,
-    errors: p.errors,
-    latN,
-    latLogSum,
-    latLogSq,
-    bytesN: p.bytesN,
-    bytesLogSum: p.bytesLogSum,
-    bytesLogSq: p.bytesLogSq,
-    anomalies: p.anomalies,
-    latMax,
-    latMin,
-    bytesMax: p.bytesN ? p.bytesMax : 0,
-    bytesMin: p.bytesN ? p.bytesMin : 0,
-  };
-}
-

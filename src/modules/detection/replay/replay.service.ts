@@ -7,7 +7,7 @@ import { LokiClient } from '../../ingestion/loki/loki.client';
 import { ModelRegistryService } from '../../retrain/model-registry.service';
 import { ReplayJobRepository, ReplayJobRow } from '../../store/replay-job.repository';
 import { LogEvent, parseLogEvent } from '../features/log-event';
-import { ReplayEngine } from './replay-engine';
+import { ReplayEngine, replaySettingsOf } from './replay-engine';
 import { renderReplayReport } from './replay-report';
 
 export interface ReplayRequest {
@@ -92,13 +92,13 @@ export class ReplayService implements OnModuleInit, OnModuleDestroy {
       events.sort((a, b) => a.timestamp.getTime() - b.timestamp.getTime());
       await this.jobs.progress(tenantId, id, 0, events.length);
       const active = await this.registry.active(tenantId);
-      const engine = new ReplayEngine(active?.model ?? null, active?.version ?? null, this.config.seriesLikelihoodThreshold);
+      const engine = new ReplayEngine(active?.model ?? null, active?.version ?? null, replaySettingsOf(this.config));
       for (let i = 0; i < events.length; i += BATCH) {
         engine.addEvents(events.slice(i, i + BATCH));
         await this.jobs.progress(tenantId, id, Math.min(events.length, i + BATCH));
       }
       const traces = engine.finish();
-      const summary = { ...engine.counts, rejected, model_version: active?.version ?? null, services: traces.length };
+      const summary = { ...engine.counts, rejected, model_version: active?.version ?? null, services: traces.length, incident_list: engine.incidents };
       const report = req.report ? renderReplayReport(`Replay ${id} (tenant ${tenantId})`, traces, engine.detections, summary) : null;
       await this.jobs.finish(tenantId, id, summary, engine.detections, report);
     } catch (e) {

@@ -52,6 +52,15 @@ export interface SignalOptions {
 
 export const DEFAULT_SIGNAL_OPTIONS: SignalOptions = { alpha: 1e-6, latency: 'up', contamination: 0.01 };
 
+/** The signal options of a configuration (SERIES_ALPHA, ALERT_DIRECTION, MODEL_CONTAMINATION). */
+export function signalOptionsOf(c: { seriesAlpha: number; alertDirection: 'slower' | 'faster' | 'both'; modelContamination: 'auto' | number }): SignalOptions {
+  return {
+    alpha: c.seriesAlpha,
+    latency: c.alertDirection === 'slower' ? 'up' : c.alertDirection === 'faster' ? 'down' : 'both',
+    contamination: typeof c.modelContamination === 'number' ? c.modelContamination : 0.01,
+  };
+}
+
 /** One signal found anomalous at a minute. */
 export interface SignalFinding {
   signal: SignalName;
