@@ -1,7 +1,7 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'http';
 import { AddressInfo } from 'net';
 import { Writable } from 'stream';
-import { EvaluateUsageError, ServiceCallError, parseEvaluateArgs, retryAfterMs, runEvaluate } from './evaluate.command';
+import { EvaluateUsageError, ServiceCallError, parseEvaluateArgs, runEvaluate } from './evaluate.command';
 import { DAY_MS, MINUTE_MS, buildScenario } from './scenario';
 
 const NOW = Date.UTC(2026, 10, 30, 12, 0, 30);
@@ -294,15 +294,5 @@ describe(parseEvaluateArgs.name, () => {
     expect(() => parseEvaluateArgs(['--tenants', 'a,a'])).toThrow(/twice/);
     expect(() => parseEvaluateArgs(['--url', 'ftp://x'])).toThrow(/--url/);
     expect(() => parseEvaluateArgs(['--nope'])).toThrow(EvaluateUsageError);
-  });
-});
-
-describe(retryAfterMs.name, () => {
-  it('should read delta-seconds and HTTP dates, capped at a minute', () => {
-    expect(retryAfterMs('2')).toBe(2000);
-    expect(retryAfterMs('3600')).toBe(60_000);
-    expect(retryAfterMs(new Date(1_000_000 + 5000).toUTCString(), 1_000_000)).toBe(5000);
-    expect(retryAfterMs('soon')).toBeNull();
-    expect(retryAfterMs(null)).toBeNull();
   });
 });

@@ -1,5 +1,6 @@
 import { MultiBar, Presets, SingleBar } from 'cli-progress';
 import { parseArgs } from 'util';
+import { parseRetryAfter } from '../../../common/http/retry-after';
 import { DAY_MS, MINUTE_MS, Scenario, ScenarioEvent, buildScenario } from './scenario';
 import { FoundIncident, IncidentReport, buildIncidentReport, formatIncidentReport } from './incident-report';
 
@@ -172,15 +173,6 @@ function names(n: number): string[] {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Retry-After (delta-seconds or an HTTP date, RFC 9110) in ms, capped at a minute; null when absent or unreadable. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | null {
-  if (!header) return null;
-  const s = Number(header);
-  if (header.trim() !== '' && Number.isFinite(s) && s >= 0) return Math.min(60_000, s * 1000);
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? null : Math.min(60_000, Math.max(0, at - now));
-}
-
 /** A failed call to the service; `status` is the HTTP status (0: no answer). */
 export class ServiceCallError extends Error {
   constructor(
@@ -243,7 +235,7 @@ export class EvaluationClient {
       const err = json as { code?: string; message?: string } | null;
       last = `${method} ${path} for tenant ${tenant}: ${res.status}${err?.code ? ` ${err.code}` : ''}${err?.message ? ` (${err.message})` : ''}`;
       if (res.status === 429 || res.status === 503) {
-        await sleep(retryAfterMs(res.headers.get('retry-after')) ?? Math.min(30_000, 500 * 2 ** attempt));
+        await sleep(parseRetryAfter(res.headers.get('retry-after'), 60_000) ?? Math.min(30_000, 500 * 2 ** attempt));
         continue;
       }
       if (res.status >= 500) {
