@@ -42,6 +42,8 @@ class FakeService {
   stored = 0;
   status401 = false;
   model = new Map<string, number>();
+  /** /metrics reports an incident backlog (and /incidents nothing) for this many more reads. */
+  backlogReads = 0;
   incidents: (tenant: string) => object[] = () => [];
 
   async start(): Promise<void> {
@@ -67,8 +69,10 @@ class FakeService {
     if (this.status401) return json(401, { statusCode: 401, code: 'UNAUTHORIZED', message: 'API key required' });
     if (url.pathname === '/metrics') {
       const n = this.newest.get(tenant);
+      if (this.backlogReads > 0) this.backlogReads--;
       return json(200, {
         tenant,
+        incident_backlog: this.backlogReads > 0 ? 7 : 0,
         active_model_version: this.model.get(tenant) ?? null,
         events_total: this.stored,
         series_watermark: n === undefined ? null : new Date(n - 2 * MINUTE_MS).toISOString(),
@@ -110,7 +114,7 @@ class FakeService {
       return json(200, { accepted: times.length, rejected: 0, results: [] });
     }
     if (url.pathname === '/incidents') {
-      const all = this.incidents(tenant);
+      const all = this.backlogReads > 0 ? [] : this.incidents(tenant);
       const from = Number(url.searchParams.get('cursor') ?? 0);
       return json(200, {
         items: all.slice(from, from + 2),
@@ -124,7 +128,13 @@ class FakeService {
 const run = async (argv: string[]) => {
   const out = new Sink();
   const err = new Sink();
-  const code = await runEvaluate(argv, { out, err, now: () => NOW, pollMs: 5, stableMs: 20 });
+  const code = await runEvaluate([...argv, '--settle-seconds', '0.05'], {
+    out,
+    err,
+    now: () => NOW,
+    pollMs: 5,
+    stableMs: 20,
+  });
   return { code, out: out.text, err: err.text };
 };
 
@@ -182,6 +192,16 @@ describe(runEvaluate.name, () => {
     expect(r.code).toBe(0);
     expect(r.out).toContain('RESULT: PASS');
     expect(r.out).toMatch(/sent \d+ events \(0 rejected\)/);
+  });
+
+  it('should wait for the incident backlog to drain before reading the incidents', async () => {
+    const scenario = buildScenario({ days: 1, rate: 1, seed: 5, end: NOW });
+    sut.incidents = incidentsAt(scenario.labels);
+    const sending = run(['--url', sut.url, '--days', '1', '--rate', '1', '--seed', '5']);
+    sut.backlogReads = 40;
+    const r = await sending;
+    expect(sut.backlogReads).toBe(0);
+    expect(r.out).toContain('RESULT: PASS');
   });
 
   it('should fail when nothing was paged, and report every label as missed', async () => {
@@ -271,6 +291,7 @@ describe(parseEvaluateArgs.name, () => {
       seed: 1,
       model: false,
       waitSeconds: 600,
+      settleSeconds: 30,
     });
   });
 

@@ -31,6 +31,8 @@ options:
   --model              train a model on day 1: send day 1, wait until it is processed, POST /retrain
                        for each tenant, send the rest and evaluate days 2.. only
   --wait-seconds S     longest wait for the service to catch up after sending (default 600)
+  --settle-seconds S   the incidents and anomaly counts must stay unchanged this long (and the
+                       incident backlog empty) before the report is made (default 30)
   --allow-existing     send even when the tenants already hold events (results are then unreliable)
   --json               print the structured report (JSON) instead of the text report
   --help               this text
@@ -59,6 +61,7 @@ export interface EvaluateOptions {
   seed: number;
   model: boolean;
   waitSeconds: number;
+  settleSeconds: number;
   allowExisting: boolean;
   json: boolean;
 }
@@ -95,6 +98,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions {
         seed: { type: 'string', default: '1' },
         model: { type: 'boolean', default: false },
         'wait-seconds': { type: 'string', default: '600' },
+        'settle-seconds': { type: 'string', default: '30' },
         'allow-existing': { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
@@ -162,6 +166,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions {
     seed: num('seed', (n) => Number.isSafeInteger(n), 'an integer'),
     model,
     waitSeconds: num('wait-seconds', (n) => n >= 0 && n <= 86_400, 'seconds in 0..86400'),
+    settleSeconds: num('settle-seconds', (n) => n >= 0 && n <= 3600, 'seconds in 0..3600'),
     allowExisting: values['allow-existing'] === true,
     json: values.json === true,
   };
@@ -444,26 +449,38 @@ async function waitForWatermark(
   }
 }
 
-/** Reads every tenant's incidents until two reads {@link STABLE_MS} apart agree (or `deadline` passes). */
+/**
+ * Reads every tenant's incidents (and /metrics) every `pollMs` until, for `settleMs`, neither the
+ * incidents nor any tenant's `anomalies_total` changed and no tenant reports an `incident_backlog`
+ * above 0 (when the service reports one) — or until `deadline` (epoch ms) passes.
+ */
 async function settledIncidents(
   client: EvaluationClient,
   tenants: string[],
   deadline: number,
-  stableMs: number,
-): Promise<FoundIncident[]> {
-  const read = async () => (await Promise.all(tenants.map((t) => client.incidents(t)))).flat();
-  const key = (xs: FoundIncident[]) =>
-    JSON.stringify(
+  pollMs: number,
+  settleMs: number,
+): Promise<{ incidents: FoundIncident[]; settled: boolean }> {
+  const key = (xs: FoundIncident[], metrics: Record<string, unknown>[]) =>
+    JSON.stringify([
       xs
         .map((i) => [i.id, i.started_at, i.detected_at, i.ended_at, i.severity, i.signals.map((s) => s.signal)])
         .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
-    );
-  let prev = await read();
+      metrics.map((m) => m.anomalies_total ?? null),
+    ]);
+  let prev: string | null = null;
+  let since = Date.now();
   for (;;) {
-    await sleep(stableMs);
-    const next = await read();
-    if (key(next) === key(prev) || Date.now() >= deadline) return next;
-    prev = next;
+    const incidents = (await Promise.all(tenants.map((t) => client.incidents(t)))).flat();
+    const metrics = await Promise.all(tenants.map((t) => client.metrics(t)));
+    const backlog = metrics.some((m) => typeof m.incident_backlog === 'number' && m.incident_backlog > 0);
+    const k = key(incidents, metrics);
+    if (backlog || k !== prev) {
+      prev = backlog ? null : k;
+      since = Date.now();
+    } else if (Date.now() - since >= settleMs) return { incidents, settled: true };
+    if (Date.now() >= deadline) return { incidents, settled: false };
+    await sleep(pollMs);
   }
 }
 
@@ -473,6 +490,7 @@ export interface EvaluateIo {
   err: NodeJS.WritableStream & { isTTY?: boolean };
   /** The data ends at now(), rounded down to the minute. Default Date.now. */
   now?: () => number;
+  /** Between two reads of the watermark (default 2 s) and of the incidents (default 3 s). */
   pollMs?: number;
   stableMs?: number;
 }
@@ -499,6 +517,8 @@ export interface EvaluateResult {
   };
   models: { tenant: string; version: number | null; status: string }[];
   caughtUp: boolean;
+  /** The incidents had stopped changing before the wait ran out. */
+  settled: boolean;
   /** active_model_version of each tenant at the end (null: none). */
   modelsAtEnd: { tenant: string; version: number | null }[];
   report: IncidentReport;
@@ -620,7 +640,15 @@ export async function runEvaluate(
     (s) => io.err.write(s + '\n'),
     timing.pollMs,
   );
-  const incidents = await settledIncidents(client, o.tenants, Math.max(deadline, Date.now() + 30_000), timing.stableMs);
+  const { incidents, settled } = await settledIncidents(
+    client,
+    o.tenants,
+    Math.max(deadline, Date.now() + o.settleSeconds * 1000 + 30_000),
+    timing.stableMs,
+    o.settleSeconds * 1000,
+  );
+  if (!settled)
+    io.err.write('note: the incidents were still changing when the wait ran out; the report may miss some\n');
   const modelsAtEnd: EvaluateResult['modelsAtEnd'] = [];
   for (const t of o.tenants) {
     const v = (await client.metrics(t)).active_model_version;
@@ -661,6 +689,7 @@ export async function runEvaluate(
     },
     models,
     caughtUp,
+    settled,
     modelsAtEnd,
     report,
   };
