@@ -45,6 +45,10 @@ export interface MetricsSummary {
   series_watermark: string | null;
   /** The newest event time seen. */
   newest_event_time: string | null;
+  /** Event time up to which minutes have been closed and judged so far (catches up with series_watermark). */
+  series_closed_until: string | null;
+  /** Anomalies stored but not yet through the incident policy (0 once alerting has caught up). */
+  incident_backlog: number;
 }
 
 const SUMMARY_SAMPLE = 10_000;
@@ -271,6 +275,8 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
       this.registry.active(tenantId),
       this.events.recent(tenantId, DRIFT_SAMPLE),
     ]);
+    const backlog = await this.detections.countAlertPending(tenantId);
+    const closedUntil = await this.seriesStore.closedUntil(tenantId);
     const mark = await this.seriesStore.watermark(tenantId, {
       now: Date.now(),
       graceMs: this.config.seriesGraceSeconds * 1000,
@@ -299,6 +305,8 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
       last_trained_at: active?.trainedAt.toISOString() ?? null,
       series_watermark: mark.watermark?.toISOString() ?? null,
       newest_event_time: mark.maxEventTs?.toISOString() ?? null,
+      series_closed_until: closedUntil?.toISOString() ?? null,
+      incident_backlog: backlog,
     };
   }
 

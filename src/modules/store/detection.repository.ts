@@ -93,6 +93,12 @@ export class DetectionRepository {
     return new Set(rows.map((r: { event_id: string }) => r.event_id));
   }
 
+  /** Anomalies not yet through the incident policy (read through the small partial index of pending ones). */
+  async countAlertPending(tenantId: string): Promise<number> {
+    const [{ n }] = await this.dataSource.query(`SELECT COUNT(*)::int AS n FROM detections WHERE tenant_id = $1 AND alert_pending`, [tenantId]);
+    return Number(n);
+  }
+
   async count(tenantId: string): Promise<number> {
     const [{ n }] = await this.dataSource.query(`SELECT COUNT(*)::bigint AS n FROM detections WHERE tenant_id = $1`, [tenantId]);
     return Number(n);

@@ -154,17 +154,33 @@ export class IncidentRepository {
       );
       const plan = decide({ detections, open: open.map(toIncident), silenced: silenced.map((s) => s.service) });
 
-      for (const inc of plan.upserts) {
+      // An incident that ended in this batch is written as resolved, and before the incident that
+      // replaced it: one open incident per service at any moment (incidents_one_open_idx).
+      const ends = new Map(plan.ends.map((e) => [e.incidentId, e]));
+      const upserts = [...plan.upserts].sort((x, y) => Number(ends.has(y.id)) - Number(ends.has(x.id)));
+      for (const e of plan.ends) {
+        if (!plan.upserts.some((u) => u.id === e.incidentId)) {
+          await m.query(`UPDATE incidents SET status = 'resolved', ended_at = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2 AND status = 'open'`, [tenantId, e.incidentId, e.endedAt]);
+        }
+      }
+      for (const inc of upserts) {
+        const end = ends.get(inc.id);
         await m.query(
           `INSERT INTO incidents (tenant_id, id, service, status, severity, direction, started_at, detected_at, last_evidence_at, signals,
-                                  notified_severity, last_message_at)
-           VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $9, $10, $11)
-           ON CONFLICT (tenant_id, id) DO UPDATE SET severity = excluded.severity, direction = excluded.direction,
+                                  notified_severity, last_message_at, ended_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+           ON CONFLICT (tenant_id, id) DO UPDATE SET status = excluded.status, severity = excluded.severity, direction = excluded.direction,
              started_at = excluded.started_at, last_evidence_at = excluded.last_evidence_at, signals = excluded.signals,
-             notified_severity = excluded.notified_severity, last_message_at = excluded.last_message_at, updated_at = now()`,
-          [tenantId, inc.id, inc.service, inc.severity, inc.direction, inc.startedAt, inc.detectedAt, inc.lastEvidenceAt, JSON.stringify(inc.signals), inc.notifiedSeverity, inc.lastMessageAt],
+             notified_severity = excluded.notified_severity, last_message_at = excluded.last_message_at, ended_at = excluded.ended_at,
+             updated_at = now()`,
+          [
+            tenantId, inc.id, inc.service, end ? 'resolved' : 'open', inc.severity, inc.direction, inc.startedAt, inc.detectedAt, inc.lastEvidenceAt,
+            JSON.stringify(inc.signals), inc.notifiedSeverity, inc.lastMessageAt, end?.endedAt ?? null,
+          ],
         );
       }
+      // Recoveries first, so Slack shows an incident's end before the opening of the one after it.
+      for (const e of plan.ends) await this.afterEnd(m, tenantId, e.incidentId, e.endedAt, e.recoveryId, e.silenced, e.notified);
       for (const msg of plan.messages) await this.queueMessage(m, tenantId, msg.id, msg.kind, msg.snapshot, null, false);
       await m.query(
         `UPDATE detections d SET alert_pending = false, incident_id = a.incident_id
@@ -173,7 +189,6 @@ export class IncidentRepository {
         [tenantId, plan.assignments.map((a) => a.detectionId), plan.assignments.map((a) => a.incidentId)],
       );
       for (const inc of plan.upserts) await this.attachEvents(m, tenantId, inc.id);
-      for (const end of plan.ends) await this.end(m, tenantId, end.incidentId, end.endedAt, end.recoveryId, end.silenced, end.notified);
       return plan;
     });
   }
@@ -215,14 +230,22 @@ export class IncidentRepository {
     );
   }
 
+  /** Ends an open incident (no-op when it is not open any more), then what follows an end. */
   private async end(m: EntityManager, tenantId: string, id: string, endedAt: Date, recoveryId: string, silenced: boolean, notified: boolean): Promise<void> {
-    const [rows]: [Record<string, unknown>[], number] = await m.query(
-      `UPDATE incidents SET status = 'resolved', ended_at = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2 AND status = 'open' RETURNING *`,
+    const [rows]: [unknown[], number] = await m.query(
+      `UPDATE incidents SET status = 'resolved', ended_at = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2 AND status = 'open' RETURNING id`,
       [tenantId, id, endedAt],
     );
-    if (!rows.length) return;
+    if (rows.length) await this.afterEnd(m, tenantId, id, endedAt, recoveryId, silenced, notified);
+  }
+
+  /** After an incident ended: its event anomalies attached, a recovery message if it was announced, its messages resolved. */
+  private async afterEnd(m: EntityManager, tenantId: string, id: string, endedAt: Date, recoveryId: string, silenced: boolean, notified: boolean): Promise<void> {
     await this.attachEvents(m, tenantId, id);
-    if (notified) await this.queueMessage(m, tenantId, recoveryId, 'recovery', toIncident(rows[0]), endedAt, silenced);
+    if (notified) {
+      const [row] = await m.query(`SELECT * FROM incidents WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
+      await this.queueMessage(m, tenantId, recoveryId, 'recovery', toIncident(row), endedAt, silenced);
+    }
     await m.query(`UPDATE alerts SET resolved_at = now(), updated_at = now() WHERE tenant_id = $1 AND incident_id = $2 AND resolved_at IS NULL`, [tenantId, id]);
   }
 

@@ -177,6 +177,12 @@ export class SeriesRepository {
     return row ? { maxEventTs: new Date(row.max_event_ts).getTime(), advancedAt: new Date(row.advanced_at).getTime() } : null;
   }
 
+  /** The end (exclusive, event time) of the newest minute the tenant's series job has closed (null before any). */
+  async closedUntil(tenantId: string): Promise<Date | null> {
+    const [row] = await this.dataSource.query(`SELECT MAX(last_minute) + interval '1 minute' AS until FROM series_state WHERE tenant_id = $1`, [tenantId]);
+    return row?.until ? new Date(row.until) : null;
+  }
+
   /** The tenant's watermark as the series job sees it now (null before its first event). */
   async watermark(tenantId: string, w: WatermarkSettings): Promise<Watermark> {
     const [row] = await this.dataSource.query(

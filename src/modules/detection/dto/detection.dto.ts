@@ -130,6 +130,9 @@ export class MetricsSummaryDto {
   })
   series_watermark!: string | null;
   @ApiProperty({ nullable: true, type: String, description: 'The newest event time seen for the tenant' }) newest_event_time!: string | null;
+  @ApiProperty({ nullable: true, type: String, description: 'Event time up to which minutes have been closed and judged so far (catches up with series_watermark)' })
+  series_closed_until!: string | null;
+  @ApiProperty({ description: 'Anomalies stored but not yet through the incident policy (0 once alerting has caught up)' }) incident_backlog!: number;
 }
 
 export class FeedbackDto {

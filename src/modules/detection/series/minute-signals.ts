@@ -258,7 +258,7 @@ export class MinuteSignals {
       } else s.frozen[signal] = 0;
       apply();
     };
-    learn('traffic', () => this.learnTraffic(m.count));
+    learn('traffic', () => this.learnTraffic(m.count, anomalous.has('traffic')));
     if (m.count > 0) {
       learn('errors', () => {
         s.errors.errors = s.errors.errors * DECAY + m.errors;
@@ -271,8 +271,8 @@ export class MinuteSignals {
         s.anomalies.minutes++;
       });
     }
-    if (m.latN > 0) learn('latency', () => learnGauss(s.latency, m.latN, m.latLogSum, m.latLogSq));
-    if (m.bytesN > 0) learn('payload', () => learnGauss(s.payload, m.bytesN, m.bytesLogSum, m.bytesLogSq));
+    if (m.latN > 0) learn('latency', () => learnGauss(s.latency, m.latN, m.latLogSum, m.latLogSq, anomalous.has('latency')));
+    if (m.bytesN > 0) learn('payload', () => learnGauss(s.payload, m.bytesN, m.bytesLogSum, m.bytesLogSq, anomalous.has('payload')));
     return findings;
   }
 
@@ -432,7 +432,8 @@ export class MinuteSignals {
     return best;
   }
 
-  private learnTraffic(count: number): void {
+  /** Learns a minute's count; `level` only: the dispersion learns from normal minutes alone. */
+  private learnTraffic(count: number, levelOnly: boolean): void {
     const t = this.s.traffic;
     // Running means (weight 1/k) until k reaches the half-life's weight, so early minutes settle quickly.
     const a = Math.max(1 / (t.minutes + 1), 1 - DECAY);
@@ -441,7 +442,7 @@ export class MinuteSignals {
     else {
       const resid = count - t.mean;
       // Dispersion (variance / mean) of minute counts: 1 for Poisson traffic, more for bursty traffic.
-      if (t.mean > 0) t.dispersion = (1 - b) * t.dispersion + b * Math.min(50, (resid * resid) / t.mean);
+      if (t.mean > 0 && !levelOnly) t.dispersion = (1 - b) * t.dispersion + b * Math.min(50, (resid * resid) / t.mean);
       t.mean += a * resid;
     }
     t.minutes++;
@@ -456,7 +457,12 @@ function pick(a: SignalFinding | null, b: SignalFinding): SignalFinding {
   return !a || b.windowMinutes < a.windowMinutes ? b : a;
 }
 
-function learnGauss(g: GaussState, n: number, sum: number, sq: number): void {
+/**
+ * Learns a minute of ln(1 + x) values. The spreads learn from normal minutes only (`levelOnly` while a
+ * lasting change is being learnt as the new level), and a residual counts at most as 3 standard
+ * deviations, so one incident cannot widen them into its own excuse for the next.
+ */
+function learnGauss(g: GaussState, n: number, sum: number, sq: number, levelOnly = false): void {
   const mean = sum / n;
   const within = n > 1 ? Math.max(0, (sq - (sum * sum) / n) / (n - 1)) : g.within;
   if (g.minutes === 0) {
@@ -468,9 +474,12 @@ function learnGauss(g: GaussState, n: number, sum: number, sq: number): void {
     const a = Math.max(1 / (g.minutes + 1), 1 - DECAY);
     const b = Math.max(1 / (g.minutes + 1), 1 - SPREAD_DECAY);
     const resid = mean - g.mu;
-    g.between = (1 - b) * g.between + b * Math.max(0, resid * resid - g.within / n);
+    if (!levelOnly) {
+      const bound = 9 * (g.within / n + g.between) + 1e-4;
+      g.between = (1 - b) * g.between + b * Math.max(0, Math.min(resid * resid, bound) - g.within / n);
+      if (n > 1) g.within = (1 - b) * g.within + b * Math.min(within, 9 * g.within + 1e-4);
+    }
     g.mu += a * resid;
-    if (n > 1) g.within = (1 - b) * g.within + b * within;
   }
   g.minutes++;
 }
