@@ -44,6 +44,8 @@ class FakeService {
   model = new Map<string, number>();
   /** /metrics reports an incident backlog (and /incidents nothing) for this many more reads. */
   backlogReads = 0;
+  /** When set, /metrics reports series_closed_until, lagging (null) for this many more reads after the data is in. */
+  closedLagReads: number | null = null;
   incidents: (tenant: string) => object[] = () => [];
 
   async start(): Promise<void> {
@@ -70,9 +72,16 @@ class FakeService {
     if (url.pathname === '/metrics') {
       const n = this.newest.get(tenant);
       if (this.backlogReads > 0) this.backlogReads--;
+      const closed: Record<string, unknown> = {};
+      if (this.closedLagReads !== null) {
+        if (this.closedLagReads > 0) this.closedLagReads--;
+        closed.series_closed_until =
+          this.closedLagReads > 0 || n === undefined ? null : new Date(n - 2 * MINUTE_MS).toISOString();
+      }
       return json(200, {
         tenant,
         incident_backlog: this.backlogReads > 0 ? 7 : 0,
+        ...closed,
         active_model_version: this.model.get(tenant) ?? null,
         events_total: this.stored,
         series_watermark: n === undefined ? null : new Date(n - 2 * MINUTE_MS).toISOString(),
@@ -114,7 +123,7 @@ class FakeService {
       return json(200, { accepted: times.length, rejected: 0, results: [] });
     }
     if (url.pathname === '/incidents') {
-      const all = this.backlogReads > 0 ? [] : this.incidents(tenant);
+      const all = this.backlogReads > 0 || (this.closedLagReads ?? 0) > 0 ? [] : this.incidents(tenant);
       const from = Number(url.searchParams.get('cursor') ?? 0);
       return json(200, {
         items: all.slice(from, from + 2),
@@ -201,6 +210,16 @@ describe(runEvaluate.name, () => {
     sut.backlogReads = 40;
     const r = await sending;
     expect(sut.backlogReads).toBe(0);
+    expect(r.out).toContain('RESULT: PASS');
+  });
+
+  it('should wait for series_closed_until rather than the watermark when the service reports it', async () => {
+    const scenario = buildScenario({ days: 1, rate: 1, seed: 5, end: NOW });
+    sut.incidents = incidentsAt(scenario.labels);
+    const sending = run(['--url', sut.url, '--days', '1', '--rate', '1', '--seed', '5', '--settle-seconds', '0']);
+    sut.closedLagReads = 30;
+    const r = await sending;
+    expect(sut.closedLagReads).toBe(0);
     expect(r.out).toContain('RESULT: PASS');
   });
 

@@ -414,7 +414,11 @@ class Progress {
   }
 }
 
-/** Waits until every tenant's `series_watermark` is ≥ `target` (epoch ms) or `deadline` passes; false on timeout. */
+/**
+ * Waits until every tenant's series are closed and judged up to `target` (epoch ms): by
+ * `series_closed_until` of `GET /metrics` when the service reports it, else by `series_watermark`
+ * (which only says how far closing may go). Returns false when `deadline` passed first.
+ */
 async function waitForWatermark(
   client: EvaluationClient,
   tenants: string[],
@@ -428,20 +432,24 @@ async function waitForWatermark(
   for (;;) {
     for (const t of [...left]) {
       const m = await client.metrics(t);
-      if (!('series_watermark' in m)) {
+      const field =
+        'series_closed_until' in m ? 'series_closed_until' : 'series_watermark' in m ? 'series_watermark' : null;
+      if (!field) {
         if (!warned)
-          log('the service reports no series_watermark in GET /metrics: waiting for incidents to settle only');
+          log(
+            'the service reports no series_closed_until nor series_watermark in GET /metrics: waiting for incidents to settle only',
+          );
         warned = true;
         left.delete(t);
         continue;
       }
-      const w = typeof m.series_watermark === 'string' ? Date.parse(m.series_watermark) : NaN;
-      if (w >= target) left.delete(t);
+      const v = m[field];
+      if (typeof v === 'string' && Date.parse(v) >= target) left.delete(t);
     }
     if (!left.size) return true;
     if (Date.now() >= deadline) {
       log(
-        `still waiting for ${[...left].join(', ')} to reach ${new Date(target).toISOString()}; going on after the wait limit`,
+        `still waiting for ${[...left].join(', ')} to be closed up to ${new Date(target).toISOString()}; going on after the wait limit`,
       );
       return false;
     }
