@@ -216,13 +216,22 @@ export class EventRepository {
     );
   }
 
-  /** The service's latest events' duration and status, newest first (cold-start baselines). */
-  async recentForService(tenantId: string, service: string, limit: number): Promise<{ durationMs: number | null; statusCode: number | null }[]> {
+  /** The service's latest normal events' duration, status, size and time, newest first (cold-start baselines). */
+  async recentForService(
+    tenantId: string,
+    service: string,
+    limit: number,
+  ): Promise<{ durationMs: number | null; statusCode: number | null; bytes: number | null; ts: Date }[]> {
     const rows = await this.dataSource.query(
-      `SELECT duration_ms, status_code FROM events WHERE tenant_id = $1 AND service = $2 ORDER BY received_at DESC LIMIT $3`,
+      `SELECT duration_ms, status_code, bytes, ts FROM events WHERE tenant_id = $1 AND service = $2 AND prediction = 1 ORDER BY received_at DESC LIMIT $3`,
       [tenantId, service, limit],
     );
-    return rows.map((r: Record<string, unknown>) => ({ durationMs: r.duration_ms as number | null, statusCode: r.status_code as number | null }));
+    return rows.map((r: Record<string, unknown>) => ({
+      durationMs: r.duration_ms as number | null,
+      statusCode: r.status_code as number | null,
+      bytes: r.bytes === null ? null : Number(r.bytes),
+      ts: r.ts as Date,
+    }));
   }
 
   /** The tenant's latest events, newest first (drift). */
