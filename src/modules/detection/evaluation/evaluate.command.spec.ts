@@ -42,6 +42,8 @@ class FakeService {
   stored = 0;
   status401 = false;
   model = new Map<string, number>();
+  /** Models the service "trains on its own" when a tenant's first batch arrives. */
+  trainsOnIngest = new Map<string, number>();
   /** /metrics reports an incident backlog (and /incidents nothing) for this many more reads. */
   backlogReads = 0;
   /** When set, /metrics reports series_closed_until, lagging (null) for this many more reads after the data is in. */
@@ -97,6 +99,8 @@ class FakeService {
         this.throttleFirst--;
         return json(429, { statusCode: 429, code: 'RATE_LIMITED', message: 'slow down' }, { 'Retry-After': '0' });
       }
+      const own = this.trainsOnIngest.get(tenant);
+      if (own !== undefined) this.model.set(tenant, own);
       const now = (this.inFlight.get(tenant) ?? 0) + 1;
       this.inFlight.set(tenant, now);
       this.maxInFlight = Math.max(this.maxInFlight, now);
@@ -233,7 +237,7 @@ describe(runEvaluate.name, () => {
   });
 
   it('should say so when the service trained a model of its own during a run without one', async () => {
-    sut.model.set('eval-b', 4);
+    sut.trainsOnIngest.set('eval-b', 4);
     const r = await run(['--url', sut.url, '--days', '1', '--rate', '1', '--seed', '5']);
     expect(r.out).toContain('models at the end: eval-a none, eval-b v4');
     expect(r.err).toContain('SCHEDULER_ENABLED=false');
@@ -284,6 +288,12 @@ describe(runEvaluate.name, () => {
     await expect(run(['--url', sut.url, '--days', '1', '--rate', '1'])).rejects.toThrow(/already holds 10 events/);
     const r = await run(['--url', sut.url, '--days', '1', '--rate', '1', '--allow-existing']);
     expect(r.code).toBe(1);
+  });
+
+  it('should refuse tenants that already have a model unless told to go on', async () => {
+    sut.model.set('eval-a', 2);
+    await expect(run(['--url', sut.url, '--days', '1', '--rate', '1'])).rejects.toThrow(/already has a model \(v2/);
+    expect(sut.received).toHaveLength(0);
   });
 
   it('should send the API keys and explain a refusal', async () => {

@@ -6,9 +6,10 @@ import { FoundIncident, IncidentReport, buildIncidentReport, formatIncidentRepor
 
 /**
  * `npm run evaluate`: generates a labelled scenario ({@link buildScenario}), sends it through a
- * running service's `POST /ingest` at full speed, waits until the service has judged it (its
- * series watermark), reads `GET /incidents` and prints {@link buildIncidentReport}'s report.
- * A client of the HTTP API only: it reads no configuration and touches no database.
+ * running service's `POST /ingest` at full speed, waits until the service has judged it (series
+ * closed up to the end of the data, incidents settled), reads `GET /incidents` and prints
+ * {@link buildIncidentReport}'s report. A client of the HTTP API only: it reads no configuration
+ * and touches no database.
  */
 
 export const EVALUATE_USAGE = `usage: npm run evaluate -- [options]
@@ -40,8 +41,8 @@ options:
 The server must know the tenants and let the harness in, e.g. with keyless development tenants:
   ENVIRONMENT=development MULTI_TENANT_ENABLED=true TENANTS=eval-a,eval-b npm start
 or with keys: TENANT_API_KEYS='{"eval-a":"ka","eval-b":"kb"}' and --keys with the same JSON.
-Use tenants that hold no events yet (a fresh database, or new names in TENANTS and --tenants):
-their watermark must start with this run's data. The data reaches --days back from now, so keep
+Use tenants that hold no events and no model yet (a fresh database and no MODELS_DIR/<tenant>/model.json,
+or new names in TENANTS and --tenants): their watermark must start with this run's data. The data reaches --days back from now, so keep
 EVENT_RETENTION_HOURS ≥ 24 × days. SCHEDULER_ENABLED=false keeps the model as the run sets it (none,
 or the day-1 model with --model); otherwise the service trains on its own during the run (the report
 names the model each tenant ended with).
@@ -566,6 +567,13 @@ export async function runEvaluate(
     if (stored > 0 && !o.allowExisting) {
       throw new ServiceCallError(
         `tenant ${t} already holds ${stored} events: evaluate on tenants without events (a fresh database or new names in TENANTS and --tenants), or pass --allow-existing`,
+        0,
+      );
+    }
+    if (typeof m.active_model_version === 'number' && !o.allowExisting) {
+      throw new ServiceCallError(
+        `tenant ${t} already has a model (v${m.active_model_version}; the service imports MODELS_DIR/${t}/model.json at start): ` +
+          'evaluate on tenants without a model (--model trains one on day 1), or pass --allow-existing',
         0,
       );
     }
