@@ -379,7 +379,7 @@ class Progress {
             {
               stream: err,
               format: '{tenant} [{bar}] {percentage}% {value}/{total} events | {rate} ev/s | ETA {eta_formatted}',
-              hideCursor: true,
+              hideCursor: false, // a run stopped with Ctrl-C must not leave the cursor hidden
               clearOnComplete: false,
             },
             Presets.shades_classic,
