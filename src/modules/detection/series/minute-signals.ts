@@ -104,6 +104,14 @@ const MAX_FROZEN = 120;
  * to be an incident — a faster deploy, a busier hour or a daily cycle is a real change too, but not
  * one to wake anybody for.
  */
+/**
+ * The error and per-event anomaly tests only run where their gate holds (≥ 3 errors and 5 points above
+ * the baseline; ≥ 5 anomalies and 3× the rate) — a few minutes a day at most — so the same daily
+ * false-alarm budget as the every-minute traffic and latency tests allows them a 10× looser significance.
+ * It is what finds a 35 % error burst among 3–5 requests a minute (4 errors in 17 requests: p ≈ 1e-6).
+ */
+const GATED_ALPHA_FACTOR = 10;
+
 const EFFECT = {
   trafficDrop: 0.5,
   trafficSurge: 3,
@@ -138,6 +146,8 @@ export interface MinuteSignalsState {
   emptyRun: number;
   /** Start (epoch ms) of the gap the service is in, or null. */
   gapFrom: number | null;
+  /** Minute (epoch ms) of each signal's latest finding. */
+  lastFinding?: Partial<Record<SignalName, number>>;
 }
 
 const FIELDS: (keyof MinuteStats)[] = [
@@ -163,8 +173,10 @@ const pct = (x: number) => `${round(x * 100, 1)}%`;
  *   model's own rate (contamination, or the measured rate when higher).
  * Each is tested over windows of 1–20 minutes; a finding needs tail probability < `alpha` and a
  * practically large effect (EFFECT). References are exponentially weighted (half-life 60 minutes of
- * data) and frozen while a signal is anomalous, so an incident does not become its own baseline;
- * after MAX_FROZEN minutes a lasting change is learnt as the new normal.
+ * data), learn a minute only once it has left the test windows (a 20-minute guard band; traffic at
+ * once, its drops are found within minutes and it follows the daily cycle closely), and are
+ * frozen while a signal is anomalous, so an incident does not become its own baseline; after
+ * MAX_FROZEN minutes a lasting change is learnt as the new normal.
  * The tests are those of statistical process control (Montgomery, "Introduction to Statistical
  * Quality Control", ch. 7 and 9: c-, p- and EWMA charts) with exact tails instead of 3-sigma limits.
  */
@@ -232,33 +244,52 @@ export class MinuteSignals {
   update(minuteMs: number, m: MinuteStats): SignalFinding[] {
     const s = this.s;
     s.ring.push(FIELDS.map((f) => m[f]));
-    if (s.ring.length > RING) s.ring.shift();
+    // The minute leaving the test windows is the one the references learn from: a change is tested
+    // for 20 minutes before it can teach the baseline anything (a guard band), so the first minutes of
+    // an error burst or a slow ramp do not lower their own significance.
+    const leaving = s.ring.length > RING ? s.ring.shift()! : null;
     s.emptyRun = m.count > 0 ? 0 : s.emptyRun + 1;
     if (m.count > 0) s.gapFrom = null;
 
     this.computeWindows(minuteMs);
     const findings: SignalFinding[] = [];
-    const judge = (_signal: SignalName, finding: SignalFinding | null) => {
-      if (finding) findings.push(finding);
+    const judge = (finding: SignalFinding | null) => {
+      if (!finding) return;
+      findings.push(finding);
+      (s.lastFinding ??= {})[finding.signal] = minuteMs;
     };
-    if (s.traffic.minutes >= WARMUP) judge('traffic', this.testTraffic());
-    if (s.errors.minutes >= WARMUP) judge('errors', this.testErrors());
-    if (s.anomalies.minutes >= WARMUP) judge('anomalies', this.testAnomalies());
-    if (s.latency.minutes >= WARMUP) judge('latency', this.testGauss('latency'));
-    if (s.payload.minutes >= WARMUP) judge('payload', this.testGauss('payload'));
+    if (s.traffic.minutes >= WARMUP) judge(this.testTraffic());
+    if (s.errors.minutes >= WARMUP) judge(this.testErrors());
+    if (s.anomalies.minutes >= WARMUP) judge(this.testAnomalies());
+    if (s.latency.minutes >= WARMUP) judge(this.testGauss('latency'));
+    if (s.payload.minutes >= WARMUP) judge(this.testGauss('payload'));
+    // Traffic learns the minute at once: a drop is found in its first minutes, and a reference that
+    // lagged 20 minutes behind the daily cycle would see every evening's decline as a drop.
+    this.learn(minuteMs, m, ['traffic'], 0);
+    if (leaving) this.learn(minuteMs, Object.fromEntries(FIELDS.map((f, j) => [f, leaving[j] ?? 0])) as unknown as MinuteStats, ['errors', 'anomalies', 'latency', 'payload'], RING);
+    return findings;
+  }
 
-    const anomalous = new Set(findings.map((f) => f.signal));
-    const learn = (signal: SignalName, apply: () => void) => {
-      if (anomalous.has(signal)) {
-        // Frozen while anomalous; a change that lasts MAX_FROZEN minutes is learnt from then on.
+  /**
+   * Teaches `signals`' references a minute — unless the signal had a finding in the last
+   * `guardMinutes` (frozen: an incident does not become its own baseline); a change that lasts
+   * MAX_FROZEN minutes is learnt from then on as the new level (the spreads still only from normal minutes).
+   */
+  private learn(now: number, m: MinuteStats, signals: SignalName[], guardMinutes: number): void {
+    const s = this.s;
+    const learn = (signal: SignalName, apply: (levelOnly: boolean) => void) => {
+      if (!signals.includes(signal)) return;
+      const last = s.lastFinding?.[signal];
+      const anomalous = last !== undefined && now - last <= guardMinutes * 60_000;
+      if (anomalous) {
         if (s.frozen[signal] < MAX_FROZEN) {
           s.frozen[signal]++;
           return;
         }
       } else s.frozen[signal] = 0;
-      apply();
+      apply(anomalous);
     };
-    learn('traffic', () => this.learnTraffic(m.count, anomalous.has('traffic')));
+    learn('traffic', (levelOnly) => this.learnTraffic(m.count, levelOnly));
     if (m.count > 0) {
       learn('errors', () => {
         s.errors.errors = s.errors.errors * DECAY + m.errors;
@@ -271,9 +302,8 @@ export class MinuteSignals {
         s.anomalies.minutes++;
       });
     }
-    if (m.latN > 0) learn('latency', () => learnGauss(s.latency, m.latN, m.latLogSum, m.latLogSq, anomalous.has('latency')));
-    if (m.bytesN > 0) learn('payload', () => learnGauss(s.payload, m.bytesN, m.bytesLogSum, m.bytesLogSq, anomalous.has('payload')));
-    return findings;
+    if (m.latN > 0) learn('latency', (levelOnly) => learnGauss(s.latency, m.latN, m.latLogSum, m.latLogSq, levelOnly));
+    if (m.bytesN > 0) learn('payload', (levelOnly) => learnGauss(s.payload, m.bytesN, m.bytesLogSum, m.bytesLogSq, levelOnly));
   }
 
   /** Sums of the last w minutes for every window w (computed once per minute, newest minute backwards). */
@@ -354,7 +384,7 @@ export class MinuteSignals {
       const share = errors / count;
       if (errors < EFFECT.minErrors || share - p0 < EFFECT.errorPoints) continue;
       const logP = logBinomialUpper(errors, count, p0);
-      if (logP < Math.log(this.options.alpha)) {
+      if (logP < Math.log(this.options.alpha * GATED_ALPHA_FACTOR)) {
         best = pick(best, {
           signal: 'errors', metric: SIGNALS.errors, since: win.since, windowMinutes: w, value: share, expected: p0,
           ratio: share - p0, direction: 'up', logP, severity: share >= 0.2 ? 'critical' : 'warning',
@@ -379,7 +409,7 @@ export class MinuteSignals {
       const share = anomalies / count;
       if (anomalies < EFFECT.minAnomalies || share < EFFECT.anomalyFactor * p0) continue;
       const logP = logBinomialUpper(anomalies, count, p0);
-      if (logP < Math.log(this.options.alpha)) {
+      if (logP < Math.log(this.options.alpha * GATED_ALPHA_FACTOR)) {
         best = pick(best, {
           signal: 'anomalies', metric: SIGNALS.anomalies, since: win.since, windowMinutes: w, value: share, expected: p0,
           ratio: share / p0, direction: 'up', logP, severity: share >= 0.5 ? 'critical' : 'warning',
