@@ -32,7 +32,7 @@ export interface ErrorDetail {
 /** The one error body every failing request gets. */
 export interface ErrorBody {
   statusCode: number;
-  code: ErrorCode | string;
+  code: ErrorCode;
   error: string;
   message: string;
   details?: ErrorDetail[];
