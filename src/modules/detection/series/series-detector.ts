@@ -50,8 +50,9 @@
  * outputs, also across {@link SeriesDetector.toJSON} / {@link SeriesDetector.fromJSON}.
  */
 import { SeriesDetectorError } from './errors';
-import { SeasonalProfile, SeasonalProfileJson } from './seasonal-profile';
-import { fromBase64Into, TailModel, TailModelJson, TailModelOptions, toBase64 } from './tail-model';
+import { SeasonalProfile } from './seasonal-profile';
+import { StateReader, StateWriter } from './state-codec';
+import { TailModel, TailModelOptions } from './tail-model';
 
 /** Which deviations count: above expected, below, or both. */
 export type SeriesDirection = 'up' | 'down' | 'both';
@@ -120,7 +121,7 @@ export interface SeriesTuning {
   readonly cooldown: number;
   /** Factor applied to the surprise of a damped point. */
   readonly suppressedFactor: number;
-  /** Most missing points filled in one gap (policy `zero`); the rest of a longer gap is not replayed. */
+  /** Longest gap, in points, filled with zeros (policy `zero`); a longer gap is a gap: nothing is made up. */
   readonly maxFill: number;
 }
 
@@ -131,7 +132,7 @@ export const DEFAULT_TUNING: SeriesTuning = {
   seasonalAlpha: 0.2,
   seasonalGamma: 0.25,
   dailyBuckets: 288,
-  weeklyBuckets: 2016,
+  weeklyBuckets: 1008,
   seasonalCoverage: 0.9,
   scaleMemory: 50,
   scaleClip: 6,
@@ -152,7 +153,7 @@ export const DEFAULT_TUNING: SeriesTuning = {
   recurrenceHalfLife: 2 * 86_400_000,
   cooldown: 200,
   suppressedFactor: 0.3,
-  maxFill: 1440,
+  maxFill: 60,
 };
 
 /** Options of one {@link SeriesDetector}. */
@@ -187,6 +188,10 @@ export interface SeriesResult {
   readonly missing?: boolean;
   /** Missing points between the previous point and this one (a gap in the timestamps). */
   readonly gap?: number;
+  /** The timestamp equals the previous point's: already scored, nothing scored or learned. */
+  readonly repeated?: boolean;
+  /** The timestamp is before the previous point's: scored against the current state, not learned. */
+  readonly late?: boolean;
 }
 
 /**
@@ -201,10 +206,13 @@ export function seriesDefaultsFor(metric: string): Pick<SeriesDetectorOptions, '
   return { direction: 'both', missing: 'skip' };
 }
 
-/** Serialised detector, see {@link SeriesDetector.toJSON}. JSON-safe. */
+/**
+ * Serialised detector, see {@link SeriesDetector.toJSON}. JSON-safe and compact: the numeric
+ * state is one deflated binary string (see state-codec.ts), a few KB per series.
+ */
 export interface SeriesDetectorJson {
   readonly format: 'series-detector';
-  readonly version: 1;
+  readonly version: 2;
   readonly options: {
     readonly direction: SeriesDirection;
     readonly missing: MissingPolicy;
@@ -212,18 +220,14 @@ export interface SeriesDetectorJson {
     readonly daily: boolean;
     readonly weekly: boolean;
   };
-  /** The tuning the state was built with (array sizes depend on it). */
-  readonly tuning: SeriesTuning;
-  readonly state: {
-    /** Scalar state by name; NaN is written as null. */
-    readonly scalars: Record<string, number | null>;
-    /** Typed-array state by name, little-endian base64. */
-    readonly arrays: Record<string, string>;
-    readonly daily: SeasonalProfileJson | null;
-    readonly weekly: SeasonalProfileJson | null;
-    readonly tails: TailModelJson[];
-  };
+  /** Tuning that differs from {@link DEFAULT_TUNING} (array sizes depend on it); absent when none. */
+  readonly tuning?: Partial<SeriesTuning>;
+  /** Numeric state: deflated little-endian binary, base64. */
+  readonly state: string;
 }
+
+/** Version of {@link SeriesDetectorJson} this build writes and reads. */
+const STATE_VERSION = 2;
 
 const DAY_MS = 86_400_000;
 const WEEK_MS = 7 * DAY_MS;
@@ -393,12 +397,18 @@ export class SeriesDetector {
    *
    * `value` null or undefined is a missing point, handled by the missing policy. A gap of more
    * than 1.5 intervals since the previous point is a run of missing points: under policy
-   * `zero` each is learned and scored as a 0 (at most `maxFill` of them) and the result is the
-   * most surprising of the gap and this point, so a silence is reported by the next point at
-   * the latest; under `skip` the gap is only counted. Equal timestamps are successive points.
+   * `zero` a gap of at most `maxFill` points is learned and scored as zeros and the result is
+   * the most surprising of the gap and this point, so a silence is reported by the next point at
+   * the latest; a longer gap (and any gap under `skip`) is only counted: time moves on, nothing
+   * is made up.
    *
-   * @throws SeriesDetectorError when the timestamp is not finite or goes back in time, or the
-   *   value is neither a finite number nor null.
+   * Real feeds are not always in order. A point with the previous point's timestamp is a
+   * repetition: answered `repeated` with likelihood 0, not scored or learned again. A point
+   * before the previous one (a clock set back, a late delivery) is scored against the current
+   * state and marked `late`, and the state is left exactly as it was.
+   *
+   * @throws SeriesDetectorError when the timestamp is not finite or the value is neither a
+   *   finite number nor null.
    */
   update(timestampMs: number, value: number | null | undefined): SeriesResult {
     if (!Number.isFinite(timestampMs)) {
@@ -407,10 +417,9 @@ export class SeriesDetector {
     if (value !== null && value !== undefined && !Number.isFinite(value)) {
       throw new SeriesDetectorError(`value must be a finite number or null, got ${value}`);
     }
-    if (this.lastT !== null && timestampMs < this.lastT) {
-      throw new SeriesDetectorError(
-        `timestamp ${new Date(timestampMs).toISOString()} is before the previous point ${new Date(this.lastT).toISOString()}`,
-      );
+    if (this.lastT !== null && timestampMs <= this.lastT) {
+      if (timestampMs === this.lastT) return { likelihood: 0, surprise: 0, repeated: true };
+      return this.scoreLate(timestampMs, value);
     }
     let gap = 0;
     let worst: SeriesResult | null = null;
@@ -418,15 +427,15 @@ export class SeriesDetector {
       const dt = timestampMs - this.lastT;
       if (this.interval !== null && dt > 1.5 * this.interval) {
         gap = Math.round(dt / this.interval) - 1;
-        if (this.missing === 'zero') {
+        if (this.missing === 'zero' && gap <= this.tuning.maxFill) {
           // The filled points sit on the grid that ends at this point.
-          for (let i = Math.min(gap, this.tuning.maxFill); i >= 1; i--) {
+          for (let i = gap; i >= 1; i--) {
             const r = this.step(timestampMs - i * this.interval, 0);
             if (worst === null || r.surprise > worst.surprise) worst = r;
           }
         }
       }
-      if (dt > 0) this.learnGap(dt);
+      this.learnGap(dt);
     }
     this.lastT = timestampMs;
     if (value === null || value === undefined) {
@@ -440,6 +449,19 @@ export class SeriesDetector {
     const r = this.step(timestampMs, value);
     if (gap === 0) return r;
     return worst !== null && worst.surprise > r.surprise ? { ...worst, gap } : { ...r, gap };
+  }
+
+  /** A point older than the last one: scored as if it came next, then the state is put back. */
+  private scoreLate(t: number, value: number | null | undefined): SeriesResult {
+    if (value === null || value === undefined) {
+      if (this.missing === 'skip') return { likelihood: 0, surprise: 0, missing: true, late: true };
+      value = 0;
+    }
+    const w = new StateWriter();
+    this.writeState(w);
+    const r = this.step(t, value);
+    this.readState(new StateReader(w.bytes(), 'series detector snapshot'));
+    return { ...r, late: true };
   }
 
   private learnGap(dt: number): void {
@@ -691,21 +713,17 @@ export class SeriesDetector {
   }
 
   /**
-   * Versioned, JSON-safe state (`{format: 'series-detector', version: 1, …}`), typed arrays as
-   * little-endian base64. {@link SeriesDetector.fromJSON} restores a detector that continues
-   * with identical outputs.
+   * Versioned, JSON-safe, compact state (`{format: 'series-detector', version: 2, options,
+   * state}`, tuning only where it differs from the default). {@link SeriesDetector.fromJSON}
+   * restores a detector that continues with identical outputs.
    */
   toJSON(): SeriesDetectorJson {
-    const scalars: Record<string, number | null> = {};
-    for (const k of SCALARS) {
-      const v = this[k];
-      scalars[k] = v === null || Number.isNaN(v) ? null : v;
-    }
-    const arrays: Record<string, string> = {};
-    for (const [k, a] of Object.entries(this.arrays())) arrays[k] = toBase64(a);
+    const w = new StateWriter();
+    this.writeState(w);
+    const tuning = tuningOverrides(this.tuning);
     return {
       format: 'series-detector',
-      version: 1,
+      version: STATE_VERSION,
       options: {
         direction: this.direction,
         missing: this.missing,
@@ -713,49 +731,86 @@ export class SeriesDetector {
         daily: this.useDaily,
         weekly: this.useWeekly,
       },
-      tuning: this.tuning,
-      state: {
-        scalars,
-        arrays,
-        daily: this.daily ? this.daily.toJSON() : null,
-        weekly: this.weekly ? this.weekly.toJSON() : null,
-        tails: this.tails.map((m) => m.toJSON()),
-      },
+      ...(tuning ? { tuning } : {}),
+      state: w.finish(),
     };
   }
 
-  /** Typed-array state by name; their sizes follow from the tuning, so a restore checks them. */
-  private arrays(): Record<string, Float64Array | Float32Array> {
-    return {
-      gaps: this.gaps,
-      recent: this.recent,
-      mae: this.mae,
-      maeLong: this.maeLong,
-      mse: this.mse,
-      errors: this.errors,
-      shortZ: this.shortZ,
-      driftRing: this.driftRing,
-      recurT: this.recurT,
-      recurS: this.recurS,
+  /** Fixed-order binary state; array sizes follow from the tuning, profile sizes are written. */
+  private writeState(w: StateWriter): void {
+    for (const k of SCALARS) {
+      const v = this[k];
+      w.number(v === null ? NaN : v);
+    }
+    for (const a of this.arrays()) w.array(a);
+    for (const p of [this.daily, this.weekly]) {
+      w.number(p ? p.buckets : 0);
+      p?.writeState(w);
+    }
+    for (const m of this.tails) m.writeState(w);
+  }
+
+  /** Inverse of {@link writeState}, into this detector (built with the same options and tuning). */
+  private readState(r: StateReader): void {
+    const target = this as unknown as Record<string, number | null>;
+    for (const k of SCALARS) {
+      const v = r.number();
+      target[k] = Number.isNaN(v) && (k === 'lastT' || k === 'interval') ? null : v;
+    }
+    for (const a of this.arrays()) r.array(a);
+    const tu = this.tuning;
+    const profile = (periodMs: number, max: number): SeasonalProfile | null => {
+      const buckets = r.number();
+      if (buckets === 0) return null;
+      if (!(Number.isInteger(buckets) && buckets >= 1 && buckets <= max)) {
+        throw new SeriesDetectorError(`series detector state: ${buckets} seasonal buckets, at most ${max} expected`);
+      }
+      return SeasonalProfile.readState(r, periodMs, buckets, tu.seasonalAlpha, tu.seasonalGamma);
     };
+    this.daily = profile(DAY_MS, tu.dailyBuckets);
+    this.weekly = profile(WEEK_MS, tu.weeklyBuckets);
+    for (let i = 0; i < EVIDENCE; i++) this.tails[i] = TailModel.readState(r, tu.tail);
+    r.end();
+  }
+
+  /** Typed-array state, in serialisation order; their sizes follow from the tuning. */
+  private arrays(): Array<Float64Array | Float32Array> {
+    return [
+      this.gaps,
+      this.recent,
+      this.mae,
+      this.maeLong,
+      this.mse,
+      this.errors,
+      this.shortZ,
+      this.driftRing,
+      this.recurT,
+      this.recurS,
+    ];
   }
 
   /**
-   * Restore a detector from {@link toJSON} output (also after JSON.stringify/parse).
-   * @throws SeriesDetectorError on another format, an unknown version, or inconsistent state.
+   * Restore a detector from {@link toJSON} output (also after JSON.stringify/parse). State of
+   * version 1 (earlier builds, ~33 KB of JSON) is refused like any unknown version: the caller
+   * starts a new detector, which relearns within a day.
+   * @throws SeriesDetectorError on another format, another version, or damaged state.
    */
   static fromJSON(json: unknown): SeriesDetector {
     const j = json as SeriesDetectorJson | null;
     if (!j || typeof j !== 'object' || j.format !== 'series-detector') {
       throw new SeriesDetectorError('not a serialised series detector (format must be "series-detector")');
     }
-    if (j.version !== 1) {
-      throw new SeriesDetectorError(`unsupported series detector version ${String(j.version)}, expected 1`);
+    if (j.version !== STATE_VERSION) {
+      throw new SeriesDetectorError(
+        `unsupported series detector version ${String(j.version)}, expected ${STATE_VERSION}`,
+      );
     }
     const o = j.options;
-    const s = j.state;
-    if (!o || !s || !s.scalars || typeof s.scalars !== 'object' || !s.arrays || typeof s.arrays !== 'object') {
+    if (!o || typeof o !== 'object' || typeof j.state !== 'string') {
       throw new SeriesDetectorError('series detector state: options and state are required');
+    }
+    if (j.tuning !== undefined && (j.tuning === null || typeof j.tuning !== 'object')) {
+      throw new SeriesDetectorError('series detector state: tuning must be an object');
     }
     const d = new SeriesDetector({
       direction: o.direction,
@@ -765,23 +820,22 @@ export class SeriesDetector {
       weekly: o.weekly,
       tuning: j.tuning,
     });
-    const target = d as unknown as Record<string, number | null>;
-    for (const k of SCALARS) {
-      const v = s.scalars[k];
-      if (v !== null && typeof v !== 'number') {
-        throw new SeriesDetectorError(`series detector state: ${k} must be a number or null`);
-      }
-      target[k] = v === null ? (k === 'lastT' || k === 'interval' ? null : NaN) : v;
-    }
-    for (const [k, a] of Object.entries(d.arrays())) fromBase64Into(s.arrays[k], a, `series detector state ${k}`);
-    d.daily = s.daily ? SeasonalProfile.fromJSON(s.daily, d.tuning.seasonalAlpha, d.tuning.seasonalGamma) : null;
-    d.weekly = s.weekly ? SeasonalProfile.fromJSON(s.weekly, d.tuning.seasonalAlpha, d.tuning.seasonalGamma) : null;
-    if (!Array.isArray(s.tails) || s.tails.length !== EVIDENCE) {
-      throw new SeriesDetectorError(`series detector state: tails must be ${EVIDENCE} tail models`);
-    }
-    s.tails.forEach((m, i) => (d.tails[i] = TailModel.fromJSON(m, d.tuning.tail)));
+    d.readState(new StateReader(j.state, 'series detector state'));
     return d;
   }
+}
+
+/** The entries of `t` that differ from {@link DEFAULT_TUNING}, or null when none does. */
+function tuningOverrides(t: SeriesTuning): Partial<SeriesTuning> | null {
+  const out: Record<string, unknown> = {};
+  let any = false;
+  for (const [k, v] of Object.entries(t)) {
+    if (JSON.stringify(v) !== JSON.stringify(DEFAULT_TUNING[k as keyof SeriesTuning])) {
+      out[k] = v;
+      any = true;
+    }
+  }
+  return any ? (out as Partial<SeriesTuning>) : null;
 }
 
 /** Quantiles of |N(0,1)| at probabilities (i + 0.5)/n, i = 0..n−1. */
