@@ -86,7 +86,9 @@ export async function run(argv: string[]): Promise<void> {
   const categories = [...new Set(files.map((f) => dirname(f.rel)))].sort();
   if (categories.length < 2) throw new Error(`${dir}: needs at least two category folders`);
   const configs = expand(grid, fixed);
-  process.stdout.write(`# ${files.length} files in ${categories.length} categories, ${configs.length} configurations\n`);
+  process.stdout.write(
+    `# ${files.length} files in ${categories.length} categories, ${configs.length} configurations\n`,
+  );
 
   const work = mkdtempSync(join(tmpdir(), 'nab-loco-'));
   try {
@@ -95,7 +97,12 @@ export async function run(argv: string[]): Promise<void> {
     // One replay per configuration, kept on disk: every subset below is scored from it.
     const outDirs = configs.map((c, k) => {
       const out = join(work, `c${k}`);
-      for (const f of files) writeResults(join(out, f.rel), f.series, scoreNabSeries(f.series, { ...NAB_DETECTOR_OPTIONS, tuning: c.tuning }));
+      for (const f of files)
+        writeResults(
+          join(out, f.rel),
+          f.series,
+          scoreNabSeries(f.series, { ...NAB_DETECTOR_OPTIONS, tuning: c.tuning }),
+        );
       return out;
     });
     const onAll = configs.map((_, k) => score(outDirs[k], categories));
@@ -160,7 +167,10 @@ function expand(grid: Record<string, number[]>, fixed: Record<string, number>): 
     out = out.flatMap((c) => vs.map((v) => ({ ...c, [k]: v })));
   }
   return out.map((c) => ({
-    name: Object.entries(c).map(([k, v]) => `${k}=${v}`).join(',') || 'default',
+    name:
+      Object.entries(c)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',') || 'default',
     tuning: toTuning(c),
   }));
 }
@@ -199,13 +209,21 @@ function scoreCategories(
     for (const c of cats) {
       for (const rel of listCsv(join(results, c))) {
         const text = readFileSync(join(results, c, rel), 'utf8');
-        writeResults(join(view, c, rel), parseNabCsv(text, rel), binariseAt === undefined ? column(text) : column(text).map((x) => (x >= binariseAt ? 1 : 0)));
+        writeResults(
+          join(view, c, rel),
+          parseNabCsv(text, rel),
+          binariseAt === undefined ? column(text) : column(text).map((x) => (x >= binariseAt ? 1 : 0)),
+        );
       }
     }
-    const out = execFileSync(process.execPath, [scorer, '--data', data, '--labels', labels, '--results', view, '--profile', 'standard', '--json'], {
-      encoding: 'utf8',
-      maxBuffer: 64 << 20,
-    });
+    const out = execFileSync(
+      process.execPath,
+      [scorer, '--data', data, '--labels', labels, '--results', view, '--profile', 'standard', '--json'],
+      {
+        encoding: 'utf8',
+        maxBuffer: 64 << 20,
+      },
+    );
     const p = (JSON.parse(out) as { profiles: { standard: ScorerProfile } }).profiles.standard;
     return {
       score: Number.isFinite(p.normalizedScore) ? p.normalizedScore : null,

@@ -1,6 +1,12 @@
 import { Rng } from '../core/rng';
 import { SeriesDetectorError } from './errors';
-import { SeriesDetector, SeriesDetectorJson, SeriesDetectorOptions, SeriesResult, seriesDefaultsFor } from './series-detector';
+import {
+  SeriesDetector,
+  SeriesDetectorJson,
+  SeriesDetectorOptions,
+  SeriesResult,
+  seriesDefaultsFor,
+} from './series-detector';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -188,7 +194,8 @@ describe(SeriesDetector.name, () => {
       const out = values.map((v, i) => {
         const r = sut.update(T0 + i * MINUTE, v);
         // Every tenth point is delivered twice, the second time with another value.
-        if (i % 10 === 0) expect(sut.update(T0 + i * MINUTE, v + 500)).toEqual({ likelihood: 0, surprise: 0, repeated: true });
+        if (i % 10 === 0)
+          expect(sut.update(T0 + i * MINUTE, v + 500)).toEqual({ likelihood: 0, surprise: 0, repeated: true });
         return r;
       });
       expect(out).toEqual(reference);
@@ -202,7 +209,8 @@ describe(SeriesDetector.name, () => {
       const out = values.map((v, i) => {
         const r = sut.update(T0 + i * MINUTE, v);
         // A clock set back by an hour replays the last hour once, with a spike in it.
-        if (i === 1800) for (let k = 60; k >= 1; k--) late.push(sut.update(T0 + (i - k) * MINUTE, k === 30 ? v + 400 : v));
+        if (i === 1800)
+          for (let k = 60; k >= 1; k--) late.push(sut.update(T0 + (i - k) * MINUTE, k === 30 ? v + 400 : v));
         return r;
       });
       expect(out).toEqual(reference);
@@ -265,7 +273,13 @@ describe(SeriesDetector.name, () => {
     });
 
     it('should refuse the JSON state of earlier builds (version 1) so the caller starts afresh', () => {
-      const v1 = { format: 'series-detector', version: 1, options: {}, tuning: {}, state: { scalars: {}, arrays: {}, tails: [] } };
+      const v1 = {
+        format: 'series-detector',
+        version: 1,
+        options: {},
+        tuning: {},
+        state: { scalars: {}, arrays: {}, tails: [] },
+      };
       expect(() => SeriesDetector.fromJSON(v1)).toThrow(/version 1/);
     });
 

@@ -79,7 +79,9 @@ export class StateReader {
   /** Fill `out` from the next bytes. @throws SeriesDetectorError past the end. */
   array(out: StateArray): void {
     this.need(out.byteLength);
-    new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(this.buf.subarray(this.pos, this.pos + out.byteLength));
+    new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(
+      this.buf.subarray(this.pos, this.pos + out.byteLength),
+    );
     this.pos += out.byteLength;
   }
 
