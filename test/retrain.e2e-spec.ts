@@ -53,15 +53,23 @@ describe('Model API and retraining', () => {
 
   it('should retrain from stored events and return the new version with its stats', async () => {
     const res = await request(sut.http).post('/retrain').set('X-API-Key', ka).expect(200);
-    expect(res.body).toMatchObject({ version: 1, status: 'active', source: 'events', stats: { rows: 400, global: { rows: 400 } } });
+    // The newest tenth (by event time) is held out to validate on.
+    expect(res.body).toMatchObject({ version: 1, status: 'active', source: 'events', rejected_reason: null, stats: { rows: 360, global: { rows: 360 }, training: { candidates: 400, holdout: 40 } } });
     const second = await request(sut.http).post('/retrain').set('X-API-Key', ka).expect(200);
-    expect(second.body.version).toBe(2);
+    expect(second.body).toMatchObject({ version: 2, status: 'active' });
     const list = await request(sut.http).get('/models').set('X-API-Key', ka).expect(200);
     expect(list.body.items.map((m: { version: number; status: string }) => [m.version, m.status])).toEqual([
       [2, 'active'],
       [1, 'inactive'],
     ]);
-    expect(list.body.items[0]).toMatchObject({ source: 'events', rows: 400, params: expect.objectContaining({ nEstimators: 100 }) });
+    expect(list.body.items[0]).toMatchObject({
+      source: 'events',
+      rows: 360,
+      params: expect.objectContaining({ nEstimators: 100 }),
+      rejected_reason: null,
+      validation: { holdout: 40, passed: true, failures: [], champion: { version: 1, flagged: expect.any(Number) }, challenger: { flagged: expect.any(Number), anomalyRate: expect.any(Number) } },
+    });
+    expect(list.body.items[1].validation).toMatchObject({ holdout: 40, champion: null, passed: true });
   });
 
   it('should page the model list', async () => {
@@ -106,7 +114,8 @@ describe('Model API and retraining', () => {
 describe('Retraining data and policy', () => {
   it('should register a version trained on too few rows as rejected, leaving the active one, and refuse to activate it', async () => {
     const t = newTenantId();
-    const ds = datasetFile(t, 50);
+    // 210 usable events, of which 21 are held out: 189 left to train on.
+    const ds = datasetFile(t, 210);
     const sut = await startTestApp({ defaultTenant: t, tenants: [t], modelMinTrainingRows: 200, trainingDatasetPath: ds.path, modelsDir: ds.dir });
     try {
       const res = await request(sut.http).post('/retrain').expect(200);
@@ -133,6 +142,8 @@ describe('Retraining data and policy', () => {
       lokiQueryUrl: loki.url,
       lokiTimeoutMs: 300,
       retrainLookbackMinutes: 60,
+      // The Loki lines below span 4 minutes.
+      retrainMinServiceSpanMinutes: 0,
     });
     const retrain = sut.app.get(RetrainService);
     try {
@@ -146,7 +157,7 @@ describe('Retraining data and policy', () => {
       for (let i = 0; i < 260; i++) {
         loki.entries.push({ orgId: undefined, labels: { tenant: t, service: 'api' }, tsNs: nowNs - BigInt(i) * 1_000_000_000n, line: JSON.stringify({ duration_ms: 100 + (i % 9) }) });
       }
-      const fromLoki = await retrain.trainingData(t, new Date());
+      const fromLoki = await retrain.trainingData(t, new Date(Date.now() + 1000));
       expect(fromLoki.source).toBe('loki');
       expect(fromLoki.events).toHaveLength(260);
       // Loki down: back to stored events.
@@ -160,13 +171,13 @@ describe('Retraining data and policy', () => {
 
   it('should count anomalies toward retraining unless marked false positive, and keep confirmed ones out of training', async () => {
     const t = newTenantId();
-    const sut = await startTestApp({ defaultTenant: t, tenants: [t], modelMinTrainingRows: 200, retrainIntervalHours: 1000, retrainAnomalyThreshold: 3 });
+    const sut = await startTestApp({ defaultTenant: t, tenants: [t], modelMinTrainingRows: 200, retrainIntervalHours: 1000, retrainAnomalyThreshold: 3, retrainMinIntervalMinutes: 0 });
     const retrain = sut.app.get(RetrainService);
     try {
       await ingest(sut, items(300, 4));
       await request(sut.http).post('/retrain').expect(200);
       expect(await retrain.due(t)).toBeNull();
-      const errs = await ingest(sut, [1, 2, 3].map((m) => httpEvent({ status: 503, at: new Date(Date.UTC(2025, 10, 14, 23, m)) })));
+      const errs = await ingest(sut, [1, 2, 3].map((m) => httpEvent({ status: 503, at: new Date(Date.UTC(2025, 10, 14, 3 * m)) })));
       expect(errs.body.results.every((r: { detection: { prediction: number } }) => r.detection.prediction === -1)).toBe(true);
       expect(await retrain.due(t)).toBe('anomalies');
 
@@ -179,6 +190,10 @@ describe('Retraining data and policy', () => {
       const data = await retrain.trainingData(t, new Date());
       expect(data.events.map((e) => e.id)).not.toContain(list[1].event_id);
       expect(data.events.map((e) => e.id)).toContain(list[0].event_id);
+      // Nor is the traffic of its service within 30 minutes of it.
+      const near = (e: { timestamp: Date }) => Math.abs(e.timestamp.getTime() - Date.UTC(2025, 10, 14, 6)) <= 30 * 60_000;
+      expect(data.events.filter(near)).toEqual([]);
+      expect(data.cleaning.inExclusionWindows).toBeGreaterThan(0);
     } finally {
       await sut.close();
     }
@@ -202,7 +217,7 @@ describe('Retraining data and policy', () => {
 
   it('should trigger on interval and on drift', async () => {
     const t = newTenantId();
-    const sut = await startTestApp({ defaultTenant: t, tenants: [t], modelMinTrainingRows: 200, retrainIntervalHours: 1, retrainAnomalyThreshold: 100_000 });
+    const sut = await startTestApp({ defaultTenant: t, tenants: [t], modelMinTrainingRows: 200, retrainIntervalHours: 1, retrainAnomalyThreshold: 100_000, retrainMinIntervalMinutes: 0 });
     const retrain = sut.app.get(RetrainService);
     try {
       await ingest(sut, items(600, 6));

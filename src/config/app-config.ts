@@ -177,7 +177,16 @@ export class AppConfig {
   detectionIntervalSeconds = 60;
   retrainIntervalHours = 6;
   retrainAnomalyThreshold = 3;
-  retrainLookbackMinutes = 180;
+  /** Training window; 30 h so that a day remains for training after the newest tenth is held out for validation. */
+  retrainLookbackMinutes = 1800;
+  /** Least time between two retrainings (after the first model), whatever triggers them. */
+  retrainMinIntervalMinutes = 60;
+  /** A service's training events must span this much event time, or it is left out of training. */
+  retrainMinServiceSpanMinutes = 60;
+  /** …and number at least this many. */
+  retrainMinServiceEvents = 100;
+  /** Events this close (event time) to a series anomaly or a confirmed anomaly of their service are left out of training. */
+  retrainExclusionMarginMinutes = 30;
   trainingDatasetPath = 'data/training_logs.json';
   driftPsiThreshold = 0.2;
   metricsStream = 'anomaly_detector_metrics';
@@ -349,6 +358,10 @@ function buildConfigWith(r: Reader): AppConfig {
   c.retrainIntervalHours = r.get('RETRAIN_INTERVAL_HOURS', c.retrainIntervalHours, num(0.01, 24 * 365));
   c.retrainAnomalyThreshold = r.get('RETRAIN_ANOMALY_THRESHOLD', c.retrainAnomalyThreshold, int(1));
   c.retrainLookbackMinutes = r.get('RETRAIN_LOOKBACK_MINUTES', c.retrainLookbackMinutes, int(1));
+  c.retrainMinIntervalMinutes = r.get('RETRAIN_MIN_INTERVAL_MINUTES', c.retrainMinIntervalMinutes, num(0, 10_080));
+  c.retrainMinServiceSpanMinutes = r.get('RETRAIN_MIN_SERVICE_SPAN_MINUTES', c.retrainMinServiceSpanMinutes, num(0, 10_080));
+  c.retrainMinServiceEvents = r.get('RETRAIN_MIN_SERVICE_EVENTS', c.retrainMinServiceEvents, int(1));
+  c.retrainExclusionMarginMinutes = r.get('RETRAIN_EXCLUSION_MARGIN_MINUTES', c.retrainExclusionMarginMinutes, num(0, 1440));
   c.trainingDatasetPath = r.get('TRAINING_DATASET_PATH', c.trainingDatasetPath, (s) => s);
   c.driftPsiThreshold = r.get('DRIFT_PSI_THRESHOLD', c.driftPsiThreshold, num(0.0001, 100));
   c.metricsStream = r.get('METRICS_STREAM', c.metricsStream, (s) => {

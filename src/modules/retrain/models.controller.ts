@@ -20,6 +20,8 @@ const toDto = (m: ModelVersionRow): ModelVersionDto => ({
   time_to: m.timeTo?.toISOString() ?? null,
   params: m.params,
   stats: m.stats,
+  validation: (m.stats.validation as Record<string, unknown> | undefined) ?? null,
+  rejected_reason: typeof m.stats.rejectedReason === 'string' ? m.stats.rejectedReason : null,
   created_at: m.createdAt.toISOString(),
   activated_at: m.activatedAt?.toISOString() ?? null,
 });
@@ -70,13 +72,21 @@ export class ModelsController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'Retrain the tenant now (Loki, else stored events, else the dataset file)',
-    description: 'The new version becomes active when it trained on enough rows; otherwise it is stored as rejected.',
+    description:
+      'Trains on the lookback less its newest tenth, which is held out: the new version becomes active when it trained on enough rows ' +
+      'and validates against the active one on the held-out traffic and the anomalies users gave feedback on; otherwise it is stored as rejected with the reason.',
   })
   @ApiOkResponse({ type: RetrainResultDto })
   @ApiResponse({ status: 409, type: ErrorResponseDto, description: 'RETRAIN_IN_PROGRESS' })
   @ApiResponse({ status: 422, type: ErrorResponseDto, description: 'NO_TRAINING_DATA' })
   async retrainNow(@CurrentTenant() tenant: TenantContext, @Query() _q: TenantQueryDto): Promise<RetrainResultDto> {
     const r = await this.retrain.retrain(tenant.id, 'manual');
-    return { version: r.version, status: r.status, source: r.source, stats: r.stats };
+    return {
+      version: r.version,
+      status: r.status,
+      source: r.source,
+      rejected_reason: typeof r.stats.rejectedReason === 'string' ? r.stats.rejectedReason : null,
+      stats: r.stats,
+    };
   }
 }

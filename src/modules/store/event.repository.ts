@@ -258,6 +258,50 @@ export class EventRepository {
     return rows.map(toLogEvent);
   }
 
+  /**
+   * Per service, the events received since `since`: how many and the event-time span they cover
+   * (whether a service has data enough to train on, without loading it).
+   */
+  async serviceCoverage(tenantId: string, since: Date): Promise<{ service: string; rows: number; from: Date; to: Date }[]> {
+    const rows = await this.dataSource.query(
+      `SELECT service, COUNT(*)::int AS rows, MIN(ts) AS "from", MAX(ts) AS "to" FROM events
+        WHERE tenant_id = $1 AND received_at >= $2 GROUP BY service`,
+      [tenantId, since],
+    );
+    return rows.map((r: { service: string; rows: number; from: Date; to: Date }) => ({ service: r.service, rows: Number(r.rows), from: r.from, to: r.to }));
+  }
+
+  /** Events received since `since` that model `version` scored (the denominator of its anomaly rate). */
+  async countScoredBy(tenantId: string, version: number, since: Date): Promise<number> {
+    const [{ n }] = await this.dataSource.query(
+      `SELECT COUNT(*)::int AS n FROM events WHERE tenant_id = $1 AND received_at >= $2 AND model_version = $3`,
+      [tenantId, since, version],
+    );
+    return Number(n);
+  }
+
+  /** The newest `limit` events received since `since`, newest first. */
+  async receivedSince(tenantId: string, since: Date, limit: number): Promise<LogEvent[]> {
+    const rows = await this.dataSource.query(
+      `SELECT id, ts, service, duration_ms, status_code, bytes FROM events
+        WHERE tenant_id = $1 AND received_at >= $2 ORDER BY received_at DESC LIMIT $3`,
+      [tenantId, since, limit],
+    );
+    return rows.map(toLogEvent);
+  }
+
+  /** The events behind the tenant's newest `limit` event detections with this feedback (validation sets). */
+  async withFeedback(tenantId: string, label: 'confirmed' | 'false_positive', limit: number): Promise<LogEvent[]> {
+    const rows = await this.dataSource.query(
+      `SELECT e.id, e.ts, e.service, e.duration_ms, e.status_code, e.bytes
+         FROM detections d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
+        WHERE d.tenant_id = $1 AND d.feedback = $2 AND d.kind = 'event'
+        ORDER BY d.ts DESC LIMIT $3`,
+      [tenantId, label, limit],
+    );
+    return rows.map(toLogEvent);
+  }
+
   /** Retention: drops the tenant's events received before `cutoff`. */
   async pruneReceivedBefore(tenantId: string, cutoff: Date): Promise<number> {
     const [, count] = await this.dataSource.query(`DELETE FROM events WHERE tenant_id = $1 AND received_at < $2`, [tenantId, cutoff]);

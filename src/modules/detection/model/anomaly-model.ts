@@ -51,9 +51,10 @@ const NOVELTY_MARGIN = 0.1;
  */
 const LOG_FEATURE_TOLERANCE = Math.LN2;
 
-/** Column of the status class: the one feature that keeps the strict rule (any unseen class is novel). */
-const STATUS_CLASS = 1;
-/** Columns on a log scale, which get {@link LOG_FEATURE_TOLERANCE}. */
+/**
+ * Columns on a log scale, which get {@link LOG_FEATURE_TOLERANCE}. The status class is not one: it
+ * keeps the strict rule (a class never seen in training is novel).
+ */
 const LOG_FEATURES: ReadonlySet<number> = new Set([0, 2]);
 /** The display field gathering the time-of-day features. */
 const HOUR_OF_DAY_FIELD = DISPLAY_FIELDS.indexOf('hour_of_day');

@@ -9,6 +9,15 @@ export class ModelVersionDto {
   @ApiProperty({ nullable: true, type: String }) time_to!: string | null;
   @ApiProperty({ type: Object, example: { nEstimators: 100, maxSamples: 256, contamination: 0.01 } }) params!: Record<string, unknown>;
   @ApiProperty({ type: Object, description: 'rows, time range, per sub-model rows, offset and score distribution' }) stats!: Record<string, unknown>;
+  @ApiProperty({
+    type: Object,
+    nullable: true,
+    description:
+      'Champion/challenger figures of a retrained version: held-out recent events, anomalies it and the then active version raised on them, ' +
+      'the bound, confirmed and false-positive anomalies each flags, passed, failures. Null for versions not validated (CLI, file import).',
+  })
+  validation!: Record<string, unknown> | null;
+  @ApiProperty({ nullable: true, type: String, example: 'misses 12 of 12 confirmed anomalies that v3 flags' }) rejected_reason!: string | null;
   @ApiProperty() created_at!: string;
   @ApiPropertyOptional({ nullable: true, type: String }) activated_at!: string | null;
 }
@@ -22,5 +31,6 @@ export class RetrainResultDto {
   @ApiProperty({ example: 4 }) version!: number;
   @ApiProperty({ enum: ['active', 'rejected'] }) status!: string;
   @ApiProperty({ enum: ['loki', 'events', 'dataset'] }) source!: string;
+  @ApiProperty({ nullable: true, type: String }) rejected_reason!: string | null;
   @ApiProperty({ type: Object }) stats!: Record<string, unknown>;
 }
