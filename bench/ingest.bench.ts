@@ -28,7 +28,7 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
 
-async function freshDatabase(serverUrl: string): Promise<string> {
+export async function freshDatabase(serverUrl: string): Promise<string> {
   const name = `ad_bench_${Date.now()}_${randomBytes(3).toString('hex')}`;
   const admin = new URL(serverUrl);
   admin.pathname = '/postgres';
@@ -41,7 +41,7 @@ async function freshDatabase(serverUrl: string): Promise<string> {
   return url.toString();
 }
 
-async function waitReady(base: string, child: ChildProcess): Promise<void> {
+export async function waitReady(base: string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}`);
