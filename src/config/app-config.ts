@@ -172,6 +172,10 @@ export class AppConfig {
   ingestMaxItems = 5000;
   ingestMaxBytes = 10 * 1024 * 1024;
   ingestMaxMetadataBytes = 16 * 1024;
+  /** Live events older than this are refused per item (Loki's reject_old_samples_max_age, default 1 week). */
+  ingestMaxAgeHours = 168;
+  /** Live events dated further than this ahead of arrival are refused per item (Loki's creation_grace_period). */
+  ingestFutureGraceSeconds = 600;
 
   // detection & retraining
   detectionIntervalSeconds = 60;
@@ -353,6 +357,8 @@ function buildConfigWith(r: Reader): AppConfig {
   c.ingestMaxItems = r.get('INGEST_MAX_ITEMS', c.ingestMaxItems, int(1, 1_000_000));
   c.ingestMaxBytes = r.get('INGEST_MAX_BYTES', c.ingestMaxBytes, int(1024, 1024 * 1024 * 1024));
   c.ingestMaxMetadataBytes = r.get('INGEST_MAX_METADATA_BYTES', c.ingestMaxMetadataBytes, int(64, 1024 * 1024));
+  c.ingestMaxAgeHours = r.get('INGEST_MAX_AGE_HOURS', c.ingestMaxAgeHours, num(0.01, 24 * 365 * 100));
+  c.ingestFutureGraceSeconds = r.get('INGEST_FUTURE_GRACE_SECONDS', c.ingestFutureGraceSeconds, int(0, 7 * 24 * 3600));
 
   c.detectionIntervalSeconds = r.get('DETECTION_INTERVAL_SECONDS', c.detectionIntervalSeconds, int(1, 86400));
   c.retrainIntervalHours = r.get('RETRAIN_INTERVAL_HOURS', c.retrainIntervalHours, num(0.01, 24 * 365));

@@ -1,4 +1,4 @@
-import { Controller, Get, HttpCode, Param, ParseIntPipe, Post, Query } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { decodeCursor, encodeCursor } from '../../common/pagination/cursor';
 import { ListQueryDto, TenantQueryDto } from '../../common/pagination/list-query.dto';
@@ -6,7 +6,8 @@ import { ErrorResponseDto } from '../../common/errors/error-response.dto';
 import { ModelVersionRow } from '../store/model.repository';
 import { ApiTenantScoped, CurrentTenant } from '../tenancy/current-tenant.decorator';
 import { TenantContext } from '../tenancy/tenant-registry.service';
-import { ModelListDto, ModelVersionDto, RetrainResultDto } from './dto/model.dto';
+import { ModelListDto, ModelVersionDto, ModelVersionParamDto, RetrainResultDto } from './dto/model.dto';
+import { PG_INT4_MAX } from '../../common/validation/storable';
 import { ModelRegistryService } from './model-registry.service';
 import { RetrainException } from './retrain.exception';
 import { RetrainService } from './retrain.service';
@@ -26,7 +27,10 @@ const toDto = (m: ModelVersionRow): ModelVersionDto => ({
   activated_at: m.activatedAt?.toISOString() ?? null,
 });
 
-const isCursor = (v: unknown): v is { v: number } => typeof (v as { v?: unknown })?.v === 'number' && Number.isInteger((v as { v: number }).v);
+const isCursor = (v: unknown): v is { v: number } => {
+  const n = (v as { v?: unknown })?.v;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= PG_INT4_MAX;
+};
 
 @ApiTags('models')
 @ApiTenantScoped()
@@ -58,7 +62,7 @@ export class ModelsController {
   @ApiResponse({ status: 409, type: ErrorResponseDto, description: 'MODEL_REJECTED' })
   async activate(
     @CurrentTenant() tenant: TenantContext,
-    @Param('version', ParseIntPipe) version: number,
+    @Param() { version }: ModelVersionParamDto,
     @Query() _q: TenantQueryDto,
   ): Promise<ModelVersionDto> {
     const found = await this.registry.find(tenant.id, version);

@@ -1,8 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { Pool } from 'pg';
 import type { LogEvent } from '../detection/features/log-event';
+import { MAX_DURATION_MS } from '../../common/validation/storable';
 import { detectionFromRow } from './detection.repository';
 import { DataSource } from 'typeorm';
+
+/**
+ * SQL condition: a latency the series aggregation takes (finite, within what intake accepts). Intake
+ * already refuses others; this keeps one bad stored row (an older build, a direct write) from
+ * failing the series of a whole tenant, since a sketch cannot hold Infinity.
+ */
+export const LATENCY_IN_RANGE = (column: string) => `${column} >= 0 AND ${column} <= ${MAX_DURATION_MS}`;
 
 /** Writes smaller than this (in events) are merged with the tenant's other writes of the same event-loop turn. */
 const COALESCE_BELOW = 100;
@@ -24,7 +32,17 @@ function toLogEvent(r: Record<string, unknown>): LogEvent {
 interface PendingWrite {
   events: EventRow[];
   detections: DetectionRow[];
-  waiters: { ids: string[]; resolve: (ids: Set<string>) => void; reject: (e: unknown) => void }[];
+  waiters: { events: EventRow[]; detections: DetectionRow[]; resolve: (ids: Set<string>) => void; reject: (e: unknown) => void }[];
+}
+
+/**
+ * A statement failure caused by the rows it carried (data exception, constraint, program limit),
+ * as opposed to the connection or the server's state: retrying the requests one by one then gives
+ * each its own answer.
+ */
+function isDataError(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && /^(22|23|54|42|XX)/.test(code);
 }
 
 /** One accepted, scored event as stored. */
@@ -114,7 +132,7 @@ export class EventRepository {
       }
       for (const e of events) batch.events.push(e);
       for (const d of detections) batch.detections.push(d);
-      batch.waiters.push({ ids: events.map((e) => e.id), resolve, reject });
+      batch.waiters.push({ events, detections, resolve, reject });
     });
   }
 
@@ -124,14 +142,22 @@ export class EventRepository {
     try {
       inserted = await this.insertNow(tenantId, batch.events, batch.detections);
     } catch (e) {
-      for (const w of batch.waiters) w.reject(e);
+      if (batch.waiters.length > 1 && isDataError(e)) {
+        // One request's data failed the merged statement: each request is written on its own,
+        // in arrival order, so the others succeed and only the faulty one gets the error.
+        for (const w of batch.waiters) {
+          await this.insertNow(tenantId, w.events, w.detections).then(w.resolve, w.reject);
+        }
+      } else {
+        for (const w of batch.waiters) w.reject(e);
+      }
       return;
     }
     // The same id from two concurrent requests was stored once: it is the first request's.
     const claimed = new Set<string>();
     for (const w of batch.waiters) {
       const mine = new Set<string>();
-      for (const id of w.ids) {
+      for (const { id } of w.events) {
         if (inserted.has(id) && !claimed.has(id)) {
           claimed.add(id);
           mine.add(id);
@@ -174,7 +200,7 @@ export class EventRepository {
        ), par AS (
          INSERT INTO series_partials (tenant_id, service, minute, count, errors, latencies)
          SELECT $1, service, date_trunc('minute', ts), COUNT(*), COUNT(*) FILTER (WHERE status_code >= 500),
-                COALESCE(array_agg(duration_ms) FILTER (WHERE duration_ms IS NOT NULL), '{}')
+                COALESCE(array_agg(duration_ms) FILTER (WHERE ${LATENCY_IN_RANGE('duration_ms')}), '{}')
            FROM ins GROUP BY service, date_trunc('minute', ts)
        ), det AS (
          ${DETECTIONS_INSERT('$3', 'WHERE d.event_id IN (SELECT id FROM ins)')}

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
-import { DetectionRow, insertDetections } from './event.repository';
+import { DetectionRow, insertDetections, LATENCY_IN_RANGE } from './event.repository';
 
 export interface SeriesStateRow {
   service: string;
@@ -60,7 +60,8 @@ export class SeriesRepository {
       ).map((r: Record<string, unknown>) => ({ service: r.service as string, lastMinute: r.last_minute as Date, detectors: r.detectors as Record<string, unknown> }));
       const partials: PartialRow[] = (
         await m.query(
-          `SELECT service, minute, count, errors, latencies FROM series_partials WHERE tenant_id = $1 AND minute < $2 ORDER BY service, minute`,
+          `SELECT service, minute, count, errors, ARRAY(SELECT l FROM unnest(latencies) AS l WHERE ${LATENCY_IN_RANGE('l')}) AS latencies
+             FROM series_partials WHERE tenant_id = $1 AND minute < $2 ORDER BY service, minute`,
           [tenantId, horizon],
         )
       ).map((r: Record<string, unknown>) => ({

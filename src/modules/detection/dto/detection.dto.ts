@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsDate, IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
 import { ListQueryDto, TenantQueryDto } from '../../../common/pagination/list-query.dto';
+import { IsStorableDateTime } from '../../../common/validation/storable.decorators';
 
 const SERVICE = /^[A-Za-z0-9_.-]{1,128}$/;
 
@@ -18,14 +19,12 @@ export class DetectionsQueryDto extends ListQueryDto {
 
   @ApiPropertyOptional({ description: 'ISO 8601; detections at or after', example: '2025-11-14T00:00:00Z' })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate({ message: 'since must be an ISO 8601 date-time' })
+  @IsStorableDateTime()
   since?: Date;
 
   @ApiPropertyOptional({ description: 'ISO 8601; detections before' })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate({ message: 'until must be an ISO 8601 date-time' })
+  @IsStorableDateTime()
   until?: Date;
 }
 
@@ -37,8 +36,7 @@ export class LatestAnomaliesQueryDto extends TenantQueryDto {
 
   @ApiPropertyOptional({ description: 'ISO 8601; anomalies at or after' })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate({ message: 'since must be an ISO 8601 date-time' })
+  @IsStorableDateTime()
   since?: Date;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 20 })

@@ -1,4 +1,17 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, Max, Min } from 'class-validator';
+import { PG_INT4_MAX } from '../../../common/validation/storable';
+
+/** `/models/{version}`: a version number the `models.version` column (int4) can hold. */
+export class ModelVersionParamDto {
+  @ApiProperty({ minimum: 1, maximum: PG_INT4_MAX, example: 3 })
+  @Type(() => Number)
+  @IsInt({ message: 'version must be an integer' })
+  @Min(1, { message: 'version must be at least 1' })
+  @Max(PG_INT4_MAX, { message: `version must be at most ${PG_INT4_MAX}` })
+  version!: number;
+}
 
 export class ModelVersionDto {
   @ApiProperty({ example: 3 }) version!: number;
