@@ -155,9 +155,10 @@ describe('Retraining data and policy', () => {
       await ingest(sut, items(250, 3));
       expect((await retrain.trainingData(t, new Date())).source).toBe('events');
       // Loki with enough lines wins.
+      // Dated from a second ago: a query's end is exclusive (as in Loki), and it may fall in the same millisecond.
       const nowNs = BigInt(Date.now()) * 1_000_000n;
       for (let i = 0; i < 260; i++) {
-        loki.entries.push({ orgId: undefined, labels: { tenant: t, service: 'api' }, tsNs: nowNs - BigInt(i) * 1_000_000_000n, line: JSON.stringify({ duration_ms: 100 + (i % 9) }) });
+        loki.entries.push({ orgId: undefined, labels: { tenant: t, service: 'api' }, tsNs: nowNs - BigInt(i + 1) * 1_000_000_000n, line: JSON.stringify({ duration_ms: 100 + (i % 9) }) });
       }
       const fromLoki = await retrain.trainingData(t, new Date(Date.now() + 1000));
       expect(fromLoki.source).toBe('loki');
