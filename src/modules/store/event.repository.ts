@@ -195,7 +195,7 @@ export class EventRepository {
                              baseline, shipped_at)
          SELECT $1, id, service, ts, source, duration_ms, status_code, bytes, metadata, score, prediction, model_version,
                 baseline, CASE WHEN ship THEN NULL ELSE now() END FROM input
-         ON CONFLICT (tenant_id, id) DO NOTHING
+         ON CONFLICT (tenant_id, id, ts) DO NOTHING
          RETURNING id, service, ts, duration_ms, status_code
        ), par AS (
          INSERT INTO series_partials (tenant_id, service, minute, count, errors, latencies)
@@ -326,12 +326,6 @@ export class EventRepository {
       [tenantId, label, limit],
     );
     return rows.map(toLogEvent);
-  }
-
-  /** Retention: drops the tenant's events received before `cutoff`. */
-  async pruneReceivedBefore(tenantId: string, cutoff: Date): Promise<number> {
-    const [, count] = await this.dataSource.query(`DELETE FROM events WHERE tenant_id = $1 AND received_at < $2`, [tenantId, cutoff]);
-    return Number(count ?? 0);
   }
 }
 

@@ -131,14 +131,4 @@ export class SeriesRepository {
       late: Number(r.late),
     }));
   }
-
-  /** Retention of partials nobody closed (series closing disabled, or a tenant removed). */
-  async prunePartialsBefore(tenantId: string, cutoff: Date): Promise<void> {
-    await this.dataSource.query(`DELETE FROM series_partials WHERE tenant_id = $1 AND minute < $2`, [tenantId, cutoff]);
-  }
-
-  /** Retention of closed minutes. */
-  async pruneMinutesBefore(tenantId: string, cutoff: Date): Promise<void> {
-    await this.dataSource.query(`DELETE FROM series_minutes WHERE tenant_id = $1 AND minute < $2`, [tenantId, cutoff]);
-  }
 }
