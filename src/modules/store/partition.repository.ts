@@ -62,7 +62,8 @@ export class PartitionRepository {
    * Retention: drops the partitions of `table` whose whole day is before `cutoff`, and deletes
    * the default partition's rows before it (the only row-by-row deletion left, on a table that
    * only holds rows outside every day partition). With `onlyEmpty`, a partition is dropped only
-   * when no row is left in it (detections, pruned per tenant by count). Returns the partitions
+   * when no row is left in it, and the default partition is left alone (detections, pruned per
+   * tenant by count). Returns the partitions
    * dropped; one whose lock was not granted in `lockTimeoutMs` stays for the next run.
    */
   async dropDayPartitionsBefore(table: DayPartitionedTable, cutoff: Date, opts: { onlyEmpty?: boolean; lockTimeoutMs?: number } = {}): Promise<string[]> {
@@ -83,7 +84,7 @@ export class PartitionRepository {
       });
       if (done) dropped.push(p.name);
     }
-    await this.dataSource.query(`DELETE FROM ${quoteIdent(`${table}_default`)} WHERE ${DAY_PARTITIONED[table]} < $1`, [cutoff]);
+    if (!opts.onlyEmpty) await this.dataSource.query(`DELETE FROM ${quoteIdent(`${table}_default`)} WHERE ${DAY_PARTITIONED[table]} < $1`, [cutoff]);
     return dropped;
   }
 }
