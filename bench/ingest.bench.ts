@@ -12,63 +12,14 @@
  * and the baseline (pg, multi-row INSERT ... VALUES of the same event rows, same durability: no
  * COPY, synchronous_commit on). Finally single-event POSTs at a fixed rate, open loop, for latency.
  */
-import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { randomBytes } from 'crypto';
-import { cpus, totalmem } from 'os';
-import { join } from 'path';
+import { cpus, loadavg, totalmem } from 'os';
 import { parseArgs } from 'util';
-import { Client, Pool } from 'pg';
-import { generateSyntheticLogs, SyntheticEvent } from '../src/modules/retrain/synthetic-logs';
+import { Pool } from 'pg';
+import { benchEvents, freshDatabase, ingestBodies, ingestRound, KEY, median, pct, pool, startService } from './bench-service';
 
-const ROOT = join(__dirname, '..', '..');
-const TENANT = 'bench';
-const KEY = 'bench-key-0123456789';
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-}
-
-export async function freshDatabase(serverUrl: string): Promise<string> {
-  const name = `ad_bench_${Date.now()}_${randomBytes(3).toString('hex')}`;
-  const admin = new URL(serverUrl);
-  admin.pathname = '/postgres';
-  const c = new Client({ connectionString: admin.toString() });
-  await c.connect();
-  await c.query(`CREATE DATABASE ${name}`);
-  await c.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-export async function waitReady(base: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${base}/readyz`)).ok) return;
-    } catch {
-      /* not yet */
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('service not ready in 60 s');
-}
-
-/** Runs `tasks` with at most `n` in flight. */
-async function pool<T>(tasks: (() => Promise<T>)[], n: number): Promise<T[]> {
-  const out: T[] = new Array(tasks.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < tasks.length) {
-        const i = next++;
-        out[i] = await tasks[i]();
-      }
-    }),
-  );
-  return out;
-}
+// The soak benchmark takes these from here.
+export { freshDatabase, waitReady } from './bench-service';
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -94,56 +45,19 @@ export async function run(argv: string[]): Promise<void> {
   const warmup = Number(values.warmup);
 
   const dbUrl = await freshDatabase(values['database-url']!);
-  const port = 18000 + Math.floor(Math.random() * 1000);
-  const base = `http://127.0.0.1:${port}`;
-  const env = {
-    ...process.env,
-    DATABASE_URL: dbUrl,
-    PORT: String(port),
-    ENVIRONMENT: 'production',
-    TENANTS: TENANT,
-    DEFAULT_TENANT: TENANT,
-    TENANT_API_KEYS: JSON.stringify({ [TENANT]: KEY }),
-    RATE_LIMIT_PER_MINUTE: '100000000',
-    LOG_LEVEL: 'warn',
-    TRAINING_DATASET_PATH: `/tmp/${TENANT}-${process.pid}-training.json`,
-    MODELS_DIR: `/tmp/${TENANT}-${process.pid}-models`,
-  };
-  const cli = join(ROOT, 'dist', 'src', 'cli.js');
-  execFileSync(process.execPath, [cli, 'generate-data', '--days', '1', '--seed', '3'], { env, stdio: 'ignore' });
-  execFileSync(process.execPath, [cli, 'train'], { env, stdio: 'ignore' });
-  const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
-  const service = spawn(process.execPath, [...profile, join(ROOT, 'dist', 'src', 'main.js')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const load0 = loadavg();
+  const service = await startService(dbUrl, { cpuProfileDir: values['cpu-prof'] });
+  const base = service.base;
   try {
-    await waitReady(base, service);
-
     // The same events for both sides; each round uses fresh ids so nothing is deduplicated away.
-    const events: SyntheticEvent[] = [];
-    for (const e of generateSyntheticLogs({ tenants: [TENANT], days: 2, end: new Date(), seed: 11, rateScale: 2 })) {
-      delete e.label;
-      events.push(e);
-      if (events.length >= total) break;
-    }
+    const events = benchEvents(total);
     const pg = new Pool({ connectionString: dbUrl, max: concurrency });
 
     const ours: number[] = [];
     const baseline: number[] = [];
     for (let round = 0; round < rounds; round++) {
       const prefix = `r${round}-${randomBytes(3).toString('hex')}`;
-      const bodies: string[] = [];
-      for (let i = 0; i < events.length; i += batch) {
-        bodies.push(JSON.stringify(events.slice(i, i + batch).map((e, k) => ({ ...e, id: `${prefix}-${i + k}`, tenant: undefined }))));
-      }
-      let t0 = process.hrtime.bigint();
-      await pool(
-        bodies.map((body) => async () => {
-          const res = await fetch(`${base}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body });
-          if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
-          await res.arrayBuffer();
-        }),
-        concurrency,
-      );
-      ours.push(events.length / (Number(process.hrtime.bigint() - t0) / 1e9));
+      ours.push(await ingestRound(base, ingestBodies(events, batch, prefix), events.length, concurrency));
 
       // Baseline: the same rows (ids, columns, JSON metadata) straight into `events`.
       const statements: { sql: string; params: unknown[] }[] = [];
@@ -175,7 +89,7 @@ export async function run(argv: string[]): Promise<void> {
           params,
         });
       }
-      t0 = process.hrtime.bigint();
+      const t0 = process.hrtime.bigint();
       await pool(
         statements.map((s) => async () => {
           await pg.query(s.sql, s.params);
@@ -223,7 +137,6 @@ export async function run(argv: string[]): Promise<void> {
     await Promise.all(inflight);
     latencies.sort((a, b) => a - b);
 
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const result = {
       events: events.length,
       batch,
@@ -241,10 +154,10 @@ export async function run(argv: string[]): Promise<void> {
       single_event_errors: errors,
     };
     process.stdout.write(`machine: ${cpus()[0]?.model} x${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}\n`);
+    process.stdout.write(`load average: ${load0.map((x) => x.toFixed(2)).join(' ')} at start, ${loadavg().map((x) => x.toFixed(2)).join(' ')} at end\n`);
     process.stdout.write(`database: ${new URL(dbUrl).host}\n`);
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {
-    service.kill('SIGTERM');
-    await new Promise((r) => service.once('exit', r));
+    await service.stop();
   }
 }

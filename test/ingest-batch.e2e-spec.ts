@@ -17,7 +17,7 @@ describe('POST /ingest, large batches', () => {
   });
   afterAll(() => sut.close());
 
-  const batch = (n: number, t0 = Date.UTC(2025, 10, 14, 12)) =>
+  const batch = (n: number, t0 = Date.UTC(2025, 10, 14, 12)): Record<string, unknown>[] =>
     Array.from({ length: n }, (_, i) => ({
       ...httpEvent({ id: newEventId(), at: new Date(t0 + i * 1000), status: i % 10 === 0 ? 503 : 200, durationMs: 50 + i }),
       service: i % 3 ? 'api' : 'web',
