@@ -260,7 +260,15 @@ describe('Alerts: delivery (outbox)', () => {
       const before = await startTestApp(config(t, key, { alertRetryBaseSeconds: 1.5 }));
       try {
         await oneAnomaly(before, key);
-        const waiting = await settled(before, key, 'pending');
+        // Pending is also the state before the first attempt: wait for the failed attempt itself.
+        const waiting = await waitFor(
+          async () => {
+            const [a] = await alertsOf(before, key);
+            return a?.delivery.status === 'pending' && a.delivery.attempts >= 1 ? a : undefined;
+          },
+          10_000,
+          'a failed attempt recorded',
+        );
         expect(waiting.delivery).toMatchObject({
           attempts: 1,
           last_outcome: 'server_error',
