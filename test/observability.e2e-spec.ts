@@ -58,7 +58,7 @@ describe('OpenAPI', () => {
     const publicPaths = ['/healthz', '/readyz'];
     for (const [path, ops] of Object.entries<Record<string, { security?: unknown[] }>>(doc.paths)) {
       for (const op of Object.values(ops)) {
-        if (publicPaths.includes(path)) expect(op.security).toBeUndefined();
+        if (publicPaths.includes(path)) expect(op.security).toEqual([]);
         else expect(op.security).toEqual(expect.arrayContaining([{ 'api-key': [] }, { bearer: [] }]));
       }
     }

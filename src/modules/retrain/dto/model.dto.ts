@@ -20,10 +20,11 @@ export class ModelVersionDto {
   @ApiProperty({ example: 50146 }) rows!: number;
   @ApiProperty({ nullable: true, type: String }) time_from!: string | null;
   @ApiProperty({ nullable: true, type: String }) time_to!: string | null;
-  @ApiProperty({ type: Object, example: { nEstimators: 100, maxSamples: 256, contamination: 0.01 } }) params!: Record<string, unknown>;
-  @ApiProperty({ type: Object, description: 'rows, time range, per sub-model rows, offset and score distribution' }) stats!: Record<string, unknown>;
+  @ApiProperty({ type: 'object', additionalProperties: true, example: { nEstimators: 100, maxSamples: 256, contamination: 0.01 } }) params!: Record<string, unknown>;
+  @ApiProperty({ type: 'object', additionalProperties: true, description: 'rows, time range, per sub-model rows, offset and score distribution' }) stats!: Record<string, unknown>;
   @ApiProperty({
-    type: Object,
+    type: 'object',
+    additionalProperties: true,
     nullable: true,
     description:
       'Champion/challenger figures of a retrained version: held-out recent events, anomalies it and the then active version raised on them, ' +
@@ -45,5 +46,5 @@ export class RetrainResultDto {
   @ApiProperty({ enum: ['active', 'rejected'] }) status!: string;
   @ApiProperty({ enum: ['loki', 'events', 'dataset'] }) source!: string;
   @ApiProperty({ nullable: true, type: String }) rejected_reason!: string | null;
-  @ApiProperty({ type: Object }) stats!: Record<string, unknown>;
+  @ApiProperty({ type: 'object', additionalProperties: true }) stats!: Record<string, unknown>;
 }
