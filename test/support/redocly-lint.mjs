@@ -3,6 +3,7 @@
 // to errors. A separate process because the package is ESM only.
 // Usage: node test/support/redocly-lint.mjs <openapi.json>  → prints the problems as a JSON array.
 import { readFileSync } from 'node:fs';
+import process from 'node:process';
 import { pathToFileURL } from 'node:url';
 import { createConfig, lintFromString } from '@redocly/openapi-core';
 
