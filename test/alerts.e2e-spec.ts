@@ -171,7 +171,7 @@ describe('Alerts: policy (through POST /ingest)', () => {
       await waitFor(() => slack.messages(b).length, 10_000, 'a message');
       expect(await alertsOf(sut, kb)).toEqual([expect.objectContaining({ severity: 'critical', anomaly_count: 1 })]);
       const prom = (await request(sut.http).get('/prom').expect(200)).text;
-      expect(prom).toMatch(new RegExp(`alert_anomalies_total\\{tenant="${b}",outcome="below_severity"\\} 2`));
+      expect(prom).toMatch(new RegExp(`anomaly_detector_alert_anomalies_total\\{tenant="${b}",outcome="below_severity"\\} 2`));
     });
 
     it('should leave out latency anomalies in the other ALERT_DIRECTION, and alert on errors whatever the direction', async () => {

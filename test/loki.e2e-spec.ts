@@ -96,7 +96,7 @@ describe('Loki shipping', () => {
       expect(mine).toHaveLength(30);
       expect(loki.pushes.reduce((n, p) => n + p.entries, 0)).toBe(30);
       const prom = await request(sut.http).get('/prom').expect(200);
-      expect(prom.text).toContain(`loki_outbox_backlog{tenant="${sut.tenant}"} 0`);
+      expect(prom.text).toContain(`anomaly_detector_loki_outbox_backlog{tenant="${sut.tenant}"} 0`);
     } finally {
       await sut.close();
     }
@@ -131,7 +131,7 @@ describe('Loki shipping', () => {
       expect(await unshipped(sut, sut.tenant)).toBe(0);
       expect(loki.entries.filter((e) => e.labels.tenant === sut.tenant)).toHaveLength(5);
       const prom = await request(sut.http).get('/prom').expect(200);
-      expect(prom.text).toMatch(new RegExp(`loki_push_failures_total\\{tenant="${sut.tenant}",status="429"\\} 1`));
+      expect(prom.text).toMatch(new RegExp(`anomaly_detector_loki_push_failures_total\\{tenant="${sut.tenant}",status="429"\\} 1`));
     } finally {
       await sut.close();
     }

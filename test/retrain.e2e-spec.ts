@@ -296,7 +296,7 @@ describe(SchedulerService.name, () => {
       expect(results.find((r) => r.tenant === bad)).toMatchObject({ ran: true, error: expect.stringContaining('No training data') });
       expect(results.find((r) => r.tenant === good)).toMatchObject({ ran: true, retrained: { status: 'active' } });
       const prom = await request(sut.http).get('/prom').expect(200);
-      expect(prom.text).toContain(`scheduler_jobs_total{tenant="${bad}",outcome="failed"} 1`);
+      expect(prom.text).toContain(`anomaly_detector_scheduler_jobs_total{tenant="${bad}",outcome="failed"} 1`);
     } finally {
       await sut.close();
     }

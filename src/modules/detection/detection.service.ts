@@ -213,7 +213,7 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
     incoming.forEach((inc, i) => {
       if (!inserted.has(inc.id)) return;
       accepted++;
-      this.scoreHistogram.observe({ tenant: tenantId, scorer: results[i].baseline ? 'baseline' : 'model' }, results[i].score);
+      this.scoreHistogram.observe({ tenant: tenantId, scorer: results[i].baseline ? 'baseline' : 'model' }, Math.max(0, 1 - results[i].score));
     });
     if (accepted) this.ingestCounter.inc({ tenant: tenantId, outcome: 'accepted', reason: '', source }, accepted);
     for (const a of anomalies) {

@@ -1,11 +1,14 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { existsSync, readFileSync } from 'fs';
 import { join, resolve } from 'path';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import { Gauge } from 'prom-client';
 import { AppConfig } from '../../config/app-config';
 import { writeFileAtomic } from '../../common/atomic-write';
 import { AnomalyModel } from '../detection/model/anomaly-model';
 import { ModelRepository, ModelStatus, ModelVersionRow } from '../store/model.repository';
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
+import { MODEL_ACTIVE_VERSION, MODEL_TRAINED_AT } from './retrain.metrics';
 
 export interface ActiveModel {
   version: number;
@@ -56,6 +59,8 @@ export class ModelRegistryService implements OnApplicationBootstrap, OnModuleDes
     @Inject(AppConfig) private readonly config: AppConfig,
     private readonly repository: ModelRepository,
     private readonly tenants: TenantRegistry,
+    @InjectMetric(MODEL_ACTIVE_VERSION) private readonly versionGauge: Gauge<string>,
+    @InjectMetric(MODEL_TRAINED_AT) private readonly trainedAtGauge: Gauge<string>,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -64,6 +69,11 @@ export class ModelRegistryService implements OnApplicationBootstrap, OnModuleDes
       else this.cache.delete(tenant);
     });
     await this.importModelFiles();
+    // The active version of each tenant in /prom from the start (the model itself loads on first use).
+    for (const tenant of this.tenants.list()) {
+      const version = await this.repository.activeVersion(tenant).catch(() => null);
+      if (version !== null) this.versionGauge.set({ tenant }, version);
+    }
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -156,6 +166,13 @@ export class ModelRegistryService implements OnApplicationBootstrap, OnModuleDes
       }
     }
     this.cache.set(tenantId, { active, checkedAt: Date.now() });
+    if (active) {
+      this.versionGauge.set({ tenant: tenantId }, active.version);
+      this.trainedAtGauge.set({ tenant: tenantId }, active.trainedAt.getTime() / 1000);
+    } else {
+      this.versionGauge.remove({ tenant: tenantId });
+      this.trainedAtGauge.remove({ tenant: tenantId });
+    }
     return active;
   }
 

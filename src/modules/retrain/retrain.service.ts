@@ -1,6 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { existsSync } from 'fs';
 import { join } from 'path';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import { Counter, Histogram } from 'prom-client';
 import { AppConfig } from '../../config/app-config';
 import { writeFileAtomic } from '../../common/atomic-write';
 import { LogEvent, parseLogEvent } from '../detection/features/log-event';
@@ -11,6 +13,7 @@ import { RetrainStateRepository } from '../store/retrain-state.repository';
 import { ModelRegistryService } from './model-registry.service';
 import { anomalyBound, validateChallenger } from './model-validation';
 import { RetrainException } from './retrain.exception';
+import { RETRAIN_DURATION, RETRAINS } from './retrain.metrics';
 import { readTrainingDataset } from './training-dataset';
 import { cleanTrainingData, CleanedData, ServiceLeftOut, splitHoldout } from './training-data';
 import { TrainingService } from './training.service';
@@ -68,6 +71,8 @@ export class RetrainService {
     private readonly state: RetrainStateRepository,
     private readonly events: EventRepository,
     private readonly detections: DetectionRepository,
+    @InjectMetric(RETRAINS) private readonly retrains: Counter<string>,
+    @InjectMetric(RETRAIN_DURATION) private readonly duration: Histogram<string>,
   ) {}
 
   /**
@@ -155,8 +160,11 @@ export class RetrainService {
         `tenant ${tenantId}: retrained (${reason}) on ${train.length} events from ${data.source} → v${result.version} ${result.status}` +
           (result.stats.rejectedReason ? ` (${String(result.stats.rejectedReason)})` : ''),
       );
+      this.retrains.inc({ tenant: tenantId, reason, result: result.status });
+      this.duration.observe({ tenant: tenantId }, (Date.now() - started.getTime()) / 1000);
       return { version: result.version, status: result.status, source: data.source, reason, stats };
     } catch (e) {
+      this.retrains.inc({ tenant: tenantId, reason, result: 'failed' });
       await this.state.recordError(tenantId, (e as Error).message).catch(() => undefined);
       this.writeStateFile(tenantId);
       throw e;
