@@ -24,8 +24,9 @@
  *    less what the same evidence reached at the same time of day on earlier days (a job that
  *    spikes every night is a schedule, not an incident), less log10 of the number of evidences
  *    (they are several looks at one point).
- * 3. Suppression. A point that does not exceed the peak of the last `cooldown` points is damped:
- *    an ongoing event is reported once, an escalation again.
+ * 3. Suppression. A point that does not exceed the peak of the last `cooldown` points scores 0:
+ *    an ongoing event is reported once, an escalation again. (Damping such points to 0.3 of
+ *    their surprise instead, as before, gave the same NAB scores: none of them ever counted.)
  * 4. Learning. Predictors, scales, value range and tail models absorb the point, so a new
  *    normal (a level shift that stays) stops being surprising.
  *
@@ -117,8 +118,6 @@ export interface SeriesTuning {
   readonly recurrenceHalfLife: number;
   /** Points during which a reported peak damps anything not exceeding it. */
   readonly cooldown: number;
-  /** Factor applied to the surprise of a damped point. */
-  readonly suppressedFactor: number;
   /** Longest gap, in points, filled with zeros (policy `zero`); a longer gap is a gap: nothing is made up. */
   readonly maxFill: number;
 }
@@ -149,7 +148,6 @@ export const DEFAULT_TUNING: SeriesTuning = {
   recurrenceSpan: 2,
   recurrenceHalfLife: 2 * 86_400_000,
   cooldown: 200,
-  suppressedFactor: 0.3,
   maxFill: 60,
 };
 
@@ -511,7 +509,7 @@ export class SeriesDetector {
     return result;
   }
 
-  /** Evidence → surprise (discounted by recurrence, damped by suppression); also learns the tails. */
+  /** Evidence → surprise (discounted by recurrence, zeroed by suppression); also learns the tails. */
   private score(t: number, x: number, z: number, mature: boolean): number {
     const tu = this.tuning;
     const ev = this.evidence;
@@ -628,7 +626,7 @@ export class SeriesDetector {
     }
   }
 
-  /** Damp a point that does not exceed the peak reported within the last `cooldown` points. */
+  /** 0 for a point that does not exceed the peak reported within the last `cooldown` points. */
   private suppress(s: number): number {
     this.peakAge++;
     if (s > this.peak || this.peakAge >= this.tuning.cooldown) {
@@ -636,7 +634,7 @@ export class SeriesDetector {
       this.peakAge = 0;
       return s;
     }
-    return s * this.tuning.suppressedFactor;
+    return 0;
   }
 
   private learn(x: number, z: number, dailyBucket: number, weeklyBucket: number): void {
