@@ -511,7 +511,6 @@ export class SeriesDetector {
 
   /** Evidence → surprise (discounted by recurrence, zeroed by suppression); also learns the tails. */
   private score(t: number, x: number, z: number, mature: boolean): number {
-    const tu = this.tuning;
     const ev = this.evidence;
     const n = this.points;
     // Rings hold the previous points; this point enters them in learn().
