@@ -16,7 +16,10 @@
  *     so the scorer cannot re-pick it on C). A category without anomaly windows cannot be
  *     normalised (null = perfect = 0): its false-positive rows are reported instead;
  *   - in-sample: C scored with the configuration and threshold tuned on all categories. The
- *     gap between the mean held-out and the mean in-sample score is the overfitting measured.
+ *     gap between the mean held-out and the mean in-sample score is the overfitting measured;
+ *   - the same two with the threshold left to the scorer on C alone ("own threshold"), and the
+ *     held-out configuration's score on all categories, threshold by the scorer over all of them
+ *     (the NAB protocol: one threshold for the corpus, the configuration fixed beforehand).
  * Also reported: the best configuration on all categories, its score, and each held-out
  * configuration's score on all categories. Scoring is done by the NAB-compatible scorer given
  * with `--scorer` (run as a child process, `--json`). Prints `#` lines, then one JSON line.
@@ -117,6 +120,9 @@ export async function run(argv: string[]): Promise<void> {
       const heldOut = score(outDirs[k], [held], threshold ?? Infinity);
       // The same category in-sample: configuration and threshold tuned on all categories.
       const inSample = score(outDirs[bestAll], [held], onAll[bestAll].threshold ?? Infinity);
+      // The category alone, the scorer picking its threshold (as NAB does over what it scores).
+      const heldOutOwn = score(outDirs[k], [held]);
+      const inSampleOwn = score(outDirs[bestAll], [held]);
       const split = {
         heldOut: held,
         config: configs[k].name,
@@ -127,19 +133,21 @@ export async function run(argv: string[]): Promise<void> {
         heldOutWindows: `${heldOut.windowsDetected}/${heldOut.windows}`,
         inSampleScore: inSample.score,
         inSampleFp: inSample.fp,
+        heldOutOwnThreshold: heldOutOwn.score,
+        inSampleOwnThreshold: inSampleOwn.score,
         allScore: onAll[k].score,
       };
       process.stdout.write(
         `# hold out ${held}: tuned ${split.config} (train ${fmt(split.trainScore)}, threshold ${fmt(threshold, 4)}) -> ` +
           `held out ${fmt(split.heldOutScore)} (windows ${split.heldOutWindows}, FP rows ${split.heldOutFp}; ` +
-          `in-sample ${fmt(split.inSampleScore)}, FP rows ${split.inSampleFp}), all ${fmt(split.allScore)}\n`,
+          `in-sample ${fmt(split.inSampleScore)}, FP rows ${split.inSampleFp}); own threshold: held out ` +
+          `${fmt(split.heldOutOwnThreshold)}, in-sample ${fmt(split.inSampleOwnThreshold)}; all ${fmt(split.allScore)}\n`,
       );
       return split;
     });
     const normalised = splits.map((s) => s.heldOutScore).filter((x): x is number => x !== null);
-    const meanHeldOut = normalised.length ? normalised.reduce((a, b) => a + b, 0) / normalised.length : null;
-    const inSample = splits.map((s) => s.inSampleScore).filter((x): x is number => x !== null);
-    const meanInSample = inSample.length ? inSample.reduce((a, b) => a + b, 0) / inSample.length : null;
+    const meanHeldOut = mean(normalised);
+    const meanInSample = mean(splits.map((s) => s.inSampleScore));
     const meanAll = splits.reduce((a, s) => a + (s.allScore ?? 0), 0) / splits.length;
     process.stdout.write(
       JSON.stringify({
@@ -150,6 +158,8 @@ export async function run(argv: string[]): Promise<void> {
         splits,
         meanHeldOut,
         meanInSample,
+        meanHeldOutOwnThreshold: mean(splits.map((s) => s.heldOutOwnThreshold)),
+        meanInSampleOwnThreshold: mean(splits.map((s) => s.inSampleOwnThreshold)),
         heldOutSpread: normalised.length ? Math.max(...normalised) - Math.min(...normalised) : null,
         meanAllWithHeldOutConfig: meanAll,
       }) + '\n',
@@ -263,6 +273,12 @@ function listCsv(dir: string, prefix = ''): string[] {
     else if (name.endsWith('.csv')) out.push(rel);
   }
   return out;
+}
+
+/** Mean of the non-null entries, null when there are none. */
+function mean(xs: Array<number | null>): number | null {
+  const v = xs.filter((x): x is number => x !== null);
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
 }
 
 function argmax(xs: number[]): number {
