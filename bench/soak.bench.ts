@@ -8,13 +8,14 @@
  *
  *   npm run bench -- soak [--database-url URL] [--hours 6] [--tenants 2] [--rate-scale 10]
  *                         [--batch-minutes 1] [--interval 10] [--settle-ticks 3] [--seed 7]
- *                         [--env NAME=VALUE ...]
+ *                         [--env NAME=VALUE ...] [--service dist/src/main.js]
  *
  * It creates a fresh database on the server of --database-url, starts `dist/src/main.js` with
  * DETECTION_INTERVAL_SECONDS=--interval (everything else default unless --env says otherwise; no
  * dataset file, no Loki), sends each tenant's traffic in event-time order, --batch-minutes of it
  * per request, tenants alternating, waits --settle-ticks scheduler periods, and reads the figures
- * from GET /models and the stored events.
+ * from GET /models and the stored events. --service runs another build of the service (e.g. an
+ * older commit's, as the reference of a before/after comparison).
  */
 import { ChildProcess, spawn } from 'child_process';
 import { cpus, loadavg, totalmem } from 'os';
@@ -61,6 +62,7 @@ export async function run(argv: string[]): Promise<void> {
       'settle-ticks': { type: 'string', default: '3' },
       seed: { type: 'string', default: '7' },
       env: { type: 'string', multiple: true, default: [] },
+      service: { type: 'string', default: join(ROOT, 'dist', 'src', 'main.js') },
     },
   });
   const hours = Number(values.hours);
@@ -89,7 +91,7 @@ export async function run(argv: string[]): Promise<void> {
     MODELS_DIR: `/tmp/soak-${process.pid}-models`,
     ...extra,
   };
-  const service: ChildProcess = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const service: ChildProcess = spawn(process.execPath, [values.service!], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   try {
     await waitReady(base, service);
     const end = new Date();

@@ -193,8 +193,8 @@ describe('Retraining data and policy', () => {
       const data = await retrain.trainingData(t, new Date());
       expect(data.events.map((e) => e.id)).not.toContain(list[1].event_id);
       expect(data.events.map((e) => e.id)).toContain(list[0].event_id);
-      // Nor is the traffic of its service within 30 minutes of it.
-      const near = (e: { timestamp: Date }) => Math.abs(e.timestamp.getTime() - Date.UTC(2025, 10, 14, 6)) <= 30 * 60_000;
+      // Nor is the traffic of its service within 10 minutes of it.
+      const near = (e: { timestamp: Date }) => Math.abs(e.timestamp.getTime() - Date.UTC(2025, 10, 14, 6)) <= 10 * 60_000;
       expect(data.events.filter(near)).toEqual([]);
       expect(data.cleaning.inExclusionWindows).toBeGreaterThan(0);
     } finally {
@@ -437,13 +437,15 @@ describe('Training data', () => {
       const data = await retrain.trainingData(t, new Date());
       expect(data.cleaning.servicesLeftOut).toEqual([{ service: 'blip', rows: 150, spanMinutes: 2.5, reason: 'too short a span' }]);
       expect(data.events.filter((e) => e.service === 'blip')).toEqual([]);
-      const inWindow = data.events.filter((e) => Math.abs(e.timestamp.getTime() - Date.UTC(2025, 10, 14, 12)) <= 30 * 60_000);
+      const inWindow = data.events.filter((e) => Math.abs(e.timestamp.getTime() - Date.UTC(2025, 10, 14, 12)) <= 10 * 60_000);
       expect(inWindow).toEqual([]);
       expect(data.cleaning.inExclusionWindows).toBeGreaterThan(0);
       expect(data.events.length).toBe(600 - data.cleaning.inExclusionWindows);
 
       const res = await request(sut.http).post('/retrain').expect(200);
       expect(res.body.stats.training.servicesLeftOut).toEqual([expect.objectContaining({ service: 'blip' })]);
+      const [stored] = (await request(sut.http).get('/models').expect(200)).body.items;
+      expect(stored.stats.training).toMatchObject({ candidates: 750, inExclusionWindows: data.cleaning.inExclusionWindows, holdout: Math.floor(data.events.length / 10) });
       // The model never saw blip: its cold-start baseline goes on scoring it.
       const r = await ingest(sut, [httpEvent({ service: 'blip' })]);
       expect(r.body.results[0].detection.model_version).toBeNull();

@@ -190,7 +190,7 @@ export class AppConfig {
   /** …and number at least this many. */
   retrainMinServiceEvents = 100;
   /** Events this close (event time) to a series anomaly or a confirmed anomaly of their service are left out of training. */
-  retrainExclusionMarginMinutes = 30;
+  retrainExclusionMarginMinutes = 10;
   trainingDatasetPath = 'data/training_logs.json';
   driftPsiThreshold = 0.2;
   metricsStream = 'anomaly_detector_metrics';

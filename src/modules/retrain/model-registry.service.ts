@@ -26,6 +26,8 @@ export interface RegisterOptions {
   validation?: Record<string, unknown>;
   /** Set: the version is stored as rejected, with this reason. */
   rejectedReason?: string;
+  /** More figures for its stats (e.g. `training`: what the training data left out). */
+  stats?: Record<string, unknown>;
 }
 
 export interface RegisteredModel {
@@ -91,6 +93,7 @@ export class ModelRegistryService implements OnApplicationBootstrap, OnModuleDes
     const status: ModelStatus = rejectedReason ? 'rejected' : options.activate === false ? 'inactive' : 'active';
     const stats = {
       ...model.stats(),
+      ...options.stats,
       ...(options.validation ? { validation: options.validation } : {}),
       ...(rejectedReason ? { rejectedReason } : {}),
     };

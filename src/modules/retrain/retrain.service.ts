@@ -145,10 +145,15 @@ export class RetrainService {
         this.events.withFeedback(tenantId, 'false_positive', FEEDBACK_SAMPLE),
         this.registry.active(tenantId),
       ]);
-      const result = await this.training.train(tenantId, train, data.source, undefined, (model) =>
-        validateChallenger(model, champion, { holdout, confirmed, falsePositives }, this.contamination()),
+      const result = await this.training.train(
+        tenantId,
+        train,
+        data.source,
+        undefined,
+        (model) => validateChallenger(model, champion, { holdout, confirmed, falsePositives }, this.contamination()),
+        { training: { ...data.cleaning, holdout: holdout.length } },
       );
-      const stats = { ...result.stats, training: { ...data.cleaning, holdout: holdout.length } };
+      const stats = result.stats;
       if (result.status === 'active') {
         await this.state.recordTraining(tenantId, started, result.version, reason, data.source);
         this.registry.writeModelFile(tenantId, result.model);

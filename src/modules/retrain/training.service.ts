@@ -100,10 +100,12 @@ export class TrainingService {
     source: string,
     labels?: (string | undefined)[],
     check?: (model: AnomalyModel) => ValidationReport,
+    stats?: Record<string, unknown>,
   ): Promise<TrainingResult> {
     const model = await this.fit(events, this.params());
     const validation = check?.(model);
     const registered = await this.registry.register(tenant, model, source, {
+      stats,
       validation: validation as unknown as Record<string, unknown> | undefined,
       rejectedReason: validation && !validation.passed ? validation.failures.join('; ') : undefined,
     });
