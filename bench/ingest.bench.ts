@@ -18,9 +18,6 @@ import { parseArgs } from 'util';
 import { Pool } from 'pg';
 import { benchEvents, freshDatabase, ingestBodies, ingestRound, KEY, median, pct, pool, startService } from './bench-service';
 
-// The soak benchmark takes these from here.
-export { freshDatabase, waitReady } from './bench-service';
-
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,

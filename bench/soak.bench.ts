@@ -23,7 +23,7 @@ import { join } from 'path';
 import { parseArgs } from 'util';
 import { Client } from 'pg';
 import { generateSyntheticLogs, SyntheticEvent } from '../src/modules/retrain/synthetic-logs';
-import { freshDatabase, waitReady } from './ingest.bench';
+import { freshDatabase, waitReady } from './bench-service';
 
 const ROOT = join(__dirname, '..', '..');
 const WINDOW_MS = 10 * 60_000;
@@ -44,7 +44,11 @@ interface ModelItem {
   created_at: string;
   activated_at: string | null;
   rejected_reason: string | null;
-  stats: { training?: { holdout: number }; validation?: { challenger: { anomalyRate: number } }; global?: { timeOfDay?: boolean } };
+  stats: {
+    training?: { holdout: number };
+    validation?: { challenger: { anomalyRate: number } };
+    global?: { timeOfDay?: boolean };
+  };
 }
 
 const round = (x: number, d = 4) => Math.round(x * 10 ** d) / 10 ** d;
@@ -53,7 +57,10 @@ export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
+      'database-url': {
+        type: 'string',
+        default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+      },
       hours: { type: 'string', default: '6' },
       tenants: { type: 'string', default: '2' },
       'rate-scale': { type: 'string', default: '10' },
@@ -74,7 +81,9 @@ export async function run(argv: string[]): Promise<void> {
   const dbUrl = await freshDatabase(values['database-url']!);
   const port = 19000 + Math.floor(Math.random() * 1000);
   const base = `http://127.0.0.1:${port}`;
-  const extra = Object.fromEntries((values.env as string[]).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const extra = Object.fromEntries(
+    (values.env as string[]).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
   const env = {
     ...process.env,
     DATABASE_URL: dbUrl,
@@ -91,12 +100,22 @@ export async function run(argv: string[]): Promise<void> {
     MODELS_DIR: `/tmp/soak-${process.pid}-models`,
     ...extra,
   };
-  const service: ChildProcess = spawn(process.execPath, [values.service!], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const service: ChildProcess = spawn(process.execPath, [values.service!], {
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   try {
     await waitReady(base, service);
     const end = new Date();
     const byTenant = new Map<string, SyntheticEvent[]>(tenants.map((t) => [t, []]));
-    for (const e of generateSyntheticLogs({ tenants, days: hours / 24, end, seed: Number(values.seed), rateScale: Number(values['rate-scale']), incidents: false })) {
+    for (const e of generateSyntheticLogs({
+      tenants,
+      days: hours / 24,
+      end,
+      seed: Number(values.seed),
+      rateScale: Number(values['rate-scale']),
+      incidents: false,
+    })) {
       byTenant.get(e.tenant)!.push(e);
     }
     for (const list of byTenant.values()) list.sort((a, b) => a.timestamp.localeCompare(b.timestamp));
@@ -117,14 +136,20 @@ export async function run(argv: string[]): Promise<void> {
         }
         cursor.set(tenant, i);
         if (!batch.length) continue;
-        const res = await fetch(`${base}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': keys[tenant] }, body: JSON.stringify(batch) });
+        const res = await fetch(`${base}/ingest`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-api-key': keys[tenant] },
+          body: JSON.stringify(batch),
+        });
         if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
         await res.arrayBuffer();
         sent += batch.length;
       }
     }
     const sendSeconds = (Date.now() - started) / 1000;
-    process.stderr.write(`sent ${sent} events in ${sendSeconds.toFixed(1)} s; settling ${values['settle-ticks']} scheduler ticks\n`);
+    process.stderr.write(
+      `sent ${sent} events in ${sendSeconds.toFixed(1)} s; settling ${values['settle-ticks']} scheduler ticks\n`,
+    );
     await new Promise((r) => setTimeout(r, Number(values['settle-ticks']) * interval * 1000));
 
     const pg = new Client({ connectionString: dbUrl });
@@ -134,7 +159,11 @@ export async function run(argv: string[]): Promise<void> {
     let worstModel = 0;
     let maxActivated = 0;
     for (const tenant of tenants) {
-      const models = ((await (await fetch(`${base}/models`, { headers: { 'x-api-key': keys[tenant] } })).json()) as { items: ModelItem[] }).items;
+      const models = (
+        (await (await fetch(`${base}/models`, { headers: { 'x-api-key': keys[tenant] } })).json()) as {
+          items: ModelItem[];
+        }
+      ).items;
       const rows: { w: string; events: string; anomalies: string; model_events: string; model_anomalies: string }[] = (
         await pg.query(
           `SELECT floor(extract(epoch FROM ts) * 1000 / $2)::bigint AS w, COUNT(*) AS events,
@@ -152,11 +181,16 @@ export async function run(argv: string[]): Promise<void> {
         modelEvents: Number(r.model_events),
         modelAnomalies: Number(r.model_anomalies),
       }));
-      const total = windows.reduce((a, w) => ({ e: a.e + w.events, a: a.a + w.anomalies, me: a.me + w.modelEvents, ma: a.ma + w.modelAnomalies }), { e: 0, a: 0, me: 0, ma: 0 });
+      const total = windows.reduce(
+        (a, w) => ({ e: a.e + w.events, a: a.a + w.anomalies, me: a.me + w.modelEvents, ma: a.ma + w.modelAnomalies }),
+        { e: 0, a: 0, me: 0, ma: 0 },
+      );
       const maxAll = Math.max(...windows.map((w) => w.anomalies / w.events));
       // A window counts for the model-scored figure when the model scored most of it.
       const modelWindows = windows.filter((w) => w.modelEvents >= w.events / 2);
-      const maxModel = modelWindows.length ? Math.max(...modelWindows.map((w) => w.modelAnomalies / w.modelEvents)) : null;
+      const maxModel = modelWindows.length
+        ? Math.max(...modelWindows.map((w) => w.modelAnomalies / w.modelEvents))
+        : null;
       const activated = models.filter((m) => m.activated_at !== null);
       worstAll = Math.max(worstAll, maxAll);
       worstModel = Math.max(worstModel, maxModel ?? 0);
@@ -170,7 +204,9 @@ export async function run(argv: string[]): Promise<void> {
         max_window_rate: round(maxAll),
         model_windows: modelWindows.length,
         max_model_window_rate: maxModel === null ? null : round(maxModel),
-        windows_above_2c: windows.filter((w) => w.anomalies / w.events > 2 * CONTAMINATION).map((w) => `${w.start} ${w.anomalies}/${w.events} (model ${w.modelAnomalies}/${w.modelEvents})`),
+        windows_above_2c: windows
+          .filter((w) => w.anomalies / w.events > 2 * CONTAMINATION)
+          .map((w) => `${w.start} ${w.anomalies}/${w.events} (model ${w.modelAnomalies}/${w.modelEvents})`),
         versions: models.map((m) => ({
           version: m.version,
           status: m.status,
@@ -184,8 +220,14 @@ export async function run(argv: string[]): Promise<void> {
       };
     }
     await pg.end();
-    process.stdout.write(`machine: ${cpus()[0]?.model} x${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
-    process.stdout.write(`soak: ${hours} h of normal traffic x ${tenants.length} tenants, ${sent} events sent in ${sendSeconds.toFixed(1)} s, DETECTION_INTERVAL_SECONDS=${interval}${Object.keys(extra).length ? `, ${JSON.stringify(extra)}` : ''}\n`);
+    process.stdout.write(
+      `machine: ${cpus()[0]?.model} x${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}\n`,
+    );
+    process.stdout.write(
+      `soak: ${hours} h of normal traffic x ${tenants.length} tenants, ${sent} events sent in ${sendSeconds.toFixed(1)} s, DETECTION_INTERVAL_SECONDS=${interval}${Object.keys(extra).length ? `, ${JSON.stringify(extra)}` : ''}\n`,
+    );
     for (const [tenant, r] of Object.entries(report)) process.stdout.write(`${tenant}: ${JSON.stringify(r)}\n`);
     process.stdout.write(
       JSON.stringify({

@@ -95,7 +95,9 @@ export function validateChallenger(
   }
   const missed = sets.confirmed.filter((_, i) => !mine.confirmed[i] && (theirs ? theirs.confirmed[i] : true)).length;
   if (missed) {
-    failures.push(`misses ${missed} of ${sets.confirmed.length} confirmed anomalies${theirs ? ` that v${champion!.version} flags` : ''}`);
+    failures.push(
+      `misses ${missed} of ${sets.confirmed.length} confirmed anomalies${theirs ? ` that v${champion!.version} flags` : ''}`,
+    );
   }
   if (theirs && c.falsePositivesFlagged > theirs.figures.falsePositivesFlagged) {
     failures.push(

@@ -36,7 +36,11 @@ export interface CleanedData {
  * exclusion windows, then services with too few events or too short an event-time span (a model
  * fitted on a few minutes of a service learns a few minutes of normal). O(n log w) with w windows.
  */
-export function cleanTrainingData(events: readonly LogEvent[], windows: readonly ExclusionWindow[], rules: CleaningRules): CleanedData {
+export function cleanTrainingData(
+  events: readonly LogEvent[],
+  windows: readonly ExclusionWindow[],
+  rules: CleaningRules,
+): CleanedData {
   const byService = new Map<string, [number, number][]>();
   for (const w of windows) {
     const list = byService.get(w.service) ?? [];
@@ -70,8 +74,10 @@ export function cleanTrainingData(events: readonly LogEvent[], windows: readonly
     }
     const span = hi - lo;
     const spanMinutes = Math.round(span / 6_000) / 10;
-    if (list.length < rules.minServiceEvents) servicesLeftOut.push({ service, rows: list.length, spanMinutes, reason: 'too few events' });
-    else if (span < rules.minServiceSpanMs) servicesLeftOut.push({ service, rows: list.length, spanMinutes, reason: 'too short a span' });
+    if (list.length < rules.minServiceEvents)
+      servicesLeftOut.push({ service, rows: list.length, spanMinutes, reason: 'too few events' });
+    else if (span < rules.minServiceSpanMs)
+      servicesLeftOut.push({ service, rows: list.length, spanMinutes, reason: 'too short a span' });
     else for (const e of list) out.push(e);
   }
   return { events: out, inExclusionWindows, servicesLeftOut };
