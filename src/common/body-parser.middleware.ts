@@ -1,11 +1,32 @@
 import { HttpStatus, Inject, Injectable, NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { createGunzip } from 'zlib';
+import { createGunzip, inflate, inflateRaw } from 'zlib';
+import { promisify } from 'util';
 import { Readable, Transform } from 'stream';
 import { AppConfig } from '../config/app-config';
 import { AppException } from './errors/app.exception';
 import { ErrorCode } from './errors/error-code';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from './validation/storable';
+
+/** Loki's push route: Content-Encoding snappy there is left to the handler (Loki's semantics). */
+const LOKI_PUSH = '/loki/api/v1/push';
+
+const inflateZlib = promisify(inflate);
+const inflateDeflateRaw = promisify(inflateRaw);
+
+/**
+ * Undoes Content-Encoding deflate, zlib-wrapped (RFC 9110) or raw (what Loki's Go reader takes),
+ * stopping at `limit` bytes of output.
+ */
+async function inflateLimited(raw: Buffer, limit: number): Promise<Buffer> {
+  const zlibWrapped = raw.length >= 2 && (raw[0] & 0x0f) === 8 && ((raw[0] << 8) | raw[1]) % 31 === 0;
+  try {
+    return await (zlibWrapped ? inflateZlib : inflateDeflateRaw)(raw, { maxOutputLength: limit });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge(limit);
+    throw e;
+  }
+}
 
 /** Routes that take bulk log bodies and so get INGEST_MAX_BYTES instead of the small default. */
 const BULK_ROUTES = new Set(['/ingest', '/loki/api/v1/push', '/replay']);
@@ -107,13 +128,15 @@ export class BodyParserMiddleware implements NestMiddleware {
 
     const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
     let decoder: Transform | undefined;
+    const passThrough = encoding === 'snappy' && path === LOKI_PUSH;
     if (encoding === 'gzip') decoder = req.pipe(createGunzip());
-    else if (encoding !== 'identity') {
+    else if (encoding !== 'identity' && encoding !== 'deflate' && !passThrough) {
       throw new AppException(HttpStatus.UNSUPPORTED_MEDIA_TYPE, ErrorCode.UNSUPPORTED_MEDIA_TYPE, `Content-Encoding ${encoding} is not supported`);
     }
     let raw: Buffer;
     try {
       raw = await readLimited(req, limit, decoder);
+      if (encoding === 'deflate') raw = await inflateLimited(raw, limit);
     } catch (e) {
       if (e instanceof AppException) throw e;
       throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.INVALID_BODY, `Cannot read the request body: ${(e as Error).message}`);
@@ -121,7 +144,7 @@ export class BodyParserMiddleware implements NestMiddleware {
     req.rawBody = raw;
     const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     const isJson = type === '' || type === 'application/json' || type.endsWith('+json');
-    if (!isJson || raw.length === 0) return next();
+    if (!isJson || raw.length === 0 || passThrough) return next();
     const objectOnly = !ARRAY_ROUTES.has(path);
     // An array where one object is expected is refused before it is even parsed: validated per
     // element it would cost time and memory in proportion to its (decompressed) length.

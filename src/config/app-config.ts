@@ -215,6 +215,8 @@ export class AppConfig {
   lokiBearerToken: string | undefined = undefined;
   lokiShipIntervalMs = 1000;
   lokiTimeoutMs = 10_000;
+  /** Lines pushed to /loki/api/v1/push longer than this are truncated and flagged (Loki's max_line_size default). */
+  lokiMaxLineBytes = 256 * 1024;
 
   // alerts
   slackWebhookUrl: string | undefined = undefined;
@@ -398,6 +400,7 @@ function buildConfigWith(r: Reader): AppConfig {
   c.lokiBearerToken = r.get('LOKI_BEARER_TOKEN', undefined as string | undefined, (s) => s);
   c.lokiShipIntervalMs = r.get('LOKI_SHIP_INTERVAL_MS', c.lokiShipIntervalMs, int(0, 3_600_000));
   c.lokiTimeoutMs = r.get('LOKI_TIMEOUT_MS', c.lokiTimeoutMs, int(50, 600_000));
+  c.lokiMaxLineBytes = r.get('LOKI_MAX_LINE_BYTES', c.lokiMaxLineBytes, int(1024, 64 * 1024 * 1024));
 
   c.slackWebhookUrl = r.get('SLACK_WEBHOOK_URL', undefined as string | undefined, url(['https:', 'http:']));
   c.tenantSlackWebhooks = r.get('TENANT_SLACK_WEBHOOKS', {}, webhookMap);

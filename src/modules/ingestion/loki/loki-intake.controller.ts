@@ -1,7 +1,9 @@
-import { Controller, Post, Req, Res } from '@nestjs/common';
+import { Controller, HttpStatus, Post, Req, Res } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { RawBodyRequest } from '../../../common/body-parser.middleware';
+import { AppException } from '../../../common/errors/app.exception';
+import { ErrorCode } from '../../../common/errors/error-code';
 import { ErrorResponseDto } from '../../../common/errors/error-response.dto';
 import { ApiRequestContent } from '../../../common/openapi';
 import { ApiTenantScoped, CurrentTenant } from '../../tenancy/current-tenant.decorator';
@@ -16,11 +18,14 @@ export class LokiIntakeController {
 
   @Post('push')
   @ApiOperation({
-    summary: 'Loki-compatible push for log shippers (Promtail, Alloy, Loki clients)',
+    summary: 'Loki-compatible push for log shippers (Promtail, Alloy, Vector, Fluent Bit, pino-loki, winston-loki)',
     description:
-      "Loki's JSON or protobuf + snappy body. Each JSON line is scored and stored like POST /ingest (labels fill in " +
-      '`service`). The API key may also come as the basic-auth password, as Promtail sends it. 204 when every line was ' +
-      'accepted; 400 with a message naming the rejected lines (the others are stored).',
+      "Loki's JSON or protobuf body, with Content-Encoding snappy, gzip or deflate. Lines may be JSON, logfmt, web-server " +
+      'access logs (nginx, Apache) or plain text; each is read into an event (service, time, duration, status, bytes, ' +
+      'method, path when the line has them), scored and stored like POST /ingest. Labels name the service when the line ' +
+      'does not. The API key may also come as the basic-auth password, as Promtail sends it. Streams and entries are ' +
+      "checked one by one as Loki does: 204 when all were stored, else 400 whose message lists the refused ones in Loki's " +
+      'wording (the others are stored). Over-long lines are truncated and flagged, not refused.',
   })
   @ApiRequestContent(
     {
@@ -59,30 +64,26 @@ export class LokiIntakeController {
         schema: { type: 'string', format: 'binary', description: "Loki's logproto.PushRequest, snappy block-compressed (as Promtail sends it)" },
       },
     },
-    "Loki's push body (JSON, or protobuf + snappy); Content-Encoding gzip is accepted",
+    "Loki's push body (JSON, or protobuf + snappy); Content-Encoding snappy, gzip or deflate is accepted",
   )
-  @ApiResponse({ status: 204, description: 'All lines accepted' })
+  @ApiResponse({ status: 204, description: 'All entries stored' })
   @ApiResponse({
     status: 400,
-    description: 'Some or all lines rejected (a text message naming them; the others are stored), or an unreadable body (error shape)',
-    content: {
-      'text/plain': { schema: { type: 'string' } },
-      'application/json': { schema: { $ref: '#/components/schemas/ErrorResponseDto' } },
-    },
+    type: ErrorResponseDto,
+    description:
+      "Some or all entries refused (the others are stored): VALIDATION_FAILED, `message` in Loki's wording, one `details` item per " +
+      'refused stream (`streams[i]`) or entry (`streams[i].values[j]`); or an unreadable body (INVALID_BODY)',
   })
-  @ApiResponse({ status: 413, type: ErrorResponseDto, description: 'Over INGEST_MAX_BYTES or INGEST_MAX_ITEMS' })
-  @ApiResponse({ status: 415, type: ErrorResponseDto, description: 'UNSUPPORTED_MEDIA_TYPE' })
+  @ApiResponse({ status: 413, type: ErrorResponseDto, description: 'Over INGEST_MAX_BYTES (compressed or decompressed) or INGEST_MAX_ITEMS' })
+  @ApiResponse({ status: 415, type: ErrorResponseDto, description: 'UNSUPPORTED_MEDIA_TYPE (Content-Type or Content-Encoding)' })
   async push(
     @CurrentTenant() tenant: TenantContext,
     @Req() req: RawBodyRequest,
     @Res() res: Response,
   ): Promise<void> {
-    const streams = this.intake.decode(String(req.headers['content-type'] ?? ''), req.body, req.rawBody);
+    const streams = this.intake.decode(String(req.headers['content-type'] ?? ''), String(req.headers['content-encoding'] ?? ''), req.body, req.rawBody);
     const result = await this.intake.push(tenant.id, streams);
-    if (!result.rejected) {
-      res.status(204).end();
-      return;
-    }
-    res.status(400).type('text/plain').send(result.message + '\n');
+    if (result.rejected) throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, result.message, result.details);
+    res.status(204).end();
   }
 }
