@@ -95,6 +95,11 @@ describe(parseLogLine.name, () => {
     expect(sut.metadata.stream).toBe('stdout');
   });
 
+  it("should read Vector's JSON event (the line in `message`) but keep a JSON logger's plain message as it is", () => {
+    expect(ingest(JSON.stringify({ message: 'level=info duration=5ms status=201', source_type: 'file', host: 'h' }))).toMatchObject({ format: 'logfmt', durationMs: 5, statusCode: 201, intake: { wrapper: 'message' } });
+    expect(ingest(JSON.stringify({ level: 'error', message: 'db failed', time: '2025-11-14T11:00:00Z' }))).toMatchObject({ format: 'json', statusCode: 500, metadata: { message: 'db failed' } });
+  });
+
   it('should name the service from the line, then Loki’s service labels, then unknown_service', () => {
     expect(ingest('svc=billing duration_ms=1 status=200', { app: 'x' }).service).toBe('billing');
     expect(ingest('x', { job: 'default/nginx', container: 'c1' }).service).toBe('c1');

@@ -357,19 +357,24 @@ function renameReserved(fields: Record<string, unknown>): Record<string, unknown
 
 /** A JSON line: the object keeps its shape; what is missing is filled in from aliases and labels. */
 function fromJson(obj: Record<string, unknown>, ctx: LineContext): ParsedLine {
-  // A wrapper (Docker json-file, Fluent Bit's tail record) whose `log` string is the real line;
-  // the wrapper's own time stands in for the entry's when the inner line states none.
-  if (typeof obj.log === 'string' && obj.duration_ms === undefined && obj.performance === undefined && obj.status_code === undefined && obj.http === undefined) {
-    const wrapperTime = first(obj, TIME_KEYS, toTime)?.value;
-    const inner = parseLogLine(obj.log, { ...ctx, entryTime: wrapperTime ?? ctx.entryTime });
-    const { log: _log, ...wrapper } = obj;
-    void _log;
+  const core = readCore(obj);
+  // A shipper's envelope around the real line: Docker json-file and Fluent Bit's tail record put it
+  // in `log`, Vector's JSON codec in `message`. Read when the object has no request fields of its
+  // own; a `message` only when it holds a structured line (a JSON logger's plain message stays
+  // metadata). The envelope's time stands in for the entry's when the inner line states none.
+  const own = core.durationMs !== undefined || core.status !== undefined || core.method !== undefined || core.path !== undefined || obj.performance !== undefined || obj.http !== undefined;
+  for (const key of own ? [] : ['log', 'message']) {
+    const text = obj[key];
+    if (typeof text !== 'string') continue;
+    const inner = parseLogLine(text, { ...ctx, entryTime: core.time ?? ctx.entryTime });
+    if (key === 'message' && inner.format === 'text') continue;
+    const wrapper: Record<string, unknown> = { ...obj };
+    delete wrapper[key];
     const event = { ...renameReserved(wrapper), ...inner.event };
-    (event.intake as Record<string, unknown>).wrapper = 'log';
+    (event.intake as Record<string, unknown>).wrapper = key;
     return { format: inner.format, event };
   }
   const event: Record<string, unknown> = { ...obj };
-  const core = readCore(obj);
   // Fields the ingest shape reads keep their place when the line has them (nested or flat), as
   // numbers when they were written as decimal strings.
   const nestedDuration = lookup(obj, 'performance.duration_ms');
