@@ -190,6 +190,37 @@ describe('POST /loki/api/v1/push: Loki semantics', () => {
     expect((await rows(a, 'ts-range')).map((r) => r.metadata.message)).toEqual(expect.arrayContaining(['fine', 'fine too']));
   });
 
+  it("should refuse entries older than INGEST_MAX_AGE_HOURS or past the future grace in Loki's words, and store the rest", async () => {
+    const strict = await startTestApp({ defaultTenant: a, tenants: [a], tenantApiKeys: { [a]: [ka] }, ingestMaxAgeHours: 168, ingestFutureGraceSeconds: 600 });
+    try {
+      const old = Date.UTC(2019, 9, 11, 18, 23, 58);
+      const body = snappyLiteralBlock(
+        encodePushRequest([
+          {
+            labels: '{app="window-16"}',
+            entries: [
+              { seconds: old / 1000, line: 'level=info duration_ms=1' },
+              { seconds: nowSec() + 3600, line: 'level=info duration_ms=2' },
+              { seconds: nowSec(), line: 'level=info duration_ms=3' },
+              { seconds: nowSec(), nanos: 1, line: `ts=2019-10-11T18:23:58Z level=info duration_ms=4` },
+            ],
+          },
+        ]),
+      );
+      const res = await request(strict.http).post('/loki/api/v1/push').set('X-API-Key', ka).set('Content-Type', 'application/x-protobuf').send(body).expect(400);
+      const reasons = (res.body.details as { field: string; reason: string }[]).map((d) => [d.field, d.reason]);
+      expect(reasons).toEqual([
+        ['streams[0].values[0]', expect.stringMatching(/^entry for stream '\{app="window-16"\}' has timestamp too old: 2019-10-11T18:23:58\.000Z, oldest acceptable timestamp is: /)],
+        ['streams[0].values[1]', expect.stringMatching(/^entry for stream '\{app="window-16"\}' has timestamp too new: /)],
+        ['streams[0].values[3]', expect.stringContaining('refused: timestamp too old: 2019-10-11T18:23:58.000Z')],
+      ]);
+      const stored = await strict.database.dataSource.query(`SELECT duration_ms FROM events WHERE tenant_id = $1 AND service = 'window-16'`, [a]);
+      expect(stored).toEqual([{ duration_ms: 3 }]);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('should store a retried push once', async () => {
     const streams = [{ stream: { app: 'retry' }, values: [[nsAgo(0), 'GET /x 200'], [nsAgo(1), 'GET /y 200']] }];
     await json(streams).expect(204);

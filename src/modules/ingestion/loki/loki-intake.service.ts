@@ -5,6 +5,7 @@ import { Counter } from 'prom-client';
 import { AppConfig } from '../../../config/app-config';
 import { AppException } from '../../../common/errors/app.exception';
 import { ErrorCode, ErrorDetail } from '../../../common/errors/error-code';
+import { timeWindowReason, unstorableDateReason } from '../../../common/validation/storable';
 import { IngestionService } from '../ingestion.service';
 import { parseLogLine } from './log-line.parser';
 import {
@@ -30,9 +31,9 @@ export interface IntakeResult {
   details: ErrorDetail[];
 }
 
-/** Earliest and latest instants JavaScript dates and our columns hold. */
-const MIN_MS = -62_135_596_800_000;
-const MAX_MS = 253_402_300_799_999;
+/** Far outside any date: entry timestamps beyond these are not even turned into a Date. */
+const MIN_MS = -8_640_000_000_000_000n;
+const MAX_MS = 8_640_000_000_000_000n;
 const MAX_DETAILS = 100;
 const MAX_MESSAGE_GROUPS = 20;
 
@@ -136,7 +137,7 @@ export class LokiIntakeService {
    * Validates, reads, scores and stores the entries of a decoded push.
    * @throws AppException 413 when the push holds more than INGEST_MAX_ITEMS entries
    */
-  async push(tenantId: string, streams: DecodedStream[]): Promise<IntakeResult> {
+  async push(tenantId: string, streams: DecodedStream[], now = new Date()): Promise<IntakeResult> {
     const total = streams.reduce((n, s) => n + s.entries.length, 0);
     if (total > this.config.ingestMaxItems) {
       throw new AppException(HttpStatus.PAYLOAD_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE, `The push holds ${total} entries, over INGEST_MAX_ITEMS (${this.config.ingestMaxItems})`);
@@ -151,6 +152,8 @@ export class LokiIntakeService {
     };
     let rejected = 0;
     let truncated = 0;
+    // The accepted window of entry times (INGEST_MAX_AGE_HOURS, INGEST_FUTURE_GRACE_SECONDS), shared with /ingest.
+    const window = this.ingestion.eventWindow(now);
     streams.forEach((s, si) => {
       if (s.error !== undefined || !s.labels) {
         // Loki counts a refused label set once, whatever the number of its entries.
@@ -166,13 +169,19 @@ export class LokiIntakeService {
           refuse(field, `entry ${ei} of stream '${s.labelText}' must be ["<unix epoch in nanoseconds>", "<log line>"]`);
           return;
         }
+        // Loki judges the entry's timestamp, in its words ("entry for stream '…' has timestamp too old: …").
         const ms = BigInt(e.tsNs) / 1_000_000n;
-        if (ms < BigInt(MIN_MS) || ms > BigInt(MAX_MS)) {
+        const entryTime = new Date(ms < MIN_MS ? NaN : ms > MAX_MS ? NaN : Number(ms));
+        const outside = Number.isNaN(entryTime.getTime())
+          ? `${ms < 0n ? 'too old' : 'too new'}: ${e.tsNs} ns`
+          : unstorableDateReason(entryTime)
+            ? `${entryTime.getTime() < 0 ? 'too old' : 'too new'}: ${entryTime.toISOString()}`
+            : timeWindowReason(entryTime, window);
+        if (outside) {
           rejected++;
-          refuse(field, ms < 0n ? `entry for stream '${s.labelText}' has timestamp too old: ${e.tsNs}` : `entry for stream '${s.labelText}' has timestamp too new: ${e.tsNs}`);
+          refuse(field, `entry for stream '${s.labelText}' has timestamp ${outside}`);
           return;
         }
-        const entryTime = new Date(Number(ms));
         let line = e.line;
         let lineBytes: number | undefined;
         if (line.length > this.config.lokiMaxLineBytes / 4 && Buffer.byteLength(line) > this.config.lokiMaxLineBytes && !/^\s*\{/.test(line)) {
