@@ -45,7 +45,7 @@ describe('Field cases: values storage cannot hold, and event times outside the w
     const line = (msg: string) => JSON.stringify({ duration_ms: 100, msg });
     const res = await post('/loki/api/v1/push', { streams: [{ stream: { app: 'web' }, values: [[ns, line('a\u0000b')], [ns.replace(/0$/, '1'), line('clean')]] }] });
     expect(res.status).toBe(400);
-    expect(res.text).toMatch(/entry 0 of stream \{app="web"\}: msg contains a NUL/);
+    expect(res.body.details).toEqual([{ field: 'streams[0].values[0]', reason: expect.stringMatching(/^entry for stream '\{app="web"\}' with timestamp \d+ refused: msg contains a NUL/) }]);
     expect(await count(`SELECT COUNT(*)::int AS n FROM events WHERE tenant_id = $1 AND source = 'loki-push'`)).toBe(before + 1);
   });
 
@@ -100,7 +100,8 @@ describe('Field cases: values storage cannot hold, and event times outside the w
     }));
     const res = await post('/loki/api/v1/push', { streams });
     expect(res.status).toBe(400);
-    expect(res.text).toMatch(/^50 of 50 entries rejected: entry 0 of stream \{app="old-svc-\d+-0"\}: timestamp too old: 2019-10-11T18:23:58.000Z, oldest acceptable timestamp is: /);
+    expect(res.body.details).toHaveLength(50);
+    expect(res.body.details[0].reason).toMatch(/^entry for stream '\{app="old-svc-\d+-0"\}' has timestamp too old: 2019-10-11T18:23:58.000Z, oldest acceptable timestamp is: /);
     await sut.app.get(SeriesService).closeTenant(t);
     expect(await count(`SELECT COUNT(*)::int AS n FROM series_minutes WHERE tenant_id = $1 AND service LIKE 'old-svc-%'`)).toBe(0);
     expect(await count(`SELECT COUNT(*)::int AS n FROM series_partials WHERE tenant_id = $1 AND service LIKE 'old-svc-%'`)).toBe(0);
