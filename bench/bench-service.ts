@@ -69,10 +69,10 @@ export interface BenchService {
 }
 
 /**
- * Trains a model for the bench tenant (`generate-data` + `train`) and starts `dist/src/main.js`
+ * Trains a model for the bench tenant (`generate-data` + `train`, unless `train` is false) and starts `dist/src/main.js`
  * (production settings, migrations applied at start) on a free port; resolves once /readyz answers.
  */
-export async function startService(dbUrl: string, opts: { cpuProfileDir?: string; env?: Record<string, string> } = {}): Promise<BenchService> {
+export async function startService(dbUrl: string, opts: { cpuProfileDir?: string; env?: Record<string, string>; train?: boolean } = {}): Promise<BenchService> {
   const port = 18000 + Math.floor(Math.random() * 1000);
   const env = {
     ...process.env,
@@ -89,8 +89,10 @@ export async function startService(dbUrl: string, opts: { cpuProfileDir?: string
     ...opts.env,
   };
   const cli = join(ROOT, 'dist', 'src', 'cli.js');
-  execFileSync(process.execPath, [cli, 'generate-data', '--days', '1', '--seed', '3'], { env, stdio: 'ignore' });
-  execFileSync(process.execPath, [cli, 'train'], { env, stdio: 'ignore' });
+  if (opts.train !== false) {
+    execFileSync(process.execPath, [cli, 'generate-data', '--days', '1', '--seed', '3'], { env, stdio: 'ignore' });
+    execFileSync(process.execPath, [cli, 'train'], { env, stdio: 'ignore' });
+  }
   const profile = opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : [];
   const service = spawn(process.execPath, [...profile, join(ROOT, 'dist', 'src', 'main.js')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const stop = async () => {

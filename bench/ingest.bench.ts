@@ -4,13 +4,15 @@
  * ratio means much).
  *
  *   npm run bench -- ingest [--database-url URL] [--events 100000] [--batch 1000] [--concurrency 4]
- *                           [--rounds 2] [--rate 200] [--seconds 15]
+ *                           [--rounds 2] [--rate 200] [--seconds 15] [--compare-insert]
  *
  * It creates a fresh database on the server of --database-url (default: the local PostgreSQL),
  * trains a model for the bench tenant with `generate-data` + `train`, starts `dist/src/main.js` on a
  * free port, then alternates: POST /ingest in batches (validated, scored, stored, acknowledged)
  * and the baseline (pg, multi-row INSERT ... VALUES of the same event rows, same durability: no
  * COPY, synchronous_commit on). Finally single-event POSTs at a fixed rate, open loop, for latency.
+ * With --compare-insert, a second service on the same database with COPY off
+ * (INGEST_COPY_MIN_EVENTS=0) takes each round too, right after the first: what COPY changes, same run.
  */
 import { randomBytes } from 'crypto';
 import { cpus, loadavg, totalmem } from 'os';
@@ -31,6 +33,7 @@ export async function run(argv: string[]): Promise<void> {
       seconds: { type: 'string', default: '15' },
       warmup: { type: 'string', default: '3' },
       'cpu-prof': { type: 'string' },
+      'compare-insert': { type: 'boolean', default: false },
     },
   });
   const total = Number(values.events);
@@ -45,16 +48,20 @@ export async function run(argv: string[]): Promise<void> {
   const load0 = loadavg();
   const service = await startService(dbUrl, { cpuProfileDir: values['cpu-prof'] });
   const base = service.base;
+  // The same service with COPY off (INSERT … ON CONFLICT for every write), on the same database.
+  const insertOnly = values['compare-insert'] ? await startService(dbUrl, { train: false, env: { INGEST_COPY_MIN_EVENTS: '0' } }) : undefined;
   try {
     // The same events for both sides; each round uses fresh ids so nothing is deduplicated away.
     const events = benchEvents(total);
     const pg = new Pool({ connectionString: dbUrl, max: concurrency });
 
     const ours: number[] = [];
+    const oursInsert: number[] = [];
     const baseline: number[] = [];
     for (let round = 0; round < rounds; round++) {
       const prefix = `r${round}-${randomBytes(3).toString('hex')}`;
       ours.push(await ingestRound(base, ingestBodies(events, batch, prefix), events.length, concurrency));
+      if (insertOnly) oursInsert.push(await ingestRound(insertOnly.base, ingestBodies(events, batch, `${prefix}-i`), events.length, concurrency));
 
       // Baseline: the same rows (ids, columns, JSON metadata) straight into `events`.
       const statements: { sql: string; params: unknown[] }[] = [];
@@ -94,9 +101,11 @@ export async function run(argv: string[]): Promise<void> {
         concurrency,
       );
       baseline.push(events.length / (Number(process.hrtime.bigint() - t0) / 1e9));
-      process.stderr.write(`round ${round + 1}: ours ${ours[round].toFixed(0)} ev/s, baseline ${baseline[round].toFixed(0)} ev/s\n`);
+      const insertNote = insertOnly ? `, ours with COPY off ${oursInsert[round].toFixed(0)} ev/s` : '';
+      process.stderr.write(`round ${round + 1}: ours ${ours[round].toFixed(0)} ev/s${insertNote}, baseline ${baseline[round].toFixed(0)} ev/s\n`);
     }
     await pg.end();
+    await insertOnly?.stop();
 
     // Single events at a fixed rate, open loop: a slow answer does not slow the sender. The first
     // `warmup` seconds are sent but not recorded: steady state, not first-request costs (model
@@ -143,6 +152,13 @@ export async function run(argv: string[]): Promise<void> {
       baseline_insert_events_per_s: rounds ? Math.round(median(baseline)) : null,
       ratio: rounds ? Math.round((median(ours) / median(baseline)) * 1000) / 1000 : null,
       ratios_per_round: ours.map((o, i) => Math.round((o / baseline[i]) * 1000) / 1000),
+      ...(insertOnly
+        ? {
+            copy_off_events_per_s: Math.round(median(oursInsert)),
+            copy_off_ratio: Math.round((median(oursInsert) / median(baseline)) * 1000) / 1000,
+            copy_off_ratios_per_round: oursInsert.map((o, i) => Math.round((o / baseline[i]) * 1000) / 1000),
+          }
+        : {}),
       single_event_rate_per_s: rate,
       single_event_seconds: seconds,
       single_event_warmup_seconds: warmup,
@@ -155,6 +171,7 @@ export async function run(argv: string[]): Promise<void> {
     process.stdout.write(`database: ${new URL(dbUrl).host}\n`);
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {
+    await insertOnly?.stop();
     await service.stop();
   }
 }

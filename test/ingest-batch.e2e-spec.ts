@@ -2,8 +2,11 @@ import request from 'supertest';
 import { httpEvent, newEventId } from './factories/http-events';
 import { newApiKey, newTenantId, startTestApp, TestApp } from './support/test-app';
 
-/** Large writes (100 events and more) take the COPY path of the event repository. */
-describe('POST /ingest, large batches', () => {
+/** Large writes (100 events and more) take the COPY path of the event repository, unless INGEST_COPY_MIN_EVENTS is 0. */
+describe.each([
+  ['COPY', 100],
+  ['INSERT', 0],
+])('POST /ingest, large batches through %s', (_path, ingestCopyMinEvents) => {
   const a = newTenantId();
   const b = newTenantId();
   const keyA = newApiKey();
@@ -13,7 +16,7 @@ describe('POST /ingest, large batches', () => {
   const q = (sql: string, params: unknown[]) => sut.database.dataSource.query(sql, params);
 
   beforeAll(async () => {
-    sut = await startTestApp({ tenants: [a, b], tenantApiKeys: { [a]: [keyA], [b]: [keyB] }, defaultTenant: a });
+    sut = await startTestApp({ tenants: [a, b], tenantApiKeys: { [a]: [keyA], [b]: [keyB] }, defaultTenant: a, ingestCopyMinEvents });
   });
   afterAll(() => sut.close());
 

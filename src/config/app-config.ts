@@ -176,6 +176,8 @@ export class AppConfig {
   ingestMaxAgeHours = 168;
   /** Live events dated further than this ahead of arrival are refused per item (Loki's creation_grace_period). */
   ingestFutureGraceSeconds = 600;
+  /** Writes of at least this many events go to PostgreSQL through COPY; 0: never (always INSERT). */
+  ingestCopyMinEvents = 100;
 
   // detection & retraining
   detectionIntervalSeconds = 60;
@@ -361,6 +363,7 @@ function buildConfigWith(r: Reader): AppConfig {
   c.ingestMaxMetadataBytes = r.get('INGEST_MAX_METADATA_BYTES', c.ingestMaxMetadataBytes, int(64, 1024 * 1024));
   c.ingestMaxAgeHours = r.get('INGEST_MAX_AGE_HOURS', c.ingestMaxAgeHours, num(0.01, 24 * 365 * 100));
   c.ingestFutureGraceSeconds = r.get('INGEST_FUTURE_GRACE_SECONDS', c.ingestFutureGraceSeconds, int(0, 7 * 24 * 3600));
+  c.ingestCopyMinEvents = r.get('INGEST_COPY_MIN_EVENTS', c.ingestCopyMinEvents, int(0, 1_000_000));
 
   c.detectionIntervalSeconds = r.get('DETECTION_INTERVAL_SECONDS', c.detectionIntervalSeconds, int(1, 86400));
   c.retrainIntervalHours = r.get('RETRAIN_INTERVAL_HOURS', c.retrainIntervalHours, num(0.01, 24 * 365));

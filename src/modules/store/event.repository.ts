@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { Pool } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'stream';
@@ -7,6 +7,7 @@ import type { LogEvent } from '../detection/features/log-event';
 import { MAX_DURATION_MS } from '../../common/validation/storable';
 import { detectionFromRow } from './detection.repository';
 import { DataSource } from 'typeorm';
+import { AppConfig } from '../../config/app-config';
 
 /**
  * SQL condition: a latency the series aggregation takes (finite, within what intake accepts). Intake
@@ -107,7 +108,10 @@ export interface StoredResult {
 /** Accepted events with their scores; the anomalies among them go to `detections` in the same transaction. */
 @Injectable()
 export class EventRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    @Inject(AppConfig) private readonly config: AppConfig,
+  ) {}
 
   private readonly pending = new Map<string, PendingWrite>();
 
@@ -124,7 +128,10 @@ export class EventRepository {
     if (!events.length) return Promise.resolve(new Set());
     // A large batch is its own statement: merged with others it would only take away the
     // parallelism of several database connections.
-    if (events.length >= COALESCE_BELOW) return this.copyScored(tenantId, events, detections);
+    if (events.length >= COALESCE_BELOW) {
+      const copyFrom = this.config.ingestCopyMinEvents;
+      return copyFrom > 0 && events.length >= copyFrom ? this.copyScored(tenantId, events, detections) : this.insertNow(tenantId, events, detections);
+    }
     return new Promise((resolve, reject) => {
       let batch = this.pending.get(tenantId);
       if (!batch) {
