@@ -132,12 +132,16 @@ export function ingestBodies(events: SyntheticEvent[], batch: number, prefix: st
   return bodies;
 }
 
-/** POSTs the bodies to /ingest, `concurrency` in flight; returns events per second. @throws on any answer but 200. */
-export async function ingestRound(base: string, bodies: string[], events: number, concurrency: number): Promise<number> {
+/**
+ * POSTs the bodies to /ingest, `concurrency` in flight, spread round-robin over the replicas in
+ * `base`; returns events per second. @throws on any answer but 200.
+ */
+export async function ingestRound(base: string | string[], bodies: string[], events: number, concurrency: number): Promise<number> {
+  const bases = typeof base === 'string' ? [base] : base;
   const t0 = process.hrtime.bigint();
   await pool(
-    bodies.map((body) => async () => {
-      const res = await fetch(`${base}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body });
+    bodies.map((body, i) => async () => {
+      const res = await fetch(`${bases[i % bases.length]}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body });
       if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
       await res.arrayBuffer();
     }),

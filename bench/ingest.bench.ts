@@ -4,7 +4,7 @@
  * ratio means much).
  *
  *   npm run bench -- ingest [--database-url URL] [--events 100000] [--batch 1000] [--concurrency 4]
- *                           [--rounds 2] [--rate 200] [--seconds 15] [--compare-insert]
+ *                           [--rounds 2] [--rate 200] [--seconds 15] [--compare-insert] [--replicas 1]
  *
  * It creates a fresh database on the server of --database-url (default: the local PostgreSQL),
  * trains a model for the bench tenant with `generate-data` + `train`, starts `dist/src/main.js` on a
@@ -13,6 +13,8 @@
  * COPY, synchronous_commit on). Finally single-event POSTs at a fixed rate, open loop, for latency.
  * With --compare-insert, a second service on the same database with COPY off
  * (INGEST_COPY_MIN_EVENTS=0) takes each round too, right after the first: what COPY changes, same run.
+ * With --replicas N, N processes of the service share the database and the requests go to them
+ * round-robin (one Node.js process uses one core; the baseline's 4 connections are 4 processes).
  */
 import { randomBytes } from 'crypto';
 import { cpus, loadavg, totalmem } from 'os';
@@ -34,6 +36,7 @@ export async function run(argv: string[]): Promise<void> {
       warmup: { type: 'string', default: '3' },
       'cpu-prof': { type: 'string' },
       'compare-insert': { type: 'boolean', default: false },
+      replicas: { type: 'string', default: '1' },
     },
   });
   const total = Number(values.events);
@@ -47,7 +50,10 @@ export async function run(argv: string[]): Promise<void> {
   const dbUrl = await freshDatabase(values['database-url']!);
   const load0 = loadavg();
   const service = await startService(dbUrl, { cpuProfileDir: values['cpu-prof'] });
-  const base = service.base;
+  // More replicas of the same service on the same database (stateless: requests go round-robin).
+  const replicas = [service];
+  for (let r = 1; r < Number(values.replicas); r++) replicas.push(await startService(dbUrl, { train: false }));
+  const bases = replicas.map((s) => s.base);
   // The same service with COPY off (INSERT … ON CONFLICT for every write), on the same database.
   const insertOnly = values['compare-insert'] ? await startService(dbUrl, { train: false, env: { INGEST_COPY_MIN_EVENTS: '0' } }) : undefined;
   try {
@@ -60,7 +66,7 @@ export async function run(argv: string[]): Promise<void> {
     const baseline: number[] = [];
     for (let round = 0; round < rounds; round++) {
       const prefix = `r${round}-${randomBytes(3).toString('hex')}`;
-      ours.push(await ingestRound(base, ingestBodies(events, batch, prefix), events.length, concurrency));
+      ours.push(await ingestRound(bases, ingestBodies(events, batch, prefix), events.length, concurrency));
       if (insertOnly) oursInsert.push(await ingestRound(insertOnly.base, ingestBodies(events, batch, `${prefix}-i`), events.length, concurrency));
 
       // Baseline: the same rows (ids, columns, JSON metadata) straight into `events`.
@@ -124,7 +130,7 @@ export async function run(argv: string[]): Promise<void> {
       const body = JSON.stringify({ ...events[i % events.length], timestamp: new Date().toISOString(), tenant: undefined, id: `lat-${i}-${randomBytes(3).toString('hex')}` });
       const t = performance.now();
       inflight.push(
-        fetch(`${base}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body }).then(
+        fetch(`${bases[i % bases.length]}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body }).then(
           async (res) => {
             await res.arrayBuffer();
             if (res.status !== 200) errors++;
@@ -145,6 +151,7 @@ export async function run(argv: string[]): Promise<void> {
 
     const result = {
       events: events.length,
+      replicas: replicas.length,
       batch,
       concurrency,
       rounds,
@@ -172,6 +179,6 @@ export async function run(argv: string[]): Promise<void> {
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {
     await insertOnly?.stop();
-    await service.stop();
+    for (const r of replicas) await r.stop();
   }
 }
