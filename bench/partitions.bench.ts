@@ -2,7 +2,7 @@
  * Partition benchmark: batch ingest rate with many rows stored against an empty `events` table,
  * and retention of one day's partition, in one run on one database.
  *
- *   npm run bench -- partitions [--database-url URL] [--rows 20000000] [--events 50000] [--rounds 3]
+ *   npm run bench -- partitions [--database-url URL] [--rows 20000000] [--events 50000] [--rounds 5]
  *                               [--batch 1000] [--concurrency 4] [--delete-sample 1000000]
  *
  * 1. A fresh database; the service started on it (migrations, a trained model for the bench tenant).
@@ -11,11 +11,13 @@
  *    which builds its indexes). Ids are random, so new keys land all over the stored ones' indexes.
  * 3. Rounds alternate "stored" (both filled days attached: `--rows` rows in `events`, today's
  *    partition holding half of them) and "empty" (both detached, an empty partition attached for
- *    today): each round posts `--events` events stamped today through `POST /ingest` in batches.
+ *    today): each round posts `--events` events stamped today through `POST /ingest` in batches,
+ *    after one unrecorded warm-up round in each state; the order of the two states alternates.
  *    Swapping partitions takes milliseconds (each filled table carries a CHECK constraint matching
  *    its day, so attaching needs no scan), which is what lets the two states alternate in one run.
  * 4. Retention: the day before yesterday's partition (`--rows`/2 rows) is dropped by the service's
- *    own retention code (`PartitionRepository.dropDayPartitionsBefore`), timed; for reference, a
+ *    own retention code (`PartitionRepository.dropDayPartitionsBefore`), timed, while one-row
+ *    inserts run back to back (the longest of them: how long retention held ingest up); for reference, a
  *    `DELETE` of `--delete-sample` rows from today's partition (what retention did before), timed.
  *
  * Prints the machine, the per-round rates and one JSON line.
@@ -75,7 +77,7 @@ export async function run(argv: string[]): Promise<void> {
       'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
       rows: { type: 'string', default: '20000000' },
       events: { type: 'string', default: '50000' },
-      rounds: { type: 'string', default: '3' },
+      rounds: { type: 'string', default: '5' },
       batch: { type: 'string', default: '1000' },
       concurrency: { type: 'string', default: '4' },
       'delete-sample': { type: 'string', default: '1000000' },
@@ -141,6 +143,11 @@ export async function run(argv: string[]): Promise<void> {
     const events = benchEvents(total);
     const stamp = (i: number) => new Date(now - 600_000 + Math.floor((i * 600_000) / total)).toISOString();
     const rates: Record<'stored' | 'empty', number[]> = { stored: [], empty: [] };
+    // Warm-up, not recorded: one round in each state (JIT, connections, caches).
+    for (const s of ['empty', 'stored'] as const) {
+      await setState(s);
+      await ingestRound(service.base, ingestBodies(events, batch, `warm-${s}`, stamp), events.length, concurrency);
+    }
     for (let round = 0; round < rounds; round++) {
       for (const s of round % 2 ? (['empty', 'stored'] as const) : (['stored', 'empty'] as const)) {
         await setState(s);
@@ -156,7 +163,27 @@ export async function run(argv: string[]): Promise<void> {
     await setState('stored');
     const partitions = new PartitionRepository(database.dataSource);
     const [{ n: oldRows }] = (await c.query(`SELECT COUNT(*)::bigint AS n FROM ${filledOld}`)).rows;
+    // Meanwhile, one-row inserts into today's partition, one after another: the longest is how long
+    // retention held ingest up.
+    let retaining = true;
+    const stalls: number[] = [];
+    const writer = new Client({ connectionString: dbUrl });
+    await writer.connect();
+    const inserting = (async () => {
+      for (let i = 0; retaining; i++) {
+        const [, ms] = await timed(() =>
+          writer.query(`INSERT INTO events (tenant_id, id, service, ts, source, metadata, score, prediction) VALUES ($1, $2, 'svc-0', now(), 'api', '{}', 0.1, 1)`, [
+            TENANT,
+            `stall-${i}`,
+          ]),
+        );
+        stalls.push(ms);
+      }
+    })();
     const [dropped, dropMs] = await timed(() => partitions.dropDayPartitionsBefore('events', new Date(Date.parse(`${old}T00:00:00Z`) + DAY)));
+    retaining = false;
+    await inserting;
+    await writer.end();
     if (!dropped.includes(filledOld)) throw new Error(`retention did not drop ${filledOld} (dropped: ${dropped.join(', ')})`);
     // Reference: the old way, row by row, on a sample of today's rows.
     const [{ rowCount: deleted }, deleteMs] = await timed(() =>
@@ -186,6 +213,8 @@ export async function run(argv: string[]): Promise<void> {
         rates_empty: rates.empty.map(Math.round),
         retention_partition_rows: Number(oldRows),
         retention_drop_ms: Math.round(dropMs * 10) / 10,
+        retention_longest_insert_ms: Math.round(Math.max(...stalls) * 10) / 10,
+        retention_inserts_meanwhile: stalls.length,
         delete_reference_rows: deleted,
         delete_reference_ms: Math.round(deleteMs),
         delete_extrapolated_to_partition_s: deleted ? Math.round((deleteMs * Number(oldRows)) / deleted / 100) / 10 : null,

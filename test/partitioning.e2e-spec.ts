@@ -219,6 +219,15 @@ describe(PartitionRepository.name, () => {
     expect(await repo.dropDayPartitionsBefore('series_minutes', utcDay(Date.now() - 19 * DAY))).toEqual([`series_minutes_p${ymd(day)}`]);
   });
 
+  it('should drop a day table left detached (a crash between detaching and dropping)', async () => {
+    const day = utcDay(Date.now() - 30 * DAY);
+    const name = `series_partials_p${ymd(day)}`;
+    await sut.database.dataSource.query(`CREATE TABLE ${name} (LIKE series_partials)`);
+    expect(await repo.dropDayPartitionsBefore('series_partials', utcDay(Date.now() - 29 * DAY))).toEqual([name]);
+    const [{ gone }] = await sut.database.dataSource.query(`SELECT to_regclass($1) IS NULL AS gone`, [name]);
+    expect(gone).toBe(true);
+  });
+
   it('should have tenant_id lead every primary key and unique index (distributable by tenant, as Citus needs)', async () => {
     const rows: { tbl: string; name: string; def: string }[] = await sut.database.dataSource.query(
       `SELECT t.relname AS tbl, c.relname AS name, pg_get_indexdef(i.indexrelid) AS def

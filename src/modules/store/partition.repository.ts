@@ -22,9 +22,11 @@ const dayOf = (t: number) => new Date(t - (((t % DAY) + DAY) % DAY)).toISOString
  * system jobs across all tenants (a partition holds every tenant's rows of that day), never on the
  * request path.
  *
- * Dropping a partition takes an ACCESS EXCLUSIVE lock on its parent for a moment. It is tried
- * with a short `lock_timeout` (so a long reader never makes inserts queue behind the drop for
- * long) and simply retried on the next run when the lock was not granted.
+ * Retention first detaches a partition (a catalog change, but under an ACCESS EXCLUSIVE lock on
+ * the parent: tried with a short `lock_timeout`, so a long reader never makes inserts queue behind
+ * it, and retried on the next run when not granted), then drops the detached table, which no
+ * longer locks the parent: removing a day's files takes seconds, and inserts would wait for all
+ * of it if the partition were dropped while attached.
  */
 @Injectable()
 export class PartitionRepository {
@@ -70,19 +72,32 @@ export class PartitionRepository {
     const dropped: string[] = [];
     for (const p of await this.list(table)) {
       if (p.to.getTime() > cutoff.getTime()) continue;
-      const done = await this.dataSource.transaction(async (m) => {
-        await m.query(`SELECT set_config('lock_timeout', $1, true)`, [`${opts.lockTimeoutMs ?? 100}ms`]);
-        if (opts.onlyEmpty) {
-          const [{ empty }] = await m.query(`SELECT NOT EXISTS (SELECT 1 FROM ${quoteIdent(p.name)}) AS empty`);
-          if (!empty) return false;
-        }
-        await m.query(`DROP TABLE IF EXISTS ${quoteIdent(p.name)}`);
-        return true;
-      }).catch((e: { code?: string }) => {
-        if (e.code === '55P03') return false; // lock_not_available: next run
-        throw e;
-      });
-      if (done) dropped.push(p.name);
+      const detached = await this.dataSource
+        .transaction(async (m) => {
+          await m.query(`SELECT set_config('lock_timeout', $1, true)`, [`${opts.lockTimeoutMs ?? 100}ms`]);
+          if (opts.onlyEmpty) {
+            const [{ empty }] = await m.query(`SELECT NOT EXISTS (SELECT 1 FROM ${quoteIdent(p.name)}) AS empty`);
+            if (!empty) return false;
+          }
+          await m.query(`ALTER TABLE ${quoteIdent(table)} DETACH PARTITION ${quoteIdent(p.name)}`);
+          return true;
+        })
+        .catch((e: { code?: string }) => {
+          if (e.code === '55P03') return false; // lock_not_available: next run
+          throw e;
+        });
+      if (detached) dropped.push(p.name);
+    }
+    // Detached day tables, these and any a crash left between detaching and dropping.
+    const orphans: { name: string }[] = await this.dataSource.query(
+      `SELECT c.relname AS name FROM pg_class c
+        WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace AND c.relname ~ ('^' || $1 || '_p[0-9]{8}$')
+          AND NOT c.relispartition AND substring(c.relname from '[0-9]{8}$') < to_char($2::timestamptz AT TIME ZONE 'UTC', 'YYYYMMDD')`,
+      [table, cutoff],
+    );
+    for (const { name } of orphans) {
+      await this.dataSource.query(`DROP TABLE IF EXISTS ${quoteIdent(name)}`);
+      if (!dropped.includes(name)) dropped.push(name);
     }
     if (!opts.onlyEmpty) await this.dataSource.query(`DELETE FROM ${quoteIdent(`${table}_default`)} WHERE ${DAY_PARTITIONED[table]} < $1`, [cutoff]);
     return dropped;
