@@ -158,6 +158,8 @@ export class AppConfig {
   storeHistoryLimit = 10000;
   eventRetentionHours = 48;
   dbConnectTimeoutSeconds = 60;
+  /** Server-side statement_timeout of every query (the client waits a little longer); 0 disables it. */
+  dbStatementTimeoutMs = 30_000;
 
   // tenancy
   multiTenantEnabled = false;
@@ -345,6 +347,7 @@ function buildConfigWith(r: Reader): AppConfig {
   c.storeHistoryLimit = r.get('ANOMALY_STORE_HISTORY_LIMIT', c.storeHistoryLimit, int(1));
   c.eventRetentionHours = r.get('EVENT_RETENTION_HOURS', c.eventRetentionHours, int(1));
   c.dbConnectTimeoutSeconds = r.get('DB_CONNECT_TIMEOUT_SECONDS', c.dbConnectTimeoutSeconds, int(1, 3600));
+  c.dbStatementTimeoutMs = r.get('DB_STATEMENT_TIMEOUT_MS', c.dbStatementTimeoutMs, int(0, 3_600_000));
 
   c.multiTenantEnabled = r.get('MULTI_TENANT_ENABLED', c.multiTenantEnabled, bool);
   c.defaultTenant = r.get('DEFAULT_TENANT', c.defaultTenant, tenantId);
