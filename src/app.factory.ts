@@ -7,6 +7,7 @@ import { AppConfig } from './config/app-config';
 import { AppModule } from './app.module';
 import { createValidationPipe } from './common/errors/validation.pipe';
 import { finishOpenApiDocument } from './common/openapi';
+import { rejectUndecodablePath } from './common/undecodable-path.middleware';
 import { Database } from './modules/store/database/database';
 
 /**
@@ -47,6 +48,7 @@ export async function createApp(config: AppConfig, database: Database, logger?: 
   });
   app.disable('x-powered-by');
   app.set('query parser', 'extended');
+  app.use(rejectUndecodablePath);
   app.useGlobalPipes(createValidationPipe());
   app.enableShutdownHooks();
   setupOpenApi(app);

@@ -174,6 +174,10 @@ export class AppConfig {
   ingestMaxItems = 5000;
   ingestMaxBytes = 10 * 1024 * 1024;
   ingestMaxMetadataBytes = 16 * 1024;
+  /** Replay: most events in one job, longest span of event time, and most service-minutes fed to the series detectors. */
+  replayMaxEvents = 200_000;
+  replayMaxSpanDays = 92;
+  replayMaxSeriesMinutes = 2_000_000;
   /** Live events older than this are refused per item (Loki's reject_old_samples_max_age, default 1 week). */
   ingestMaxAgeHours = 168;
   /** Live events dated further than this ahead of arrival are refused per item (Loki's creation_grace_period). */
@@ -364,6 +368,9 @@ function buildConfigWith(r: Reader): AppConfig {
   c.ingestMaxItems = r.get('INGEST_MAX_ITEMS', c.ingestMaxItems, int(1, 1_000_000));
   c.ingestMaxBytes = r.get('INGEST_MAX_BYTES', c.ingestMaxBytes, int(1024, 1024 * 1024 * 1024));
   c.ingestMaxMetadataBytes = r.get('INGEST_MAX_METADATA_BYTES', c.ingestMaxMetadataBytes, int(64, 1024 * 1024));
+  c.replayMaxEvents = r.get('REPLAY_MAX_EVENTS', c.replayMaxEvents, int(1, 10_000_000));
+  c.replayMaxSpanDays = r.get('REPLAY_MAX_SPAN_DAYS', c.replayMaxSpanDays, num(0.001, 3660));
+  c.replayMaxSeriesMinutes = r.get('REPLAY_MAX_SERIES_MINUTES', c.replayMaxSeriesMinutes, int(1, 100_000_000));
   c.ingestMaxAgeHours = r.get('INGEST_MAX_AGE_HOURS', c.ingestMaxAgeHours, num(0.01, 24 * 365 * 100));
   c.ingestFutureGraceSeconds = r.get('INGEST_FUTURE_GRACE_SECONDS', c.ingestFutureGraceSeconds, int(0, 7 * 24 * 3600));
   c.ingestCopyMinEvents = r.get('INGEST_COPY_MIN_EVENTS', c.ingestCopyMinEvents, int(0, 1_000_000));

@@ -1,4 +1,5 @@
 import { DDSketch } from '@datadog/sketches-js';
+import { TimeSlicer } from '../../../common/time-slicer';
 import { ServiceBaseline } from '../baseline/service-baseline';
 import { LogEvent } from '../features/log-event';
 import { AnomalyModel } from '../model/anomaly-model';
@@ -32,6 +33,42 @@ export interface SeriesTrace {
   count: number[];
   errorRate: (number | null)[];
   latencyP95: (number | null)[];
+}
+
+/** Smallest and largest of many numbers (no spread: a long list would overflow the call stack). */
+function keyRange(keys: Iterable<number>): { first: number; last: number } {
+  let first = Infinity;
+  let last = -Infinity;
+  for (const k of keys) {
+    if (k < first) first = k;
+    if (k > last) last = k;
+  }
+  return { first, last };
+}
+
+/**
+ * The size of the series work a set of events makes: the span of event time (ms) and the number
+ * of service-minutes from each service's first minute to its last, gaps included (what
+ * {@link ReplayEngine.finish} walks). Lets a caller refuse a replay before doing it.
+ */
+export function seriesMinutes(events: readonly LogEvent[]): { spanMs: number; serviceMinutes: number } {
+  const ranges = new Map<string, { first: number; last: number }>();
+  let first = Infinity;
+  let last = -Infinity;
+  for (const e of events) {
+    const t = e.timestamp.getTime();
+    if (t < first) first = t;
+    if (t > last) last = t;
+    const r = ranges.get(e.service);
+    if (!r) ranges.set(e.service, { first: t, last: t });
+    else {
+      if (t < r.first) r.first = t;
+      if (t > r.last) r.last = t;
+    }
+  }
+  let serviceMinutes = 0;
+  for (const r of ranges.values()) serviceMinutes += Math.floor(r.last / MINUTE) - Math.floor(r.first / MINUTE) + 1;
+  return { spanMs: events.length ? last - first : 0, serviceMinutes };
 }
 
 interface Bucket {
@@ -115,15 +152,20 @@ export class ReplayEngine {
     if (this.detections.length < MAX_KEPT_DETECTIONS) this.detections.push(d);
   }
 
-  /** Runs the series detectors over every service's minutes, gaps included; returns the traces for a report. */
-  finish(): SeriesTrace[] {
+  /**
+   * Runs the series detectors over every service's minutes, gaps included; returns the traces for a
+   * report. Long work: it yields the event loop every few ms (the caller bounds the span, see
+   * {@link seriesMinutes}).
+   */
+  async finish(): Promise<SeriesTrace[]> {
+    const slicer = new TimeSlicer();
     const traces: SeriesTrace[] = [];
     for (const [service, series] of [...this.buckets].sort(([a], [b]) => a.localeCompare(b))) {
       const detectors = new Map<SeriesMetric, MetricDetector>(SERIES_METRICS.map((m) => [m, createMetricDetector(m, this.likelihoodThreshold)]));
-      const first = Math.min(...series.keys());
-      const last = Math.max(...series.keys());
+      const { first, last } = keyRange(series.keys());
       const trace: SeriesTrace = { service, minutes: [], count: [], errorRate: [], latencyP95: [] };
       for (let t = first; t <= last; t += MINUTE) {
+        await slicer.yield();
         const b = series.get(t) ?? { count: 0, errors: 0, latencies: [] };
         let p95: number | null = null;
         if (b.latencies.length) {
