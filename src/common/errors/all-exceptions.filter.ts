@@ -80,7 +80,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
         code: exception.code,
         error: STATUS_CODES[status] ?? 'Error',
         message: exception.message,
-        ...(exception.details ? { details: exception.details } : {}),
+        ...(exception.details
+          ? { details: exception.details }
+          : exception.code === ErrorCode.INVALID_BODY
+            ? { details: [{ field: 'body', reason: exception.message }] }
+            : {}),
         requestId,
       };
     }
