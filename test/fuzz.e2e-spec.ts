@@ -1,3 +1,4 @@
+import { randomUUID } from 'crypto';
 import { AddressInfo } from 'net';
 import { gzipSync } from 'zlib';
 import { ReplayService } from '../src/modules/detection/replay/replay.service';
@@ -61,6 +62,8 @@ describe('Fuzz: hostile requests over every route', () => {
   let sut: TestApp;
   let base: string;
   let routes: Route[];
+  /** Documented query parameters of each route. */
+  const params = new Map<string, string[]>();
 
   beforeAll(async () => {
     sut = await startTestApp({
@@ -76,11 +79,14 @@ describe('Fuzz: hostile requests over every route', () => {
     });
     await new Promise<void>((resolve) => sut.http.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(sut.http.address() as AddressInfo).port}`;
-    const doc = (await (await fetch(`${base}/docs-json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    const doc = (await (await fetch(`${base}/docs-json`)).json()) as { paths: Record<string, Record<string, { parameters?: { name: string; in: string }[] }>> };
     routes = Object.entries(doc.paths).flatMap(([path, ops]) =>
       Object.keys(ops)
         .filter((m) => ['get', 'post', 'put', 'patch', 'delete'].includes(m))
-        .map((m) => ({ method: m.toUpperCase(), path })),
+        .map((m) => {
+          params.set(`${m.toUpperCase()} ${path}`, (ops[m].parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name));
+          return { method: m.toUpperCase(), path };
+        }),
     );
   });
   afterAll(async () => {
@@ -88,51 +94,88 @@ describe('Fuzz: hostile requests over every route', () => {
     await sut.close();
   });
 
+  /** A valid body for the route, to which one fault is then added. */
+  function validBody(h: Hostile, route: Route): Record<string, unknown> | undefined {
+    const now = Date.now();
+    const event = () => ({
+      timestamp: new Date(now - h.int(600_000)).toISOString(),
+      service: `svc-${h.int(3)}`,
+      http: { request: { method: 'GET', path: '/p' }, response: { status_code: 200, bytes: 1000 + h.int(100) } },
+      performance: { duration_ms: 50 + h.int(100) },
+      user_agent: 'curl',
+    });
+    switch (route.path) {
+      case '/ingest':
+        return event();
+      case '/loki/api/v1/push':
+        return { streams: [{ stream: { app: 'web' }, values: [[`${now}000000`, JSON.stringify(event())]] }] };
+      case '/silences':
+        return route.method === 'POST' ? { service: 'web', reason: 'maintenance', starts_at: new Date(now).toISOString(), duration_minutes: 5 } : undefined;
+      case '/replay':
+        return h.chance(0.8) ? { events: [event(), event(), event()], report: true } : { loki: { start: new Date(now - 3600_000).toISOString(), end: new Date(now).toISOString() } };
+      default:
+        return route.path.includes('feedback') ? { label: 'confirmed' } : undefined;
+    }
+  }
+
   function body(h: Hostile, route: Route): { body?: Buffer | string; type?: string; note: string } {
-    const roll = h.int(20);
+    const roll = h.int(40);
     if (roll === 0) return { body: h.deepText(h.pick([80, 300, 2000, 6000])), type: 'application/json', note: 'deep' };
     if (roll === 1) return { body: '[' + Array.from({ length: h.pick([10, 5000, 40_000]) }, () => '{}').join(',') + ']', type: 'application/json', note: 'array of {}' };
     if (roll === 2) return { body: h.pick(['{"a":', 'nul', '\u0000', '{"a":1}garbage', '"just a string"', '42', 'null', 'true']), type: 'application/json', note: 'not an object' };
     if (roll === 3) return { body: JSON.stringify(h.value()), type: h.pick(['text/plain', 'application/x-protobuf', 'application/x-ndjson', '']), note: 'odd type' };
     if (roll === 4) return { note: 'no body' };
-    const p = route.path;
-    let value: unknown;
-    if (p === '/ingest') {
-      if (h.chance(0.2)) {
-        const lines = Array.from({ length: 1 + h.int(5) }, () => (h.chance(0.8) ? JSON.stringify(h.event()) : h.pick(['{oops', '', '[1]', '"s"'])));
-        return { body: lines.join('\n'), type: 'application/x-ndjson', note: 'ndjson' };
+    if (roll === 5) return { body: JSON.stringify(h.value()) ?? 'null', type: 'application/json', note: 'random value' };
+    const valid = validBody(h, route);
+    let value: unknown = valid;
+    if (valid) {
+      // One fault in an otherwise valid body: it reaches the deepest layers (services, SQL).
+      if (route.path === '/loki/api/v1/push' && h.chance(0.6)) {
+        const s = (valid.streams as { stream: Record<string, string>; values: [string, string][] }[])[0];
+        if (h.chance(0.3)) s.values[0][0] = h.pick(['1570818238000000000', '-1', 'abc', '99999999999999999999999', `${Date.now() + 86_400_000 * 400}000000`, '0']);
+        else s.values[0][1] = h.chance(0.8) ? JSON.stringify(h.mutateOne(JSON.parse(s.values[0][1]))) : h.string();
+      } else if (route.path === '/replay' && Array.isArray(valid.events) && h.chance(0.7)) {
+        const events = valid.events as Record<string, unknown>[];
+        events[h.int(3)] = h.mutateOne(events[0]);
+      } else {
+        value = h.mutateOne(valid);
       }
-      value = h.chance(0.5) ? h.event() : Array.from({ length: 1 + h.int(6) }, () => h.event());
-    } else if (p === '/loki/api/v1/push') {
-      const ns = h.pick([`${Date.now()}000000`, '1570818238000000000', '-1', 'abc', '99999999999999999999999', `${Date.now() + 86_400_000 * 400}000000`, '0']);
-      const line = h.chance(0.7) ? JSON.stringify(h.event()) : h.string();
-      value = { streams: [{ stream: { app: h.chance(0.7) ? 'web' : h.string() }, values: [[ns, line]] }] };
-    } else if (p === '/silences' && route.method === 'POST') {
-      value = { service: h.chance(0.6) ? 'web' : h.string(), reason: h.string(), starts_at: h.chance(0.5) ? h.date() : undefined, expires_at: h.chance(0.3) ? h.date() : undefined, duration_minutes: h.chance(0.6) ? h.number() : undefined };
-    } else if (p.includes('feedback')) {
-      value = { label: h.chance(0.5) ? h.pick(['false_positive', 'confirmed']) : h.value() };
-    } else if (p === '/replay' && route.method === 'POST') {
-      value = h.chance(0.7)
-        ? { events: Array.from({ length: h.int(30) }, () => ({ ...h.event(), timestamp: h.date() })), report: h.chance(0.3) }
-        : { loki: { start: h.date(), end: h.date(), query: h.string() } };
+      if (route.path === '/ingest' && h.chance(0.3)) value = [validBody(h, route), value];
     } else {
       value = h.value();
     }
+    if (route.path === '/ingest' && h.chance(0.1)) {
+      const lines = [JSON.stringify(value), h.pick(['{oops', '', '[1]', '"s"']), JSON.stringify(validBody(h, route))];
+      return { body: lines.join('\n'), type: 'application/x-ndjson', note: 'ndjson' };
+    }
     let text = JSON.stringify(value) ?? '';
     // Numbers JSON.stringify cannot write: past float64, past int8.
-    if (h.chance(0.1)) text = text.replace(/"(1e400|10000000000000000000|-0)"/g, '$1');
-    return { body: text, type: 'application/json', note: 'shaped' };
+    if (h.chance(0.5)) text = text.replace(/"(1e400|10000000000000000000)"/g, '$1');
+    return { body: text, type: 'application/json', note: 'one fault' };
+  }
+
+  /** Valid query values by parameter name; one of them (or an extra one) is then made hostile. */
+  function query(h: Hostile, route: Route): string {
+    const names = params.get(`${route.method} ${route.path}`) ?? [];
+    const valid: Record<string, string> = { since: new Date(Date.now() - 3600_000).toISOString(), until: new Date().toISOString(), limit: '10', service: 'web', kind: 'event', active: 'true', tenant: a };
+    const q = new Map<string, string>();
+    for (const n of names) if (valid[n] !== undefined && h.chance(0.5)) q.set(n, encodeURIComponent(valid[n]));
+    if (h.chance(0.8)) {
+      // The tenant parameter only reaches the guard: mostly fault the others.
+      const others = names.filter((n) => n !== 'tenant');
+      const name = others.length && h.chance(0.9) ? h.pick(others) : h.pick(['x', 'tenant', 'since', 'cursor']);
+      const v = h.forField(name);
+      q.set(name, h.chance(0.05) ? '%FF' : h.encode(typeof v === 'string' ? v : (JSON.stringify(v) ?? '')));
+    }
+    return [...q].map(([k, v]) => `${k}=${v}`).join('&');
   }
 
   function request(h: Hostile): { route: Route; sent: Sent } {
     const route = h.pick(routes);
-    const path = route.path.replace(/\{[^}]+\}/g, () => h.pathParam());
-    const params: string[] = [];
-    for (let i = h.int(4); i > 0; i--) {
-      params.push(`${h.pick(['since', 'until', 'limit', 'cursor', 'service', 'kind', 'active', 'tenant', 'id', 'x'])}=${h.queryValue()}`);
-    }
+    const path = route.path.replace(/\{[^}]+\}/g, () => (h.chance(0.5) ? h.pick(['1', randomUUID()]) : h.pathParam()));
+    const qs = query(h, route);
     const headers: Record<string, string> = {};
-    const auth = h.int(20);
+    const auth = h.int(25);
     if (auth === 0) headers['X-API-Key'] = 'wrong-key-123456';
     else if (auth === 1) headers['X-Tenant'] = b;
     else if (auth === 2) headers['X-Tenant'] = 'nope';
@@ -145,12 +188,12 @@ describe('Fuzz: hostile requests over every route', () => {
       note = made.note;
       if (made.type !== undefined && made.type !== '') headers['Content-Type'] = made.type;
       sentBody = made.body;
-      if (sentBody !== undefined && h.chance(0.08)) {
+      if (sentBody !== undefined && h.chance(0.05)) {
         headers['Content-Encoding'] = 'gzip';
         sentBody = h.chance(0.8) ? gzipSync(sentBody) : Buffer.from('not gzip at all');
       }
     }
-    return { route, sent: { method: route.method, url: `${base}${path}${params.length ? '?' + params.join('&') : ''}`, headers, body: sentBody, note } };
+    return { route, sent: { method: route.method, url: `${base}${path}${qs ? '?' + qs : ''}`, headers, body: sentBody, note } };
   }
 
   it(`should answer ${REQUESTS} hostile requests (seed ${SEED}) without a 5xx, a dropped connection or a 4xx outside the error shape`, async () => {
