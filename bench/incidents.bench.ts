@@ -33,7 +33,7 @@ interface Run {
 }
 
 /** One scenario through the replay, one report. */
-function evaluate(seed: number, rate: number, days: number, tenants: number, model: boolean, settings: ReplaySettings): Run {
+async function evaluate(seed: number, rate: number, days: number, tenants: number, model: boolean, settings: ReplaySettings): Promise<Run> {
   const started = Date.now();
   const end = Date.UTC(2026, 10, 30, 0, 0);
   const scenario = buildScenario({ seed, rate, days, tenants, end, firstIncidentDay: model ? 1 : 0 });
@@ -47,7 +47,7 @@ function evaluate(seed: number, rate: number, days: number, tenants: number, mod
     }
     const engine = new ReplayEngine(trained, trained ? 1 : null, settings);
     for (let i = 0; i < events.length; i += 5000) engine.addEvents(events.slice(i, i + 5000));
-    engine.finish();
+    await engine.finish();
     for (const i of engine.incidents) found.push({ ...i, tenant, signals: i.signals.map((s) => ({ signal: s.signal, first_at: s.firstAt })) });
   }
   const from = model ? scenario.start + DAY_MS : scenario.start;
@@ -81,7 +81,7 @@ export async function run(argv: string[]): Promise<void> {
   for (const model of [false, true]) {
     for (const rate of rates) {
       for (const seed of seeds) {
-        const r = evaluate(seed, rate, Number(values.days), Number(values.tenants), model, settings);
+        const r = await evaluate(seed, rate, Number(values.days), Number(values.tenants), model, settings);
         runs.push(r);
         const k = r.report.kinds.map((x) => `${x.kind} ${x.inTime}/${x.labels}`).join(', ');
         const late = r.report.outcomes

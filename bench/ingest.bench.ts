@@ -4,71 +4,23 @@
  * ratio means much).
  *
  *   npm run bench -- ingest [--database-url URL] [--events 100000] [--batch 1000] [--concurrency 4]
- *                           [--rounds 2] [--rate 200] [--seconds 15]
+ *                           [--rounds 2] [--rate 200] [--seconds 15] [--compare-insert] [--replicas 1]
  *
  * It creates a fresh database on the server of --database-url (default: the local PostgreSQL),
  * trains a model for the bench tenant with `generate-data` + `train`, starts `dist/src/main.js` on a
  * free port, then alternates: POST /ingest in batches (validated, scored, stored, acknowledged)
  * and the baseline (pg, multi-row INSERT ... VALUES of the same event rows, same durability: no
  * COPY, synchronous_commit on). Finally single-event POSTs at a fixed rate, open loop, for latency.
+ * With --compare-insert, a second service on the same database with COPY off
+ * (INGEST_COPY_MIN_EVENTS=0) takes each round too, right after the first: what COPY changes, same run.
+ * With --replicas N, N processes of the service share the database and the requests go to them
+ * round-robin (one Node.js process uses one core; the baseline's 4 connections are 4 processes).
  */
-import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { randomBytes } from 'crypto';
-import { cpus, totalmem } from 'os';
-import { join } from 'path';
+import { cpus, loadavg, totalmem } from 'os';
 import { parseArgs } from 'util';
-import { Client, Pool } from 'pg';
-import { generateSyntheticLogs, SyntheticEvent } from '../src/modules/retrain/synthetic-logs';
-
-const ROOT = join(__dirname, '..', '..');
-const TENANT = 'bench';
-const KEY = 'bench-key-0123456789';
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-}
-
-async function freshDatabase(serverUrl: string): Promise<string> {
-  const name = `ad_bench_${Date.now()}_${randomBytes(3).toString('hex')}`;
-  const admin = new URL(serverUrl);
-  admin.pathname = '/postgres';
-  const c = new Client({ connectionString: admin.toString() });
-  await c.connect();
-  await c.query(`CREATE DATABASE ${name}`);
-  await c.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function waitReady(base: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${base}/readyz`)).ok) return;
-    } catch {
-      /* not yet */
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('service not ready in 60 s');
-}
-
-/** Runs `tasks` with at most `n` in flight. */
-async function pool<T>(tasks: (() => Promise<T>)[], n: number): Promise<T[]> {
-  const out: T[] = new Array(tasks.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < tasks.length) {
-        const i = next++;
-        out[i] = await tasks[i]();
-      }
-    }),
-  );
-  return out;
-}
+import { Pool } from 'pg';
+import { benchEvents, freshDatabase, ingestBodies, ingestRound, KEY, median, pct, pool, startService } from './bench-service';
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -83,6 +35,8 @@ export async function run(argv: string[]): Promise<void> {
       seconds: { type: 'string', default: '15' },
       warmup: { type: 'string', default: '3' },
       'cpu-prof': { type: 'string' },
+      'compare-insert': { type: 'boolean', default: false },
+      replicas: { type: 'string', default: '1' },
     },
   });
   const total = Number(values.events);
@@ -94,56 +48,26 @@ export async function run(argv: string[]): Promise<void> {
   const warmup = Number(values.warmup);
 
   const dbUrl = await freshDatabase(values['database-url']!);
-  const port = 18000 + Math.floor(Math.random() * 1000);
-  const base = `http://127.0.0.1:${port}`;
-  const env = {
-    ...process.env,
-    DATABASE_URL: dbUrl,
-    PORT: String(port),
-    ENVIRONMENT: 'production',
-    TENANTS: TENANT,
-    DEFAULT_TENANT: TENANT,
-    TENANT_API_KEYS: JSON.stringify({ [TENANT]: KEY }),
-    RATE_LIMIT_PER_MINUTE: '100000000',
-    LOG_LEVEL: 'warn',
-    TRAINING_DATASET_PATH: `/tmp/${TENANT}-${process.pid}-training.json`,
-    MODELS_DIR: `/tmp/${TENANT}-${process.pid}-models`,
-  };
-  const cli = join(ROOT, 'dist', 'src', 'cli.js');
-  execFileSync(process.execPath, [cli, 'generate-data', '--days', '1', '--seed', '3'], { env, stdio: 'ignore' });
-  execFileSync(process.execPath, [cli, 'train'], { env, stdio: 'ignore' });
-  const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
-  const service = spawn(process.execPath, [...profile, join(ROOT, 'dist', 'src', 'main.js')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const load0 = loadavg();
+  const service = await startService(dbUrl, { cpuProfileDir: values['cpu-prof'] });
+  // More replicas of the same service on the same database (stateless: requests go round-robin).
+  const replicas = [service];
+  for (let r = 1; r < Number(values.replicas); r++) replicas.push(await startService(dbUrl, { train: false }));
+  const bases = replicas.map((s) => s.base);
+  // The same service with COPY off (INSERT … ON CONFLICT for every write), on the same database.
+  const insertOnly = values['compare-insert'] ? await startService(dbUrl, { train: false, env: { INGEST_COPY_MIN_EVENTS: '0' } }) : undefined;
   try {
-    await waitReady(base, service);
-
     // The same events for both sides; each round uses fresh ids so nothing is deduplicated away.
-    const events: SyntheticEvent[] = [];
-    for (const e of generateSyntheticLogs({ tenants: [TENANT], days: 2, end: new Date(), seed: 11, rateScale: 2 })) {
-      delete e.label;
-      events.push(e);
-      if (events.length >= total) break;
-    }
+    const events = benchEvents(total);
     const pg = new Pool({ connectionString: dbUrl, max: concurrency });
 
     const ours: number[] = [];
+    const oursInsert: number[] = [];
     const baseline: number[] = [];
     for (let round = 0; round < rounds; round++) {
       const prefix = `r${round}-${randomBytes(3).toString('hex')}`;
-      const bodies: string[] = [];
-      for (let i = 0; i < events.length; i += batch) {
-        bodies.push(JSON.stringify(events.slice(i, i + batch).map((e, k) => ({ ...e, id: `${prefix}-${i + k}`, tenant: undefined }))));
-      }
-      let t0 = process.hrtime.bigint();
-      await pool(
-        bodies.map((body) => async () => {
-          const res = await fetch(`${base}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body });
-          if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
-          await res.arrayBuffer();
-        }),
-        concurrency,
-      );
-      ours.push(events.length / (Number(process.hrtime.bigint() - t0) / 1e9));
+      ours.push(await ingestRound(bases, ingestBodies(events, batch, prefix), events.length, concurrency));
+      if (insertOnly) oursInsert.push(await ingestRound(insertOnly.base, ingestBodies(events, batch, `${prefix}-i`), events.length, concurrency));
 
       // Baseline: the same rows (ids, columns, JSON metadata) straight into `events`.
       const statements: { sql: string; params: unknown[] }[] = [];
@@ -175,7 +99,7 @@ export async function run(argv: string[]): Promise<void> {
           params,
         });
       }
-      t0 = process.hrtime.bigint();
+      const t0 = process.hrtime.bigint();
       await pool(
         statements.map((s) => async () => {
           await pg.query(s.sql, s.params);
@@ -183,9 +107,11 @@ export async function run(argv: string[]): Promise<void> {
         concurrency,
       );
       baseline.push(events.length / (Number(process.hrtime.bigint() - t0) / 1e9));
-      process.stderr.write(`round ${round + 1}: ours ${ours[round].toFixed(0)} ev/s, baseline ${baseline[round].toFixed(0)} ev/s\n`);
+      const insertNote = insertOnly ? `, ours with COPY off ${oursInsert[round].toFixed(0)} ev/s` : '';
+      process.stderr.write(`round ${round + 1}: ours ${ours[round].toFixed(0)} ev/s${insertNote}, baseline ${baseline[round].toFixed(0)} ev/s\n`);
     }
     await pg.end();
+    await insertOnly?.stop();
 
     // Single events at a fixed rate, open loop: a slow answer does not slow the sender. The first
     // `warmup` seconds are sent but not recorded: steady state, not first-request costs (model
@@ -204,7 +130,7 @@ export async function run(argv: string[]): Promise<void> {
       const body = JSON.stringify({ ...events[i % events.length], timestamp: new Date().toISOString(), tenant: undefined, id: `lat-${i}-${randomBytes(3).toString('hex')}` });
       const t = performance.now();
       inflight.push(
-        fetch(`${base}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body }).then(
+        fetch(`${bases[i % bases.length]}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body }).then(
           async (res) => {
             await res.arrayBuffer();
             if (res.status !== 200) errors++;
@@ -223,9 +149,9 @@ export async function run(argv: string[]): Promise<void> {
     await Promise.all(inflight);
     latencies.sort((a, b) => a - b);
 
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const result = {
       events: events.length,
+      replicas: replicas.length,
       batch,
       concurrency,
       rounds,
@@ -233,6 +159,13 @@ export async function run(argv: string[]): Promise<void> {
       baseline_insert_events_per_s: rounds ? Math.round(median(baseline)) : null,
       ratio: rounds ? Math.round((median(ours) / median(baseline)) * 1000) / 1000 : null,
       ratios_per_round: ours.map((o, i) => Math.round((o / baseline[i]) * 1000) / 1000),
+      ...(insertOnly
+        ? {
+            copy_off_events_per_s: Math.round(median(oursInsert)),
+            copy_off_ratio: Math.round((median(oursInsert) / median(baseline)) * 1000) / 1000,
+            copy_off_ratios_per_round: oursInsert.map((o, i) => Math.round((o / baseline[i]) * 1000) / 1000),
+          }
+        : {}),
       single_event_rate_per_s: rate,
       single_event_seconds: seconds,
       single_event_warmup_seconds: warmup,
@@ -241,10 +174,11 @@ export async function run(argv: string[]): Promise<void> {
       single_event_errors: errors,
     };
     process.stdout.write(`machine: ${cpus()[0]?.model} x${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}\n`);
+    process.stdout.write(`load average: ${load0.map((x) => x.toFixed(2)).join(' ')} at start, ${loadavg().map((x) => x.toFixed(2)).join(' ')} at end\n`);
     process.stdout.write(`database: ${new URL(dbUrl).host}\n`);
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {
-    service.kill('SIGTERM');
-    await new Promise((r) => service.once('exit', r));
+    await insertOnly?.stop();
+    for (const r of replicas) await r.stop();
   }
 }

@@ -6,9 +6,15 @@ import { register } from 'prom-client';
 import { AppConfig } from './config/app-config';
 import { AppModule } from './app.module';
 import { createValidationPipe } from './common/errors/validation.pipe';
+import { finishOpenApiDocument } from './common/openapi';
+import { rejectUndecodablePath } from './common/undecodable-path.middleware';
 import { Database } from './modules/store/database/database';
 
-/** The OpenAPI document: both API-key forms as security schemes. */
+/**
+ * The OpenAPI 3 document at `/docs-json` (Swagger UI at `/docs`): both API-key forms as security
+ * schemes (a plain key, so no `bearerFormat`), a relative server so Swagger UI and generated clients
+ * call the origin the document came from, and the completions of {@link finishOpenApiDocument}.
+ */
 export function setupOpenApi(app: INestApplication): void {
   const doc = new DocumentBuilder()
     .setTitle('anomaly-detector')
@@ -19,9 +25,11 @@ export function setupOpenApi(app: INestApplication): void {
     )
     .setVersion(process.env.npm_package_version ?? '0.1.0')
     .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key', description: "The tenant's API key" }, 'api-key')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'The same API key as a bearer token' }, 'bearer')
+    .addSecurity('bearer', { type: 'http', scheme: 'bearer', description: 'The same API key as a bearer token' })
+    .setLicense('MIT', 'https://opensource.org/licenses/MIT')
+    .addServer('/', 'This server (relative to the document)')
     .build();
-  const document = SwaggerModule.createDocument(app, doc);
+  const document = finishOpenApiDocument(SwaggerModule.createDocument(app, doc));
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', customSiteTitle: 'anomaly-detector API' });
 }
 
@@ -40,6 +48,7 @@ export async function createApp(config: AppConfig, database: Database, logger?: 
   });
   app.disable('x-powered-by');
   app.set('query parser', 'extended');
+  app.use(rejectUndecodablePath);
   app.useGlobalPipes(createValidationPipe());
   app.enableShutdownHooks();
   setupOpenApi(app);

@@ -54,7 +54,7 @@ async function replayEvents(config: AppConfig, input: string, output: string): P
           engine.addEvents(events.slice(i, i + 5000));
           progress(`${tenant}: ${Math.min(events.length, i + 5000)}/${events.length} events`);
         }
-        engine.finish();
+        await engine.finish();
         for (const d of engine.detections) writeSync(fd, JSON.stringify({ tenant, ...d }) + '\n');
         process.stdout.write(
           `${tenant}: ${engine.counts.events} events, ${engine.counts.eventAnomalies} event anomalies, ${engine.counts.seriesAnomalies} series anomalies (model ${active?.version ?? 'none: baselines'})\n`,

@@ -102,9 +102,9 @@ describe('Alerts: delivery (outbox)', () => {
       expect(slack.messages(t)).toHaveLength(2);
       expect(slack.messages(t).filter((m) => m.reply === 200)).toHaveLength(1);
       const text = await prom(sut);
-      expect(text).toContain(`alerts_sent_total{tenant="${t}",kind="open"} 1`);
-      expect(text).toContain(`alert_delivery_attempts_total{tenant="${t}",outcome="rate_limited"} 1`);
-      expect(text).toContain(`alerts_backlog{tenant="${t}"} 0`);
+      expect(text).toContain(`anomaly_detector_alerts_sent_total{tenant="${t}",kind="open"} 1`);
+      expect(text).toContain(`anomaly_detector_alert_delivery_attempts_total{tenant="${t}",outcome="rate_limited"} 1`);
+      expect(text).toContain(`anomaly_detector_alerts_backlog{tenant="${t}"} 0`);
     });
 
     it('should fail at once, without retrying, when Slack rejects the message (400 invalid_payload, 404 no_service)', async () => {
@@ -121,7 +121,7 @@ describe('Alerts: delivery (outbox)', () => {
         await sleep(300);
         await sut.app.get(AlertsService).tick();
         expect(slack.messages(t)).toHaveLength(1);
-        expect(await prom(sut)).toContain(`alerts_failed_total{tenant="${t}",kind="open"} 1`);
+        expect(await prom(sut)).toContain(`anomaly_detector_alerts_failed_total{tenant="${t}",kind="open"} 1`);
       }
     });
 
@@ -151,7 +151,7 @@ describe('Alerts: delivery (outbox)', () => {
       const sent = await settled(sut, key, 'sent');
       expect(sent.delivery).toMatchObject({ attempts: 2, uncertain_attempts: 1, last_outcome: 'ok' });
       expect(slack.messages(t).map((m) => m.reply)).toEqual(['hang', 200]);
-      expect(await prom(sut)).toContain(`alerts_retried_after_timeout_total{tenant="${t}"} 1`);
+      expect(await prom(sut)).toContain(`anomaly_detector_alerts_retried_after_timeout_total{tenant="${t}"} 1`);
     });
 
     it('should record an alert as skipped when the tenant has no Slack webhook', async () => {
@@ -229,7 +229,15 @@ describe('Alerts: delivery (outbox)', () => {
       const before = await startTestApp(config(t, key, { alertRetryBaseSeconds: 1.5 }));
       try {
         await oneAnomaly(before, key);
-        const waiting = await settled(before, key, 'pending');
+        // Pending is also the state before the first attempt: wait for the failed attempt itself.
+        const waiting = await waitFor(
+          async () => {
+            const [a] = await alertsOf(before, key);
+            return a?.delivery.status === 'pending' && a.delivery.attempts >= 1 ? a : undefined;
+          },
+          10_000,
+          'a failed attempt recorded',
+        );
         expect(waiting.delivery).toMatchObject({
           attempts: 1,
           last_outcome: 'server_error',
@@ -265,7 +273,7 @@ describe('Alerts: delivery (outbox)', () => {
         const sent = await settled(after, key, 'sent');
         expect(sent.delivery).toMatchObject({ attempts: 2, uncertain_attempts: 1 });
         expect(slack.messages(t).map((m) => m.reply)).toEqual(['hang', 200]);
-        expect(await prom(after)).toContain(`alerts_retried_after_timeout_total{tenant="${t}"} 1`);
+        expect(await prom(after)).toContain(`anomaly_detector_alerts_retried_after_timeout_total{tenant="${t}"} 1`);
       } finally {
         await after.close();
       }
@@ -290,7 +298,7 @@ describe('Alerts: delivery (outbox)', () => {
         const [a] = await alertsOf(sut, key);
         expect(a.delivery).toMatchObject({ status: 'sent', attempts: 2, uncertain_attempts: 1, last_outcome: 'ok' });
         expect(slack.messages(t)).toHaveLength(1);
-        expect(await prom(sut)).toContain(`alerts_retried_after_timeout_total{tenant="${t}"} 1`);
+        expect(await prom(sut)).toContain(`anomaly_detector_alerts_retried_after_timeout_total{tenant="${t}"} 1`);
       } finally {
         await sut.close();
       }

@@ -131,12 +131,12 @@ const compiledSourceExists = (distPath: string) => existsSync(join(ROOT, distPat
 
 interface Target {
   expr?: string;
-  datasource?: { uid: string };
+  datasource?: { type: string; uid: string };
 }
 interface Panel {
   title: string;
   type: string;
-  datasource?: { uid: string };
+  datasource?: { type: string; uid: string };
   targets?: Target[];
   transformations?: { id: string; options: Json }[];
   panels?: Panel[];
@@ -144,7 +144,7 @@ interface Panel {
 interface Dashboard {
   uid: string;
   panels: Panel[];
-  templating: { list: { name: string; type: string; query: unknown; datasource?: { uid: string }; current?: { value: string } }[] };
+  templating: { list: { name: string; type: string; query: unknown; datasource?: { type: string; uid: string }; current?: { value: string } }[] };
 }
 
 const DASHBOARD_DIR = join(ROOT, 'observability/grafana-dashboards');
@@ -157,11 +157,12 @@ function panelsOf(d: Dashboard): Panel[] {
   return d.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
 }
 
-function queries(d: Dashboard, uid: string): { panel: string; expr: string }[] {
+/** The queries of the panels on datasources of one type (prometheus, loki). */
+function queries(d: Dashboard, type: string): { panel: string; expr: string }[] {
   const out: { panel: string; expr: string }[] = [];
   for (const p of panelsOf(d)) {
     for (const t of p.targets ?? []) {
-      if ((t.datasource ?? p.datasource)?.uid === uid && t.expr) out.push({ panel: p.title, expr: t.expr });
+      if ((t.datasource ?? p.datasource)?.type === type && t.expr) out.push({ panel: p.title, expr: t.expr });
     }
   }
   return out;
@@ -363,10 +364,17 @@ describe('Deployment files', () => {
       const byUid = new Map(ds.datasources.map((d) => [d.uid, d]));
       expect(byUid.get('loki')).toMatchObject({ type: 'loki', url: 'http://loki:3100' });
       expect(byUid.get('prometheus')).toMatchObject({ type: 'prometheus', url: 'http://prometheus:9090' });
+      const provisionedTypes = new Set(ds.datasources.map((d) => d.type));
       for (const [file, d] of dashboards()) {
-        const uids = [...JSON.stringify(d).matchAll(/"datasource":\{"type":"(\w+)","uid":"([^"]+)"\}/g)].filter((m) => m[1] !== 'grafana').map((m) => m[2]);
-        expect(uids.length).toBeGreaterThan(0);
-        for (const uid of uids) expect({ file, uid, provisioned: byUid.has(uid) }).toEqual({ file, uid, provisioned: true });
+        // Every datasource is a variable of the dashboard (uid "${name}") of a type Grafana has.
+        const refs = [...JSON.stringify(d).matchAll(/"datasource":\{"type":"(\w+)","uid":"([^"]+)"\}/g)].filter((m) => m[1] !== 'grafana');
+        expect(refs.length).toBeGreaterThan(0);
+        for (const [, type, uid] of refs) {
+          const name = /^\$\{(\w+)\}$/.exec(uid)?.[1];
+          const variable = d.templating.list.find((v) => v.name === name && v.type === 'datasource');
+          expect({ file, uid, variableOfType: variable?.query }).toEqual({ file, uid, variableOfType: type });
+          expect(provisionedTypes.has(type)).toBe(true);
+        }
       }
       const providers = yamlFile('config/grafana/provisioning/dashboards/dashboards.yml') as { providers: { options: { path: string } }[] };
       const grafanaVolumes = c.services.grafana.volumes!;
@@ -612,8 +620,8 @@ describe('Dashboards and deployment probes against the running service', () => {
     const checked: string[] = [];
     for (const [file, d] of dashboards()) {
       const exprs = queries(d, 'prometheus').map((q) => ({ where: `${file} / ${q.panel}`, expr: q.expr }));
-      for (const v of d.templating.list.filter((x) => x.datasource?.uid === 'prometheus')) {
-        const m = /label_values\((\w+),\s*(\w+)\)/.exec(variableQuery(v.query))!;
+      for (const v of d.templating.list.filter((x) => x.datasource?.type === 'prometheus')) {
+        const m = /label_values\((\w+(?:\{[^}]*\})?),\s*(\w+)\)/.exec(variableQuery(v.query))!;
         exprs.push({ where: `${file} / $${v.name}`, expr: `sum by (${m[2]}) (${m[1]})` });
       }
       for (const { where, expr } of exprs) {
@@ -630,15 +638,15 @@ describe('Dashboards and deployment probes against the running service', () => {
     // Request rate, latency, errors, ingest, anomalies, both outboxes, the scheduler.
     expect(checked).toEqual(
       expect.arrayContaining([
-        'http_requests_total',
-        'http_request_duration_seconds_bucket',
-        'ingest_events_total',
-        'anomalies_total',
-        'anomaly_score_bucket',
-        'loki_outbox_backlog',
-        'loki_outbox_oldest_age_seconds',
-        'alerts_backlog',
-        'scheduler_jobs_total',
+        'anomaly_detector_http_requests_total',
+        'anomaly_detector_http_request_duration_seconds_bucket',
+        'anomaly_detector_ingest_events_total',
+        'anomaly_detector_anomalies_total',
+        'anomaly_detector_event_anomaly_score_bucket',
+        'anomaly_detector_loki_outbox_backlog',
+        'anomaly_detector_loki_outbox_oldest_age_seconds',
+        'anomaly_detector_alerts_backlog',
+        'anomaly_detector_scheduler_jobs_total',
       ]),
     );
   });
@@ -666,7 +674,7 @@ describe('Dashboards and deployment probes against the running service', () => {
     expect(streamVar.current?.value).toBe(parseDotenv(read('.env.example')).METRICS_STREAM);
 
     const exprs = queries(d, 'loki').map((q) => ({ where: `${file} / ${q.panel}`, expr: q.expr }));
-    for (const v of d.templating.list.filter((x) => x.datasource?.uid === 'loki')) {
+    for (const v of d.templating.list.filter((x) => x.datasource?.type === 'loki')) {
       const m = /label_values\((\{[^}]*\}),\s*(\w+)\)/.exec(variableQuery(v.query))!;
       exprs.push({ where: `${file} / $${v.name}`, expr: `sum by (${m[2]}) (count_over_time(${m[1]} [1m]))` });
     }

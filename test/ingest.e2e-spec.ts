@@ -176,7 +176,7 @@ describe('Scoring', () => {
       const metrics = await request(sut.http).get('/metrics').expect(200);
       expect(metrics.body.drift.psi.log_duration_ms).toBeGreaterThan(0.2);
       const prom = await request(sut.http).get('/prom').expect(200);
-      const gauge = new RegExp(`detection_drift_psi\\{tenant="${t}",feature="log_duration_ms"\\} ([0-9.]+)`).exec(prom.text);
+      const gauge = new RegExp(`anomaly_detector_detection_drift_psi\\{tenant="${t}",feature="log_duration_ms"\\} ([0-9.]+)`).exec(prom.text);
       expect(Number(gauge?.[1])).toBeGreaterThan(0.2);
     } finally {
       await sut.close();
@@ -250,8 +250,8 @@ describe('Anomaly history', () => {
 
   it('should expose ingest counters and the score histogram per tenant on /prom', async () => {
     const prom = await request(sut.http).get('/prom').expect(200);
-    expect(prom.text).toContain(`ingest_events_total{tenant="${a}",outcome="accepted",reason="",source="api"} 47`);
-    expect(prom.text).toMatch(new RegExp(`anomalies_total\\{tenant="${a}",kind="event",scorer="baseline"\\} 7`));
-    expect(prom.text).toContain(`anomaly_score_count{tenant="${a}",scorer="baseline"} 47`);
+    expect(prom.text).toContain(`anomaly_detector_ingest_events_total{tenant="${a}",outcome="accepted",reason="",source="api"} 47`);
+    expect(prom.text).toMatch(new RegExp(`anomaly_detector_anomalies_total\\{tenant="${a}",kind="event",scorer="baseline"\\} 7`));
+    expect(prom.text).toContain(`anomaly_detector_event_anomaly_score_count{tenant="${a}",scorer="baseline"} 47`);
   });
 });

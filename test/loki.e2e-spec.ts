@@ -96,7 +96,7 @@ describe('Loki shipping', () => {
       expect(mine).toHaveLength(30);
       expect(loki.pushes.reduce((n, p) => n + p.entries, 0)).toBe(30);
       const prom = await request(sut.http).get('/prom').expect(200);
-      expect(prom.text).toContain(`loki_outbox_backlog{tenant="${sut.tenant}"} 0`);
+      expect(prom.text).toContain(`anomaly_detector_loki_outbox_backlog{tenant="${sut.tenant}"} 0`);
     } finally {
       await sut.close();
     }
@@ -131,7 +131,7 @@ describe('Loki shipping', () => {
       expect(await unshipped(sut, sut.tenant)).toBe(0);
       expect(loki.entries.filter((e) => e.labels.tenant === sut.tenant)).toHaveLength(5);
       const prom = await request(sut.http).get('/prom').expect(200);
-      expect(prom.text).toMatch(new RegExp(`loki_push_failures_total\\{tenant="${sut.tenant}",status="429"\\} 1`));
+      expect(prom.text).toMatch(new RegExp(`anomaly_detector_loki_push_failures_total\\{tenant="${sut.tenant}",status="429"\\} 1`));
     } finally {
       await sut.close();
     }
@@ -316,13 +316,14 @@ describe('POST /loki/api/v1/push', () => {
       .set('Content-Type', 'application/json')
       .send(JSON.stringify({ streams }));
 
-  it('should reject non-JSON lines alone, with a Loki-style message, and store the rest once', async () => {
+  it("should refuse a bad entry alone, in Loki's words, and store the rest once", async () => {
     const ns = (m: number) => (BigInt(Date.UTC(2025, 10, 14, 14, m)) * 1_000_000n).toString();
-    const streams = [{ stream: { service: 'mixed' }, values: [[ns(0), '{"duration_ms": 10}'], [ns(1), 'plain text line'], [ns(2), '{"duration_ms": 12}']] }];
+    const streams = [{ stream: { service: 'mixed' }, values: [[ns(0), '{"duration_ms": 10}'], [ns(1), '{"duration_ms": -5}'], [ns(2), 'plain text line'], [ns(3), '{"duration_ms": 12}']] }];
     const res = await pushJson(ka, streams).expect(400);
-    expect(res.text).toMatch(/^1 of 3 entries rejected: entry 1 of stream \{service="mixed"\}: line is not a JSON object/);
+    expect(res.body).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ field: 'streams[0].values[1]', reason: expect.stringContaining('duration_ms must be >= 0') }] });
+    expect(res.body.message).toBe(`entry for stream '{service="mixed"}' with timestamp ${ns(1)} refused: duration_ms must be >= 0`);
     await pushJson(ka, streams).expect(400);
-    expect((await stored(a, 'mixed')).map((r) => r.duration_ms)).toEqual([10, 12]);
+    expect((await stored(a, 'mixed')).map((r) => r.duration_ms)).toEqual([10, null, 12]);
   });
 
   it('should answer 204 when every line is accepted', async () => {

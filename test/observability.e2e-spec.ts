@@ -17,9 +17,9 @@ describe('GET /prom', () => {
     const res = await request(sut.http).get('/prom').expect(200);
     expect(res.headers['content-type']).toMatch(/text\/plain/);
     expect(res.text).toMatch(/^process_cpu_user_seconds_total /m);
-    expect(res.text).toContain(`http_requests_total{route="/tenant",method="GET",status="200",tenant="${t}"} 1`);
-    expect(res.text).toContain('http_requests_total{route="/tenant",method="GET",status="401",tenant="none"} 1');
-    expect(res.text).toMatch(/http_request_duration_seconds_bucket\{le="0.005",route="\/tenant"/);
+    expect(res.text).toContain(`anomaly_detector_http_requests_total{route="/tenant",method="GET",status="200",tenant="${t}"} 1`);
+    expect(res.text).toContain('anomaly_detector_http_requests_total{route="/tenant",method="GET",status="401",tenant="none"} 1');
+    expect(res.text).toMatch(/anomaly_detector_http_request_duration_seconds_bucket\{le="0.005",route="\/tenant"/);
   });
 });
 
@@ -58,7 +58,7 @@ describe('OpenAPI', () => {
     const publicPaths = ['/healthz', '/readyz'];
     for (const [path, ops] of Object.entries<Record<string, { security?: unknown[] }>>(doc.paths)) {
       for (const op of Object.values(ops)) {
-        if (publicPaths.includes(path)) expect(op.security).toBeUndefined();
+        if (publicPaths.includes(path)) expect(op.security).toEqual([]);
         else expect(op.security).toEqual(expect.arrayContaining([{ 'api-key': [] }, { bearer: [] }]));
       }
     }

@@ -158,6 +158,8 @@ export class AppConfig {
   storeHistoryLimit = 10000;
   eventRetentionHours = 48;
   dbConnectTimeoutSeconds = 60;
+  /** Server-side statement_timeout of every query (the client waits a little longer); 0 disables it. */
+  dbStatementTimeoutMs = 30_000;
 
   // tenancy
   multiTenantEnabled = false;
@@ -172,12 +174,31 @@ export class AppConfig {
   ingestMaxItems = 5000;
   ingestMaxBytes = 10 * 1024 * 1024;
   ingestMaxMetadataBytes = 16 * 1024;
+  /** Replay: most events in one job, longest span of event time, and most service-minutes fed to the series detectors. */
+  replayMaxEvents = 200_000;
+  replayMaxSpanDays = 92;
+  replayMaxSeriesMinutes = 2_000_000;
+  /** Live events older than this are refused per item (Loki's reject_old_samples_max_age, default 1 week). */
+  ingestMaxAgeHours = 168;
+  /** Live events dated further than this ahead of arrival are refused per item (Loki's creation_grace_period). */
+  ingestFutureGraceSeconds = 600;
+  /** Writes of at least this many events go to PostgreSQL through COPY; 0: never (always INSERT). */
+  ingestCopyMinEvents = 100;
 
   // detection & retraining
   detectionIntervalSeconds = 60;
   retrainIntervalHours = 6;
   retrainAnomalyThreshold = 3;
-  retrainLookbackMinutes = 180;
+  /** Training window; 30 h so that a day remains for training after the newest tenth is held out for validation. */
+  retrainLookbackMinutes = 1800;
+  /** Least time between two retrainings (after the first model), whatever triggers them. */
+  retrainMinIntervalMinutes = 60;
+  /** A service's training events must span this much event time, or it is left out of training. */
+  retrainMinServiceSpanMinutes = 60;
+  /** …and number at least this many. */
+  retrainMinServiceEvents = 100;
+  /** Events this close (event time) to a series anomaly or a confirmed anomaly of their service are left out of training. */
+  retrainExclusionMarginMinutes = 10;
   trainingDatasetPath = 'data/training_logs.json';
   driftPsiThreshold = 0.2;
   metricsStream = 'anomaly_detector_metrics';
@@ -206,6 +227,8 @@ export class AppConfig {
   lokiBearerToken: string | undefined = undefined;
   lokiShipIntervalMs = 1000;
   lokiTimeoutMs = 10_000;
+  /** Lines pushed to /loki/api/v1/push longer than this are truncated and flagged (Loki's max_line_size default). */
+  lokiMaxLineBytes = 256 * 1024;
 
   // alerts
   slackWebhookUrl: string | undefined = undefined;
@@ -332,6 +355,7 @@ function buildConfigWith(r: Reader): AppConfig {
   c.storeHistoryLimit = r.get('ANOMALY_STORE_HISTORY_LIMIT', c.storeHistoryLimit, int(1));
   c.eventRetentionHours = r.get('EVENT_RETENTION_HOURS', c.eventRetentionHours, int(1));
   c.dbConnectTimeoutSeconds = r.get('DB_CONNECT_TIMEOUT_SECONDS', c.dbConnectTimeoutSeconds, int(1, 3600));
+  c.dbStatementTimeoutMs = r.get('DB_STATEMENT_TIMEOUT_MS', c.dbStatementTimeoutMs, int(0, 3_600_000));
 
   c.multiTenantEnabled = r.get('MULTI_TENANT_ENABLED', c.multiTenantEnabled, bool);
   c.defaultTenant = r.get('DEFAULT_TENANT', c.defaultTenant, tenantId);
@@ -348,11 +372,21 @@ function buildConfigWith(r: Reader): AppConfig {
   c.ingestMaxItems = r.get('INGEST_MAX_ITEMS', c.ingestMaxItems, int(1, 1_000_000));
   c.ingestMaxBytes = r.get('INGEST_MAX_BYTES', c.ingestMaxBytes, int(1024, 1024 * 1024 * 1024));
   c.ingestMaxMetadataBytes = r.get('INGEST_MAX_METADATA_BYTES', c.ingestMaxMetadataBytes, int(64, 1024 * 1024));
+  c.replayMaxEvents = r.get('REPLAY_MAX_EVENTS', c.replayMaxEvents, int(1, 10_000_000));
+  c.replayMaxSpanDays = r.get('REPLAY_MAX_SPAN_DAYS', c.replayMaxSpanDays, num(0.001, 3660));
+  c.replayMaxSeriesMinutes = r.get('REPLAY_MAX_SERIES_MINUTES', c.replayMaxSeriesMinutes, int(1, 100_000_000));
+  c.ingestMaxAgeHours = r.get('INGEST_MAX_AGE_HOURS', c.ingestMaxAgeHours, num(0.01, 24 * 365 * 100));
+  c.ingestFutureGraceSeconds = r.get('INGEST_FUTURE_GRACE_SECONDS', c.ingestFutureGraceSeconds, int(0, 7 * 24 * 3600));
+  c.ingestCopyMinEvents = r.get('INGEST_COPY_MIN_EVENTS', c.ingestCopyMinEvents, int(0, 1_000_000));
 
   c.detectionIntervalSeconds = r.get('DETECTION_INTERVAL_SECONDS', c.detectionIntervalSeconds, int(1, 86400));
   c.retrainIntervalHours = r.get('RETRAIN_INTERVAL_HOURS', c.retrainIntervalHours, num(0.01, 24 * 365));
   c.retrainAnomalyThreshold = r.get('RETRAIN_ANOMALY_THRESHOLD', c.retrainAnomalyThreshold, int(1));
   c.retrainLookbackMinutes = r.get('RETRAIN_LOOKBACK_MINUTES', c.retrainLookbackMinutes, int(1));
+  c.retrainMinIntervalMinutes = r.get('RETRAIN_MIN_INTERVAL_MINUTES', c.retrainMinIntervalMinutes, num(0, 10_080));
+  c.retrainMinServiceSpanMinutes = r.get('RETRAIN_MIN_SERVICE_SPAN_MINUTES', c.retrainMinServiceSpanMinutes, num(0, 10_080));
+  c.retrainMinServiceEvents = r.get('RETRAIN_MIN_SERVICE_EVENTS', c.retrainMinServiceEvents, int(1));
+  c.retrainExclusionMarginMinutes = r.get('RETRAIN_EXCLUSION_MARGIN_MINUTES', c.retrainExclusionMarginMinutes, num(0, 1440));
   c.trainingDatasetPath = r.get('TRAINING_DATASET_PATH', c.trainingDatasetPath, (s) => s);
   c.driftPsiThreshold = r.get('DRIFT_PSI_THRESHOLD', c.driftPsiThreshold, num(0.0001, 100));
   c.metricsStream = r.get('METRICS_STREAM', c.metricsStream, (s) => {
@@ -385,6 +419,7 @@ function buildConfigWith(r: Reader): AppConfig {
   c.lokiBearerToken = r.get('LOKI_BEARER_TOKEN', undefined as string | undefined, (s) => s);
   c.lokiShipIntervalMs = r.get('LOKI_SHIP_INTERVAL_MS', c.lokiShipIntervalMs, int(0, 3_600_000));
   c.lokiTimeoutMs = r.get('LOKI_TIMEOUT_MS', c.lokiTimeoutMs, int(50, 600_000));
+  c.lokiMaxLineBytes = r.get('LOKI_MAX_LINE_BYTES', c.lokiMaxLineBytes, int(1024, 64 * 1024 * 1024));
 
   c.slackWebhookUrl = r.get('SLACK_WEBHOOK_URL', undefined as string | undefined, url(['https:', 'http:']));
   c.tenantSlackWebhooks = r.get('TENANT_SLACK_WEBHOOKS', {}, webhookMap);

@@ -30,6 +30,21 @@ function isDatabaseUnavailable(err: unknown): boolean {
 }
 
 /**
+ * A statement the server cancelled (statement_timeout, lock_timeout), a transaction it aborted to
+ * resolve a conflict (serialization failure, deadlock), or one the client stopped waiting for: in
+ * each case nothing was committed and the same request may simply be sent again.
+ */
+function isDatabaseTimeout(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  if (!e || typeof e !== 'object') return false;
+  if (['57014', '55P03', '40001', '40P01'].includes(e.code ?? '')) return true;
+  return /Query read timeout/i.test(e.message ?? '');
+}
+
+/** Seconds a client should wait before retrying after a database 503. */
+const DATABASE_RETRY_AFTER_SECONDS = '5';
+
+/**
  * Maps every error, thrown anywhere in the request pipeline, to the one error shape of SPEC §4.
  * Unexpected errors are logged with their stack and answered without internals.
  */
@@ -44,6 +59,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const body = this.toBody(exception, req);
     if (exception instanceof AppException && exception.headers) {
       for (const [k, v] of Object.entries(exception.headers)) res.setHeader(k, v);
+    }
+    if (body.code === ErrorCode.DATABASE_UNAVAILABLE || body.code === ErrorCode.DATABASE_TIMEOUT) {
+      if (!res.headersSent) res.setHeader('Retry-After', DATABASE_RETRY_AFTER_SECONDS);
     }
     if (body.statusCode >= 500) {
       const err = exception as Error;
@@ -62,7 +80,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
         code: exception.code,
         error: STATUS_CODES[status] ?? 'Error',
         message: exception.message,
-        ...(exception.details ? { details: exception.details } : {}),
+        ...(exception.details
+          ? { details: exception.details }
+          : exception.code === ErrorCode.INVALID_BODY
+            ? { details: [{ field: 'body', reason: exception.message }] }
+            : {}),
         requestId,
       };
     }
@@ -81,6 +103,15 @@ export class AllExceptionsFilter implements ExceptionFilter {
         code: unmatchedRoute ? ErrorCode.ROUTE_NOT_FOUND : (DEFAULT_CODES[status] ?? ErrorCode.INTERNAL_ERROR),
         error: STATUS_CODES[status] ?? 'Error',
         message: unmatchedRoute ? `No route for ${req.method} ${req.path}` : message,
+        requestId,
+      };
+    }
+    if (isDatabaseTimeout(exception)) {
+      return {
+        statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+        code: ErrorCode.DATABASE_TIMEOUT,
+        error: STATUS_CODES[503]!,
+        message: 'The database did not answer in time and the statement was rolled back; retry later',
         requestId,
       };
     }

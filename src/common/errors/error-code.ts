@@ -14,6 +14,7 @@ export enum ErrorCode {
   UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
   RATE_LIMITED = 'RATE_LIMITED',
   DATABASE_UNAVAILABLE = 'DATABASE_UNAVAILABLE',
+  DATABASE_TIMEOUT = 'DATABASE_TIMEOUT',
   SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
   NOT_READY = 'NOT_READY',
   SILENCE_NOT_FOUND = 'SILENCE_NOT_FOUND',
@@ -33,7 +34,7 @@ export interface ErrorDetail {
 /** The one error body every failing request gets. */
 export interface ErrorBody {
   statusCode: number;
-  code: ErrorCode | string;
+  code: ErrorCode;
   error: string;
   message: string;
   details?: ErrorDetail[];

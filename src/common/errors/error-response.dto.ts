@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ErrorCode } from './error-code';
 
 export class ErrorDetailDto {
   @ApiProperty({ example: 'timestamp' })
@@ -13,8 +14,13 @@ export class ErrorResponseDto {
   @ApiProperty({ example: 403 })
   statusCode!: number;
 
-  @ApiProperty({ example: 'TENANT_FORBIDDEN', description: 'Stable UPPER_SNAKE code' })
-  code!: string;
+  @ApiProperty({
+    enum: ErrorCode,
+    enumName: 'ErrorCode',
+    example: ErrorCode.TENANT_FORBIDDEN,
+    description: 'Stable UPPER_SNAKE code; the same enum the exception filter writes (src/common/errors/error-code.ts)',
+  })
+  code!: ErrorCode;
 
   @ApiProperty({ example: 'Forbidden' })
   error!: string;

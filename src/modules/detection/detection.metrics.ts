@@ -1,9 +1,10 @@
-import { makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
+import { labelCombinations, makeZeroedCounterProvider, METRIC_PREFIX } from '../observability/metric-names';
+import { makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
 
-export const INGEST_EVENTS = 'ingest_events_total';
-export const ANOMALIES = 'anomalies_total';
-export const ANOMALY_SCORE = 'anomaly_score';
-export const DRIFT_PSI = 'detection_drift_psi';
+export const INGEST_EVENTS = `${METRIC_PREFIX}ingest_events_total`;
+export const ANOMALIES = `${METRIC_PREFIX}anomalies_total`;
+export const ANOMALY_SCORE = `${METRIC_PREFIX}event_anomaly_score`;
+export const DRIFT_PSI = `${METRIC_PREFIX}detection_drift_psi`;
 
 export const detectionMetricProviders = [
   makeGaugeProvider({
@@ -11,16 +12,27 @@ export const detectionMetricProviders = [
     help: "PSI of each watched feature over this replica's latest 1,000 events against the active model's training reference",
     labelNames: ['tenant', 'feature'],
   }),
-  makeCounterProvider({
+  makeZeroedCounterProvider({
     name: INGEST_EVENTS,
     help: 'Events received, by outcome (accepted/rejected) and, for rejections, the first failing field',
     labelNames: ['tenant', 'outcome', 'reason', 'source'],
+    known: labelCombinations({ outcome: ['accepted'], reason: [''], source: ['api', 'loki-push', 'scheduler'] }),
   }),
-  makeCounterProvider({ name: ANOMALIES, help: 'Anomalies detected and stored', labelNames: ['tenant', 'kind', 'scorer'] }),
+  makeZeroedCounterProvider({
+    name: ANOMALIES,
+    help: 'Anomalies detected and stored',
+    labelNames: ['tenant', 'kind', 'scorer'],
+    known: [
+      { kind: 'event', scorer: 'model' },
+      { kind: 'event', scorer: 'baseline' },
+      { kind: 'series', scorer: 'series' },
+    ],
+  }),
   makeHistogramProvider({
     name: ANOMALY_SCORE,
-    help: 'Scores of accepted events (decision_function convention: negative = anomalous)',
+    // 1 − score, so that observations are never negative and _sum stays a counter.
+    help: 'Anomaly score of accepted events: 1 minus the decision score (above 1 = anomalous, the decision boundary at 1)',
     labelNames: ['tenant', 'scorer'],
-    buckets: [-0.5, -0.3, -0.2, -0.1, -0.05, 0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5],
+    buckets: [0.5, 0.7, 0.8, 0.9, 0.95, 1, 1.05, 1.1, 1.2, 1.3, 1.5, 2],
   }),
 ];

@@ -7,6 +7,7 @@ import { PeriodicJob } from '../../common/periodic-job';
 import { DetectionRepository, DetectionFilter, DetectionCursor } from '../store/detection.repository';
 import { DetectionRow, EventRepository, EventRow } from '../store/event.repository';
 import { SeriesRepository } from '../store/series.repository';
+import { DAY_PARTITIONED, DayPartitionedTable, PartitionRepository } from '../store/partition.repository';
 import { ModelRegistryService } from '../retrain/model-registry.service';
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
 import { AnomalyBus } from './anomaly-bus';
@@ -54,6 +55,8 @@ export interface MetricsSummary {
 const SUMMARY_SAMPLE = 10_000;
 const DRIFT_SAMPLE = 1000;
 const MAINTENANCE_MS = 60_000;
+/** Day partitions are created this many days ahead of today. */
+const PARTITION_DAYS_AHEAD = 3;
 
 /**
  * Scores events with the tenant's active model (per-service sub-models), or with cold-start
@@ -75,6 +78,7 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
     private readonly events: EventRepository,
     private readonly detections: DetectionRepository,
     private readonly seriesStore: SeriesRepository,
+    private readonly partitions: PartitionRepository,
     private readonly bus: AnomalyBus,
     @InjectMetric(INGEST_EVENTS) private readonly ingestCounter: Counter<string>,
     @InjectMetric(ANOMALIES) private readonly anomalyCounter: Counter<string>,
@@ -217,7 +221,7 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
     incoming.forEach((inc, i) => {
       if (!inserted.has(inc.id)) return;
       accepted++;
-      this.scoreHistogram.observe({ tenant: tenantId, scorer: results[i].baseline ? 'baseline' : 'model' }, results[i].score);
+      this.scoreHistogram.observe({ tenant: tenantId, scorer: results[i].baseline ? 'baseline' : 'model' }, Math.max(0, 1 - results[i].score));
     });
     if (accepted) this.ingestCounter.inc({ tenant: tenantId, outcome: 'accepted', reason: '', source }, accepted);
     for (const a of anomalies) {
@@ -310,17 +314,34 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
     };
   }
 
-  /** Retention of events and the history limit of detections, tenant by tenant. */
+  /**
+   * Retention: day partitions of events and series tables before `EVENT_RETENTION_HOURS` are
+   * dropped whole (event time: a partition goes once its last possible timestamp is older than the
+   * cutoff, so rows are kept for the retention period and at most one day more), partitions are
+   * created from the cutoff's day to {@link PARTITION_DAYS_AHEAD} days ahead; then the history
+   * limit of detections, tenant by tenant, and detections partitions it emptied are dropped.
+   */
   async maintain(now = Date.now()): Promise<void> {
     const cutoff = new Date(now - this.config.eventRetentionHours * 3_600_000);
+    for (const table of Object.keys(DAY_PARTITIONED) as DayPartitionedTable[]) {
+      try {
+        await this.partitions.ensureDayPartitions(table, table === 'detections' ? new Date(now) : cutoff, new Date(now + PARTITION_DAYS_AHEAD * 86_400_000));
+        if (table !== 'detections') await this.partitions.dropDayPartitionsBefore(table, cutoff);
+      } catch (e) {
+        this.logger.warn(`partition maintenance of ${table} failed: ${(e as Error).message}`);
+      }
+    }
     for (const tenant of this.tenants.list()) {
       try {
-        await this.events.pruneReceivedBefore(tenant, cutoff);
-        await this.seriesStore.prunePartialsBefore(tenant, cutoff);
         await this.detections.pruneToLimit(tenant, this.config.storeHistoryLimit);
       } catch (e) {
         this.logger.warn(`retention for tenant ${tenant} failed: ${(e as Error).message}`);
       }
+    }
+    try {
+      await this.partitions.dropDayPartitionsBefore('detections', new Date(now - 86_400_000), { onlyEmpty: true });
+    } catch (e) {
+      this.logger.warn(`partition maintenance of detections failed: ${(e as Error).message}`);
     }
   }
 }

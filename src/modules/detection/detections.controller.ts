@@ -4,6 +4,7 @@ import { AppException } from '../../common/errors/app.exception';
 import { ErrorResponseDto } from '../../common/errors/error-response.dto';
 import { decodeCursor, encodeCursor } from '../../common/pagination/cursor';
 import { TenantQueryDto } from '../../common/pagination/list-query.dto';
+import { parseStorableDate } from '../../common/validation/storable';
 import { DetectionRow } from '../store/event.repository';
 import { ApiTenantScoped, CurrentTenant } from '../tenancy/current-tenant.decorator';
 import { TenantContext } from '../tenancy/tenant-registry.service';
@@ -20,7 +21,7 @@ import {
 
 const isCursor = (v: unknown): v is { ts: string; id: string } =>
   typeof v === 'object' && v !== null && typeof (v as { ts?: unknown }).ts === 'string' && typeof (v as { id?: unknown }).id === 'string' &&
-  !Number.isNaN(Date.parse((v as { ts: string }).ts)) && /^[0-9a-f-]{36}$/.test((v as { id: string }).id);
+  parseStorableDate((v as { ts: string }).ts).ok && /^[0-9a-f-]{36}$/.test((v as { id: string }).id);
 
 export function toDetectionDto(tenant: string, d: DetectionRow): DetectionDto {
   return {

@@ -55,7 +55,7 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
     for (const tenant of this.tenants.list()) {
       try {
         await this.closeTenant(tenant, now);
-        await this.series.pruneMinutesBefore(tenant, new Date(now - this.config.eventRetentionHours * 3_600_000));
+        await this.series.pruneGapsBefore(tenant, new Date(now - this.config.eventRetentionHours * 3_600_000));
       } catch (e) {
         this.logger.error(`closing series minutes of tenant ${tenant} failed: ${(e as Error).message}`);
       }

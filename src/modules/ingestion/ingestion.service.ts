@@ -5,6 +5,7 @@ import { AppException } from '../../common/errors/app.exception';
 import { ErrorCode } from '../../common/errors/error-code';
 import { DetectionService, EventDetection, IncomingEvent } from '../detection/detection.service';
 import { FieldError, parseLogEvent } from '../detection/features/log-event';
+import { TimeWindow } from '../../common/validation/storable';
 
 export type ItemResult =
   | { index: number; status: 'accepted'; id: string; detection: EventDetection }
@@ -72,6 +73,14 @@ export class IngestionService {
     return items;
   }
 
+  /**
+   * The accepted window of live event times as of now (INGEST_MAX_AGE_HOURS back,
+   * INGEST_FUTURE_GRACE_SECONDS ahead), for {@link parseLogEvent}'s `window` option.
+   */
+  eventWindow(now = new Date()): TimeWindow {
+    return { now, maxAgeMs: this.config.ingestMaxAgeHours * 3600_000, futureGraceMs: this.config.ingestFutureGraceSeconds * 1000 };
+  }
+
   async ingest(tenantId: string, items: RawItem[], idempotencyKey: string | undefined, source = 'api'): Promise<IngestEnvelope> {
     if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       throw AppException.validation([{ field: 'Idempotency-Key', reason: 'must be 1-128 printable ASCII characters' }]);
@@ -83,13 +92,14 @@ export class IngestionService {
     const firstIndexOfId = new Map<string, number>();
     const duplicateOf = new Map<number, number>();
     const rejectReasons: string[] = [];
+    const options = { maxMetadataBytes: this.config.ingestMaxMetadataBytes, window: this.eventWindow() };
     items.forEach((item, index) => {
       if (item === UNREADABLE) {
         results[index] = { index, status: 'rejected', errors: [{ field: '(line)', reason: 'is not valid JSON' }] };
         rejectReasons.push('(line)');
         return;
       }
-      const parsed = parseLogEvent(item, { maxMetadataBytes: this.config.ingestMaxMetadataBytes });
+      const parsed = parseLogEvent(item, options);
       if (!parsed.ok) {
         results[index] = { index, status: 'rejected', errors: parsed.errors };
         rejectReasons.push(parsed.errors[0].field);

@@ -1,7 +1,8 @@
+import { METRIC_PREFIX } from './metric-names';
 import { makeCounterProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
 
-export const HTTP_REQUESTS = 'http_requests_total';
-export const HTTP_DURATION = 'http_request_duration_seconds';
+export const HTTP_REQUESTS = `${METRIC_PREFIX}http_requests_total`;
+export const HTTP_DURATION = `${METRIC_PREFIX}http_request_duration_seconds`;
 
 const labelNames = ['route', 'method', 'status', 'tenant'];
 

@@ -5,6 +5,7 @@ import { HealthController } from './health.controller';
 import { httpMetricProviders } from './http-metrics';
 import { PromController } from './prom.controller';
 import { RequestContextMiddleware } from './request-context.middleware';
+import { serviceMetricProviders, ServiceMetrics } from './service-metrics';
 
 /** Health probes, Prometheus exposition and per-request logging/metrics. */
 @Module({})
@@ -19,7 +20,7 @@ export class ObservabilityModule {
         PrometheusModule.register({ path: '/prom', controller: PromController, defaultMetrics: { enabled: true } }),
       ],
       controllers: [HealthController],
-      providers: [...httpMetricProviders, RequestContextMiddleware],
+      providers: [...httpMetricProviders, ...serviceMetricProviders, ServiceMetrics, RequestContextMiddleware],
       exports: [PrometheusModule, ...httpMetricProviders, RequestContextMiddleware],
     };
   }

@@ -8,6 +8,9 @@ import { requestContext } from './request-context';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
+/** Liveness, readiness and the Prometheus scrape. */
+const ROUTINE_PATHS = new Set(['/healthz', '/readyz', '/prom']);
+
 /**
  * Per request: a request id (the caller's X-Request-Id when well formed, else a new one) echoed in
  * the response and attached to every log line; on completion an access-log line and the HTTP
@@ -37,15 +40,10 @@ export class RequestContextMiddleware implements NestMiddleware {
       this.requests.inc(labels);
       this.duration.observe(labels, seconds);
       store.tenant = req.tenant?.id;
-      requestContext.run(store, () =>
-        this.logger.log({
-          msg: 'request',
-          method: req.method,
-          path: req.path,
-          status: res.statusCode,
-          ms: Math.round(seconds * 1e4) / 10,
-        }),
-      );
+      const line = { msg: 'request', method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 };
+      // Probes and scrapes arrive every few seconds and would drown the access log: debug, unless they fail.
+      const routine = ROUTINE_PATHS.has(req.path) && res.statusCode < 400;
+      requestContext.run(store, () => (routine ? this.logger.debug(line) : this.logger.log(line)));
     });
     requestContext.run(store, () => next());
   }

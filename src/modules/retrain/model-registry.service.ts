@@ -1,16 +1,33 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { existsSync, readFileSync } from 'fs';
 import { join, resolve } from 'path';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import { Gauge } from 'prom-client';
 import { AppConfig } from '../../config/app-config';
 import { writeFileAtomic } from '../../common/atomic-write';
 import { AnomalyModel } from '../detection/model/anomaly-model';
 import { ModelRepository, ModelStatus, ModelVersionRow } from '../store/model.repository';
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
+import { MODEL_ACTIVE_VERSION, MODEL_TRAINED_AT } from './retrain.metrics';
 
 export interface ActiveModel {
   version: number;
   model: AnomalyModel;
   trainedAt: Date;
+  /** When this version last became active (its anomalies and drift count from then). */
+  activatedAt: Date;
+}
+
+/** What a challenger's validation decided, stored with the version (see model-validation.ts). */
+export interface RegisterOptions {
+  /** Store it without activating it. */
+  activate?: boolean;
+  /** Figures stored in `stats.validation`. */
+  validation?: Record<string, unknown>;
+  /** Set: the version is stored as rejected, with this reason. */
+  rejectedReason?: string;
+  /** More figures for its stats (e.g. `training`: what the training data left out). */
+  stats?: Record<string, unknown>;
 }
 
 export interface RegisteredModel {
@@ -44,6 +61,8 @@ export class ModelRegistryService implements OnApplicationBootstrap, OnModuleDes
     @Inject(AppConfig) private readonly config: AppConfig,
     private readonly repository: ModelRepository,
     private readonly tenants: TenantRegistry,
+    @InjectMetric(MODEL_ACTIVE_VERSION) private readonly versionGauge: Gauge<string>,
+    @InjectMetric(MODEL_TRAINED_AT) private readonly trainedAtGauge: Gauge<string>,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -52,6 +71,11 @@ export class ModelRegistryService implements OnApplicationBootstrap, OnModuleDes
       else this.cache.delete(tenant);
     });
     await this.importModelFiles();
+    // The active version of each tenant in /prom from the start (the model itself loads on first use).
+    for (const tenant of this.tenants.list()) {
+      const version = await this.repository.activeVersion(tenant).catch(() => null);
+      if (version !== null) this.versionGauge.set({ tenant }, version);
+    }
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -59,14 +83,20 @@ export class ModelRegistryService implements OnApplicationBootstrap, OnModuleDes
   }
 
   /**
-   * Registers a trained model as the tenant's next version. It becomes active when `activate` is
-   * set and it trained on at least MODEL_MIN_TRAINING_ROWS events; otherwise it is stored as
-   * rejected (too little data) or inactive.
+   * Registers a trained model as the tenant's next version. It becomes active unless `activate` is
+   * false (inactive), or it is rejected: trained on fewer than MODEL_MIN_TRAINING_ROWS events, or
+   * given a `rejectedReason` by its validation. The reason and validation figures go in its stats.
    */
-  async register(tenantId: string, model: AnomalyModel, source: string, activate = true): Promise<RegisteredModel> {
+  async register(tenantId: string, model: AnomalyModel, source: string, options: RegisterOptions = {}): Promise<RegisteredModel> {
     const enough = model.rows >= this.config.modelMinTrainingRows;
-    const status: ModelStatus = !enough ? 'rejected' : activate ? 'active' : 'inactive';
-    const stats = { ...model.stats(), ...(enough ? {} : { rejectedReason: `fewer than ${this.config.modelMinTrainingRows} training events` }) };
+    const rejectedReason = !enough ? `fewer than ${this.config.modelMinTrainingRows} training events` : options.rejectedReason;
+    const status: ModelStatus = rejectedReason ? 'rejected' : options.activate === false ? 'inactive' : 'active';
+    const stats = {
+      ...model.stats(),
+      ...options.stats,
+      ...(options.validation ? { validation: options.validation } : {}),
+      ...(rejectedReason ? { rejectedReason } : {}),
+    };
     const version = await this.repository.insert(tenantId, {
       source,
       rows: model.rows,
@@ -96,6 +126,11 @@ export class ModelRegistryService implements OnApplicationBootstrap, OnModuleDes
     return this.repository.list(tenantId, limit, beforeVersion);
   }
 
+  /** When the tenant last trained a version (active or rejected), or null. */
+  lastRegisteredAt(tenantId: string): Promise<Date | null> {
+    return this.repository.lastRegisteredAt(tenantId);
+  }
+
   /** The tenant's active model, from memory when fresh. */
   async active(tenantId: string): Promise<ActiveModel | null> {
     const entry = this.cache.get(tenantId);
@@ -121,7 +156,12 @@ export class ModelRegistryService implements OnApplicationBootstrap, OnModuleDes
     let active: ActiveModel | null = null;
     if (found) {
       try {
-        active = { version: found.row.version, model: AnomalyModel.fromJSON(found.artifact), trainedAt: found.row.createdAt };
+        active = {
+          version: found.row.version,
+          model: AnomalyModel.fromJSON(found.artifact),
+          trainedAt: found.row.createdAt,
+          activatedAt: found.row.activatedAt ?? found.row.createdAt,
+        };
       } catch (e) {
         // An unreadable model (e.g. from an incompatible build) must not stop ingestion: events
         // fall back to the cold-start baselines until a readable version is activated.
@@ -129,6 +169,13 @@ export class ModelRegistryService implements OnApplicationBootstrap, OnModuleDes
       }
     }
     this.cache.set(tenantId, { active, checkedAt: Date.now() });
+    if (active) {
+      this.versionGauge.set({ tenant: tenantId }, active.version);
+      this.trainedAtGauge.set({ tenant: tenantId }, active.trainedAt.getTime() / 1000);
+    } else {
+      this.versionGauge.remove({ tenant: tenantId });
+      this.trainedAtGauge.remove({ tenant: tenantId });
+    }
     return active;
   }
 

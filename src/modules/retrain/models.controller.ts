@@ -1,4 +1,4 @@
-import { Controller, Get, HttpCode, Param, ParseIntPipe, Post, Query } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { decodeCursor, encodeCursor } from '../../common/pagination/cursor';
 import { ListQueryDto, TenantQueryDto } from '../../common/pagination/list-query.dto';
@@ -6,7 +6,8 @@ import { ErrorResponseDto } from '../../common/errors/error-response.dto';
 import { ModelVersionRow } from '../store/model.repository';
 import { ApiTenantScoped, CurrentTenant } from '../tenancy/current-tenant.decorator';
 import { TenantContext } from '../tenancy/tenant-registry.service';
-import { ModelListDto, ModelVersionDto, RetrainResultDto } from './dto/model.dto';
+import { ModelListDto, ModelVersionDto, ModelVersionParamDto, RetrainResultDto } from './dto/model.dto';
+import { PG_INT4_MAX } from '../../common/validation/storable';
 import { ModelRegistryService } from './model-registry.service';
 import { RetrainException } from './retrain.exception';
 import { RetrainService } from './retrain.service';
@@ -20,11 +21,16 @@ const toDto = (m: ModelVersionRow): ModelVersionDto => ({
   time_to: m.timeTo?.toISOString() ?? null,
   params: m.params,
   stats: m.stats,
+  validation: (m.stats.validation as Record<string, unknown> | undefined) ?? null,
+  rejected_reason: typeof m.stats.rejectedReason === 'string' ? m.stats.rejectedReason : null,
   created_at: m.createdAt.toISOString(),
   activated_at: m.activatedAt?.toISOString() ?? null,
 });
 
-const isCursor = (v: unknown): v is { v: number } => typeof (v as { v?: unknown })?.v === 'number' && Number.isInteger((v as { v: number }).v);
+const isCursor = (v: unknown): v is { v: number } => {
+  const n = (v as { v?: unknown })?.v;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= PG_INT4_MAX;
+};
 
 @ApiTags('models')
 @ApiTenantScoped()
@@ -56,7 +62,7 @@ export class ModelsController {
   @ApiResponse({ status: 409, type: ErrorResponseDto, description: 'MODEL_REJECTED' })
   async activate(
     @CurrentTenant() tenant: TenantContext,
-    @Param('version', ParseIntPipe) version: number,
+    @Param() { version }: ModelVersionParamDto,
     @Query() _q: TenantQueryDto,
   ): Promise<ModelVersionDto> {
     const found = await this.registry.find(tenant.id, version);
@@ -70,13 +76,21 @@ export class ModelsController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'Retrain the tenant now (Loki, else stored events, else the dataset file)',
-    description: 'The new version becomes active when it trained on enough rows; otherwise it is stored as rejected.',
+    description:
+      'Trains on the lookback less its newest tenth, which is held out: the new version becomes active when it trained on enough rows ' +
+      'and validates against the active one on the held-out traffic and the anomalies users gave feedback on; otherwise it is stored as rejected with the reason.',
   })
   @ApiOkResponse({ type: RetrainResultDto })
   @ApiResponse({ status: 409, type: ErrorResponseDto, description: 'RETRAIN_IN_PROGRESS' })
   @ApiResponse({ status: 422, type: ErrorResponseDto, description: 'NO_TRAINING_DATA' })
   async retrainNow(@CurrentTenant() tenant: TenantContext, @Query() _q: TenantQueryDto): Promise<RetrainResultDto> {
     const r = await this.retrain.retrain(tenant.id, 'manual');
-    return { version: r.version, status: r.status, source: r.source, stats: r.stats };
+    return {
+      version: r.version,
+      status: r.status,
+      source: r.source,
+      rejected_reason: typeof r.stats.rejectedReason === 'string' ? r.stats.rejectedReason : null,
+      stats: r.stats,
+    };
   }
 }

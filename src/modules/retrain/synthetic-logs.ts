@@ -12,6 +12,8 @@ export interface SyntheticOptions {
   seed: number;
   /** Multiplies every service's request rate. */
   rateScale?: number;
+  /** Inject labelled incidents (default true); false gives normal traffic only (soak benchmarks). */
+  incidents?: boolean;
 }
 
 interface ServiceProfile {
@@ -114,7 +116,7 @@ export function* generateSyntheticLogs(o: SyntheticOptions): Generator<Synthetic
       ...s,
       medianMs: s.medianMs * (0.7 + 0.6 * rng.nextDouble()),
     }));
-    const incidents = planIncidents(rng, services, from, to);
+    const incidents = o.incidents === false ? [] : planIncidents(rng, services, from, to);
     for (let t = from; t < to; t += MINUTE) {
       for (const s of services) {
         const active = incidents.filter((i) => i.service === s.name && t >= i.start && t < i.end);

@@ -6,6 +6,7 @@ import { AppConfig } from '../../config/app-config';
 import { AnomalyModel, DEFAULT_MODEL_PARAMS, ModelParams } from '../detection/model/anomaly-model';
 import { LogEvent } from '../detection/features/log-event';
 import { ModelRegistryService, RegisteredModel } from './model-registry.service';
+import { ValidationReport } from './model-validation';
 
 export interface Evaluation {
   /** Events carrying an incident label. */
@@ -88,12 +89,26 @@ export class TrainingService {
   }
 
   /**
-   * Fits the tenant's model on `events` and registers it as the next version (active when it had
-   * enough rows). Labels, when given, are only used to report how the model does on them.
+   * Fits the tenant's model on `events` and registers it as the next version: active when it had
+   * enough rows and `check` (champion/challenger validation, when given) passed it, else rejected
+   * with the check's failures as the reason. Labels, when given, are only used to report how the
+   * model does on them.
    */
-  async train(tenant: string, events: LogEvent[], source: string, labels?: (string | undefined)[]): Promise<TrainingResult> {
+  async train(
+    tenant: string,
+    events: LogEvent[],
+    source: string,
+    labels?: (string | undefined)[],
+    check?: (model: AnomalyModel) => ValidationReport,
+    stats?: Record<string, unknown>,
+  ): Promise<TrainingResult> {
     const model = await this.fit(events, this.params());
-    const registered = await this.registry.register(tenant, model, source);
+    const validation = check?.(model);
+    const registered = await this.registry.register(tenant, model, source, {
+      stats,
+      validation: validation as unknown as Record<string, unknown> | undefined,
+      rejectedReason: validation && !validation.passed ? validation.failures.join('; ') : undefined,
+    });
     return {
       ...registered,
       tenant,

@@ -84,6 +84,33 @@ export class DetectionRepository {
     return n;
   }
 
+  /**
+   * Anomalies model `version` raised on events stored since `since` that nobody marked as false
+   * positives (the retrain trigger counts only the active model's own).
+   */
+  async countModelAnomaliesSince(tenantId: string, version: number, since: Date): Promise<number> {
+    const [{ n }] = await this.dataSource.query(
+      `SELECT COUNT(*)::int AS n FROM detections
+        WHERE tenant_id = $1 AND kind = 'event' AND model_version = $2 AND created_at >= $3
+          AND feedback IS DISTINCT FROM 'false_positive'`,
+      [tenantId, version, since],
+    );
+    return n;
+  }
+
+  /**
+   * Event times of series anomalies and confirmed anomalies per service between `from` and `to`
+   * (at most `limit`, newest first): training data leaves out the traffic around them.
+   */
+  async trainingExclusions(tenantId: string, from: Date, to: Date, limit: number): Promise<{ service: string; ts: Date }[]> {
+    return this.dataSource.query(
+      `SELECT service, ts FROM detections
+        WHERE tenant_id = $1 AND ts >= $2 AND ts <= $3 AND (kind = 'series' OR feedback = 'confirmed')
+        ORDER BY ts DESC LIMIT $4`,
+      [tenantId, from, to, limit],
+    );
+  }
+
   /** Event ids behind detections confirmed as real anomalies: kept out of training data. */
   async confirmedEventIds(tenantId: string): Promise<Set<string>> {
     const rows = await this.dataSource.query(

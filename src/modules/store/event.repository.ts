@@ -1,8 +1,20 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { Pool } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { Readable } from 'stream';
+import { pipeline } from 'stream/promises';
 import type { LogEvent } from '../detection/features/log-event';
+import { MAX_DURATION_MS } from '../../common/validation/storable';
 import { detectionFromRow } from './detection.repository';
 import { DataSource } from 'typeorm';
+import { AppConfig } from '../../config/app-config';
+
+/**
+ * SQL condition: a latency the series aggregation takes (finite, within what intake accepts). Intake
+ * already refuses others; this keeps one bad stored row (an older build, a direct write) from
+ * failing the series of a whole tenant, since a sketch cannot hold Infinity.
+ */
+export const LATENCY_IN_RANGE = (column: string) => `${column} >= 0 AND ${column} <= ${MAX_DURATION_MS}`;
 
 /** Writes smaller than this (in events) are merged with the tenant's other writes of the same event-loop turn. */
 const COALESCE_BELOW = 100;
@@ -24,7 +36,17 @@ function toLogEvent(r: Record<string, unknown>): LogEvent {
 interface PendingWrite {
   events: EventRow[];
   detections: DetectionRow[];
-  waiters: { ids: string[]; resolve: (ids: Set<string>) => void; reject: (e: unknown) => void }[];
+  waiters: { events: EventRow[]; detections: DetectionRow[]; resolve: (ids: Set<string>) => void; reject: (e: unknown) => void }[];
+}
+
+/**
+ * A statement failure caused by the rows it carried (data exception, constraint, program limit),
+ * as opposed to the connection or the server's state: retrying the requests one by one then gives
+ * each its own answer.
+ */
+function isDataError(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && /^(22|23|54|42|XX)/.test(code);
 }
 
 /** One accepted, scored event as stored. */
@@ -88,7 +110,10 @@ export interface StoredResult {
 /** Accepted events with their scores; the anomalies among them go to `detections` in the same transaction. */
 @Injectable()
 export class EventRepository {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    @Inject(AppConfig) private readonly config: AppConfig,
+  ) {}
 
   private readonly pending = new Map<string, PendingWrite>();
 
@@ -105,7 +130,10 @@ export class EventRepository {
     if (!events.length) return Promise.resolve(new Set());
     // A large batch is its own statement: merged with others it would only take away the
     // parallelism of several database connections.
-    if (events.length >= COALESCE_BELOW) return this.insertNow(tenantId, events, detections);
+    if (events.length >= COALESCE_BELOW) {
+      const copyFrom = this.config.ingestCopyMinEvents;
+      return copyFrom > 0 && events.length >= copyFrom ? this.copyScored(tenantId, events, detections) : this.insertNow(tenantId, events, detections);
+    }
     return new Promise((resolve, reject) => {
       let batch = this.pending.get(tenantId);
       if (!batch) {
@@ -116,7 +144,7 @@ export class EventRepository {
       }
       for (const e of events) batch.events.push(e);
       for (const d of detections) batch.detections.push(d);
-      batch.waiters.push({ ids: events.map((e) => e.id), resolve, reject });
+      batch.waiters.push({ events, detections, resolve, reject });
     });
   }
 
@@ -126,14 +154,22 @@ export class EventRepository {
     try {
       inserted = await this.insertNow(tenantId, batch.events, batch.detections);
     } catch (e) {
-      for (const w of batch.waiters) w.reject(e);
+      if (batch.waiters.length > 1 && isDataError(e)) {
+        // One request's data failed the merged statement: each request is written on its own,
+        // in arrival order, so the others succeed and only the faulty one gets the error.
+        for (const w of batch.waiters) {
+          await this.insertNow(tenantId, w.events, w.detections).then(w.resolve, w.reject);
+        }
+      } else {
+        for (const w of batch.waiters) w.reject(e);
+      }
       return;
     }
     // The same id from two concurrent requests was stored once: it is the first request's.
     const claimed = new Set<string>();
     for (const w of batch.waiters) {
       const mine = new Set<string>();
-      for (const id of w.ids) {
+      for (const { id } of w.events) {
         if (inserted.has(id) && !claimed.has(id)) {
           claimed.add(id);
           mine.add(id);
@@ -141,6 +177,60 @@ export class EventRepository {
       }
       w.resolve(mine);
     }
+  }
+
+  /**
+   * A large write through COPY (text format): PostgreSQL reads plain rows instead of parsing a
+   * statement's JSON or parameters, about the cheapest way in short of not writing. COPY has no
+   * ON CONFLICT, so it is optimistic: events, their series partials and their detections go in
+   * one transaction, and when any event is already stored (a retry: unique violation on
+   * `(tenant_id, id, ts)`) the transaction is rolled back and the write goes through
+   * {@link insertNow}, which skips stored events. Resolves after the commit with the ids stored.
+   */
+  private async copyScored(tenantId: string, events: EventRow[], detections: DetectionRow[]): Promise<Set<string>> {
+    const pool = (this.dataSource.driver as unknown as { master: Pool }).master;
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const now = new Date().toISOString();
+      let text = '';
+      for (const e of events) {
+        text +=
+          `${copyText(tenantId)}\t${copyText(e.id)}\t${copyText(e.service)}\t${e.ts.toISOString()}\t${copyText(e.source)}\t` +
+          `${e.durationMs ?? '\\N'}\t${e.statusCode ?? '\\N'}\t${e.bytes ?? '\\N'}\t${copyText(e.metadataJson ?? JSON.stringify(e.metadata))}\t` +
+          `${e.score}\t${e.prediction}\t${e.modelVersion ?? '\\N'}\t${e.baseline ?? '\\N'}\t${e.ship === true ? '\\N' : now}\n`;
+      }
+      await pipeline(
+        Readable.from([text]),
+        client.query(
+          copyFrom(
+            `COPY events (tenant_id, id, service, ts, source, duration_ms, status_code, bytes, metadata, score, prediction, model_version, baseline, shipped_at) FROM STDIN`,
+          ),
+        ),
+      );
+      await client.query({
+        name: 'events-copy-partials-detections-v2',
+        text: `WITH par AS (
+                 INSERT INTO series_partials (tenant_id, service, minute, count, errors, latencies, max_ts, anomalies, bytes_n, bytes_log_sum,
+                                             bytes_log_sq, bytes_log_max, bytes_log_min)
+                 SELECT $1, p.service, p.minute, p.count, p.errors, p.latencies, p.max_ts, p.anomalies, p.bytes_n, p.bytes_log_sum,
+                        p.bytes_log_sq, p.bytes_log_max, p.bytes_log_min
+                   FROM jsonb_to_recordset($2::jsonb) AS p(service text, minute timestamptz, count int, errors int, latencies float8[],
+                        max_ts timestamptz, anomalies int, bytes_n int, bytes_log_sum float8, bytes_log_sq float8, bytes_log_max float8,
+                        bytes_log_min float8)
+               ), det AS (${DETECTIONS_INSERT('$3')})
+               SELECT 1`,
+        values: [tenantId, partialsJson(events), detectionsJson(detections)],
+      });
+      await client.query('COMMIT');
+      return new Set(events.map((e) => e.id));
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if ((e as { code?: string }).code !== '23505') throw e;
+    } finally {
+      client.release();
+    }
+    return this.insertNow(tenantId, events, detections);
   }
 
   private async insertNow(tenantId: string, events: EventRow[], detections: DetectionRow[]): Promise<Set<string>> {
@@ -162,7 +252,7 @@ export class EventRepository {
     // A named statement: PostgreSQL parses and plans it once per connection, not per request.
     const pool = (this.dataSource.driver as unknown as { master: Pool }).master;
     const { rows } = await pool.query<{ id: string }>({
-      name: 'events-insert-scored-v2',
+      name: 'events-insert-scored-v3',
       text: `WITH input AS (
          SELECT * FROM jsonb_to_recordset($2::jsonb) AS r(id text, service text, ts timestamptz, source text, duration_ms float8,
            status_code int2, bytes int8, metadata jsonb, score float8, prediction int2, model_version int4, baseline text, ship bool)
@@ -171,13 +261,13 @@ export class EventRepository {
                              baseline, shipped_at)
          SELECT $1, id, service, ts, source, duration_ms, status_code, bytes, metadata, score, prediction, model_version,
                 baseline, CASE WHEN ship THEN NULL ELSE now() END FROM input
-         ON CONFLICT (tenant_id, id) DO NOTHING
+         ON CONFLICT (tenant_id, id, ts) DO NOTHING
          RETURNING id, service, ts, duration_ms, status_code, bytes, prediction
        ), par AS (
          INSERT INTO series_partials (tenant_id, service, minute, count, errors, latencies, max_ts, anomalies, bytes_n, bytes_log_sum, bytes_log_sq,
                                      bytes_log_max, bytes_log_min)
          SELECT $1, service, date_trunc('minute', ts), COUNT(*), COUNT(*) FILTER (WHERE status_code >= 500),
-                COALESCE(array_agg(duration_ms) FILTER (WHERE duration_ms IS NOT NULL), '{}'), MAX(ts),
+                COALESCE(array_agg(duration_ms) FILTER (WHERE ${LATENCY_IN_RANGE('duration_ms')}), '{}'), MAX(ts),
                 COUNT(*) FILTER (WHERE prediction = -1), COUNT(*) FILTER (WHERE bytes >= 0),
                 COALESCE(SUM(ln(1 + bytes::float8)) FILTER (WHERE bytes >= 0), 0),
                 COALESCE(SUM(ln(1 + bytes::float8) ^ 2) FILTER (WHERE bytes >= 0), 0),
@@ -274,10 +364,48 @@ export class EventRepository {
     return rows.map(toLogEvent);
   }
 
-  /** Retention: drops the tenant's events received before `cutoff`. */
-  async pruneReceivedBefore(tenantId: string, cutoff: Date): Promise<number> {
-    const [, count] = await this.dataSource.query(`DELETE FROM events WHERE tenant_id = $1 AND received_at < $2`, [tenantId, cutoff]);
-    return Number(count ?? 0);
+  /**
+   * Per service, the events received since `since`: how many and the event-time span they cover
+   * (whether a service has data enough to train on, without loading it).
+   */
+  async serviceCoverage(tenantId: string, since: Date): Promise<{ service: string; rows: number; from: Date; to: Date }[]> {
+    const rows = await this.dataSource.query(
+      `SELECT service, COUNT(*)::int AS rows, MIN(ts) AS "from", MAX(ts) AS "to" FROM events
+        WHERE tenant_id = $1 AND received_at >= $2 GROUP BY service`,
+      [tenantId, since],
+    );
+    return rows.map((r: { service: string; rows: number; from: Date; to: Date }) => ({ service: r.service, rows: Number(r.rows), from: r.from, to: r.to }));
+  }
+
+  /** Events received since `since` that model `version` scored (the denominator of its anomaly rate). */
+  async countScoredBy(tenantId: string, version: number, since: Date): Promise<number> {
+    const [{ n }] = await this.dataSource.query(
+      `SELECT COUNT(*)::int AS n FROM events WHERE tenant_id = $1 AND received_at >= $2 AND model_version = $3`,
+      [tenantId, since, version],
+    );
+    return Number(n);
+  }
+
+  /** The newest `limit` events received since `since`, newest first. */
+  async receivedSince(tenantId: string, since: Date, limit: number): Promise<LogEvent[]> {
+    const rows = await this.dataSource.query(
+      `SELECT id, ts, service, duration_ms, status_code, bytes FROM events
+        WHERE tenant_id = $1 AND received_at >= $2 ORDER BY received_at DESC LIMIT $3`,
+      [tenantId, since, limit],
+    );
+    return rows.map(toLogEvent);
+  }
+
+  /** The events behind the tenant's newest `limit` event detections with this feedback (validation sets). */
+  async withFeedback(tenantId: string, label: 'confirmed' | 'false_positive', limit: number): Promise<LogEvent[]> {
+    const rows = await this.dataSource.query(
+      `SELECT e.id, e.ts, e.service, e.duration_ms, e.status_code, e.bytes
+         FROM detections d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
+        WHERE d.tenant_id = $1 AND d.feedback = $2 AND d.kind = 'event'
+        ORDER BY d.ts DESC LIMIT $3`,
+      [tenantId, label, limit],
+    );
+    return rows.map(toLogEvent);
   }
 }
 
@@ -292,6 +420,51 @@ const DETECTIONS_INSERT = (param: string, where = '') => `
     duration_ms float8, status_code int2, metric text, value float8, expected float8, likelihood float8, ship bool)
   ${where}
   ON CONFLICT DO NOTHING`;
+
+/** A value as a field of COPY's text format (backslash, tab, newline and carriage return escaped). */
+function copyText(v: string): string {
+  return /[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]) : v;
+}
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** The events' per-minute partials (as the INSERT path computes them in SQL), as JSON for jsonb_to_recordset. */
+/**
+ * The series partials of a batch, summed in JavaScript for the COPY path exactly as the INSERT path's
+ * SQL sums them: per service and minute, requests, server errors, latencies in range, the newest event
+ * time, anomalous events, and the response sizes as n, Σ ln(1 + bytes), Σ ln(1 + bytes)², max and min.
+ */
+function partialsJson(events: EventRow[]): string {
+  type Group = {
+    service: string; minute: string; count: number; errors: number; latencies: number[]; max_ts: string; anomalies: number;
+    bytes_n: number; bytes_log_sum: number; bytes_log_sq: number; bytes_log_max: number | null; bytes_log_min: number | null;
+  };
+  const groups = new Map<string, Group>();
+  for (const e of events) {
+    const t = e.ts.getTime();
+    const minute = t - (((t % 60_000) + 60_000) % 60_000);
+    const key = `${minute} ${e.service}`;
+    let g = groups.get(key);
+    if (!g) {
+      g = { service: e.service, minute: new Date(minute).toISOString(), count: 0, errors: 0, latencies: [], max_ts: e.ts.toISOString(), anomalies: 0,
+            bytes_n: 0, bytes_log_sum: 0, bytes_log_sq: 0, bytes_log_max: null, bytes_log_min: null };
+      groups.set(key, g);
+    }
+    g.count++;
+    if (e.statusCode !== null && e.statusCode >= 500) g.errors++;
+    if (e.durationMs !== null && e.durationMs >= 0 && e.durationMs <= MAX_DURATION_MS) g.latencies.push(e.durationMs);
+    if (e.ts.toISOString() > g.max_ts) g.max_ts = e.ts.toISOString();
+    if (e.prediction === -1) g.anomalies++;
+    if (e.bytes !== null && e.bytes >= 0) {
+      const v = Math.log1p(e.bytes);
+      g.bytes_n++;
+      g.bytes_log_sum += v;
+      g.bytes_log_sq += v * v;
+      g.bytes_log_max = g.bytes_log_max === null ? v : Math.max(g.bytes_log_max, v);
+      g.bytes_log_min = g.bytes_log_min === null ? v : Math.min(g.bytes_log_min, v);
+    }
+  }
+  return JSON.stringify([...groups.values()]);
+}
 
 function detectionsJson(d: DetectionRow[]): string {
   return JSON.stringify(

@@ -119,6 +119,12 @@ export class ModelRepository {
     return { row: toRow(rows[0]), artifact: JSON.parse(gunzipSync(rows[0].artifact as Buffer).toString('utf8')) };
   }
 
+  /** When the tenant's newest version was registered (its last training, active or rejected), or null. */
+  async lastRegisteredAt(tenantId: string): Promise<Date | null> {
+    const rows = await this.dataSource.query(`SELECT MAX(created_at) AS at FROM models WHERE tenant_id = $1`, [tenantId]);
+    return rows[0]?.at ?? null;
+  }
+
   async countForTenant(tenantId: string): Promise<number> {
     const [{ n }] = await this.dataSource.query(`SELECT COUNT(*)::int AS n FROM models WHERE tenant_id = $1`, [tenantId]);
     return n;

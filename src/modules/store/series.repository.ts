@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
-import { DetectionRow, insertDetections } from './event.repository';
+import { DetectionRow, insertDetections, LATENCY_IN_RANGE } from './event.repository';
 
 export interface SeriesStateRow {
   service: string;
@@ -112,7 +112,8 @@ export class SeriesRepository {
       ).map((r: Record<string, unknown>) => ({ service: r.service as string, lastMinute: r.last_minute as Date, detectors: r.detectors as Record<string, unknown> }));
       const partials: PartialRow[] = (
         await m.query(
-          `SELECT service, minute, count, errors, latencies, anomalies, bytes_n, bytes_log_sum, bytes_log_sq, bytes_log_max, bytes_log_min
+          `SELECT service, minute, count, errors, ARRAY(SELECT l FROM unnest(latencies) AS l WHERE ${LATENCY_IN_RANGE('l')}) AS latencies,
+                  anomalies, bytes_n, bytes_log_sum, bytes_log_sq, bytes_log_max, bytes_log_min
              FROM series_partials WHERE tenant_id = $1 AND minute < $2 ORDER BY service, minute`,
           [tenantId, new Date(horizon)],
         )
@@ -245,14 +246,8 @@ export class SeriesRepository {
     }));
   }
 
-  /** Retention of partials nobody closed (series closing disabled, or a tenant removed). */
-  async prunePartialsBefore(tenantId: string, cutoff: Date): Promise<void> {
-    await this.dataSource.query(`DELETE FROM series_partials WHERE tenant_id = $1 AND minute < $2`, [tenantId, cutoff]);
-  }
-
-  /** Retention of closed minutes. */
-  async pruneMinutesBefore(tenantId: string, cutoff: Date): Promise<void> {
-    await this.dataSource.query(`DELETE FROM series_minutes WHERE tenant_id = $1 AND minute < $2`, [tenantId, cutoff]);
+  /** Retention of recorded gaps (the per-minute tables are partitioned by day and dropped whole). */
+  async pruneGapsBefore(tenantId: string, cutoff: Date): Promise<void> {
     await this.dataSource.query(`DELETE FROM series_gaps WHERE tenant_id = $1 AND gap_to < $2`, [tenantId, cutoff]);
   }
 

@@ -6,13 +6,14 @@ import { DetectionRepository } from './detection.repository';
 import { IncidentRepository } from './incident.repository';
 import { EventRepository, OutboxRepository } from './event.repository';
 import { ModelRepository } from './model.repository';
+import { PartitionRepository } from './partition.repository';
 import { RateLimitRepository } from './rate-limit.repository';
 import { RetrainStateRepository } from './retrain-state.repository';
 import { SeriesRepository } from './series.repository';
 import { ReplayJobRepository } from './replay-job.repository';
 import { SilenceRepository } from './silence.repository';
 
-const REPOSITORIES = [RateLimitRepository, ModelRepository, EventRepository, DetectionRepository, OutboxRepository, RetrainStateRepository, SeriesRepository, ReplayJobRepository, AlertRepository, IncidentRepository, SilenceRepository];
+const REPOSITORIES = [RateLimitRepository, ModelRepository, EventRepository, DetectionRepository, OutboxRepository, RetrainStateRepository, SeriesRepository, ReplayJobRepository, AlertRepository, IncidentRepository, SilenceRepository, PartitionRepository];
 
 /**
  * The data layer: the opened {@link Database} and the repositories, the only classes that touch it.

@@ -22,6 +22,7 @@ export const ApiTenantScoped = () =>
     ApiBearerAuth('bearer'),
     ApiQuery({ name: 'tenant', required: false, description: "Tenant to act on; defaults to the key's own tenant" }),
     ApiHeader({ name: 'X-Tenant', required: false, description: 'Alternative to the tenant query parameter' }),
+    ApiResponse({ status: 400, description: 'VALIDATION_FAILED: an invalid parameter (e.g. tenant) or body', type: ErrorResponseDto }),
     ApiResponse({ status: 401, description: 'Missing or unknown API key', type: ErrorResponseDto }),
     ApiResponse({ status: 403, description: 'The key cannot access the requested tenant', type: ErrorResponseDto }),
     ApiResponse({ status: 429, description: 'Tenant rate limit exceeded (see Retry-After)', type: ErrorResponseDto }),

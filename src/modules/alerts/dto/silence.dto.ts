@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsDate, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { IsBoolean, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
 import { ListQueryDto } from '../../../common/pagination/list-query.dto';
+import { IsStorableDateTime, IsStorableString } from '../../../common/validation/storable.decorators';
 import { MAX_SILENCE_MINUTES } from '../silences.service';
 
 const SERVICE_OR_ALL = /^([A-Za-z0-9_.-]{1,128}|\*)$/;
@@ -20,18 +21,17 @@ export class CreateSilenceDto {
   @IsOptional()
   @IsString()
   @MaxLength(500)
+  @IsStorableString()
   reason?: string;
 
   @ApiPropertyOptional({ description: 'ISO 8601; when the silence begins (default: now)' })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate({ message: 'starts_at must be an ISO 8601 date-time' })
+  @IsStorableDateTime()
   starts_at?: Date;
 
   @ApiPropertyOptional({ description: 'ISO 8601; when it ends. Give this or duration_minutes.' })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate({ message: 'expires_at must be an ISO 8601 date-time' })
+  @IsStorableDateTime()
   expires_at?: Date;
 
   @ApiPropertyOptional({

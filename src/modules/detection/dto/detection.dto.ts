@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsDate, IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
 import { ListQueryDto, TenantQueryDto } from '../../../common/pagination/list-query.dto';
+import { IsStorableDateTime } from '../../../common/validation/storable.decorators';
 
 const SERVICE = /^[A-Za-z0-9_.-]{1,128}$/;
 
@@ -18,14 +19,12 @@ export class DetectionsQueryDto extends ListQueryDto {
 
   @ApiPropertyOptional({ description: 'ISO 8601; detections at or after', example: '2025-11-14T00:00:00Z' })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate({ message: 'since must be an ISO 8601 date-time' })
+  @IsStorableDateTime()
   since?: Date;
 
   @ApiPropertyOptional({ description: 'ISO 8601; detections before' })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate({ message: 'until must be an ISO 8601 date-time' })
+  @IsStorableDateTime()
   until?: Date;
 }
 
@@ -37,8 +36,7 @@ export class LatestAnomaliesQueryDto extends TenantQueryDto {
 
   @ApiPropertyOptional({ description: 'ISO 8601; anomalies at or after' })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate({ message: 'since must be an ISO 8601 date-time' })
+  @IsStorableDateTime()
   since?: Date;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 20 })
@@ -52,10 +50,10 @@ export class LatestAnomaliesQueryDto extends TenantQueryDto {
 
 export class ExplanationFeatureDto {
   @ApiProperty({ example: 'duration_ms' }) name!: string;
-  @ApiProperty({ example: 1680, nullable: true }) value!: number | null;
-  @ApiProperty({ example: 180, nullable: true }) p50!: number | null;
-  @ApiProperty({ example: 420, nullable: true }) p99!: number | null;
-  @ApiProperty({ example: 0.71, description: 'Share of the isolation-path shortening due to this field' }) contribution!: number;
+  @ApiProperty({ type: Number, example: 1680, nullable: true }) value!: number | null;
+  @ApiProperty({ type: Number, example: 180, nullable: true }) p50!: number | null;
+  @ApiProperty({ type: Number, example: 420, nullable: true }) p99!: number | null;
+  @ApiProperty({ type: Number, example: 0.71, description: 'Share of the isolation-path shortening due to this field' }) contribution!: number;
 }
 
 export class ExplanationDto {
@@ -66,18 +64,24 @@ export class ExplanationDto {
 export class DetectionDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ enum: ['event', 'series'] }) kind!: 'event' | 'series';
-  @ApiProperty({ example: '2025-11-14T00:00:00.000Z' }) timestamp!: string;
+  @ApiProperty({ format: 'date-time', example: '2025-11-14T00:00:00.000Z' }) timestamp!: string;
   @ApiProperty({ example: 'seo-optimizer' }) service!: string;
   @ApiProperty({ example: -0.12, description: 'decision_function convention: negative = anomalous' }) score!: number;
   @ApiProperty({ enum: [-1, 1] }) prediction!: number;
   @ApiProperty({ example: 'marketing' }) tenant!: string;
   @ApiProperty() drift_alert!: boolean;
-  @ApiProperty({ nullable: true, example: 3, description: 'null when a cold-start baseline scored it' }) model_version!: number | null;
+  @ApiProperty({ type: 'integer', nullable: true, example: 3, description: 'null when a cold-start baseline scored it' }) model_version!: number | null;
   @ApiPropertyOptional({ example: true, description: 'Present (true) when a cold-start baseline scored it' }) baseline?: boolean;
   @ApiPropertyOptional({ type: ExplanationDto, nullable: true }) explanation!: ExplanationDto | null;
-  @ApiPropertyOptional({ type: Object, nullable: true }) metadata!: Record<string, unknown> | null;
-  @ApiPropertyOptional({ nullable: true }) event_id?: string | null;
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, nullable: true, description: 'The event fields kept as metadata' })
+  metadata!: Record<string, unknown> | null;
+  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true }) event_id?: string | null;
   @ApiPropertyOptional({ nullable: true, enum: ['false_positive', 'confirmed'] }) feedback?: string | null;
+  @ApiPropertyOptional({ type: String, example: 'latency_p95', description: 'Series detections: the metric judged' }) metric?: string | null;
+  @ApiPropertyOptional({ type: Number, example: 1850, description: "Series detections: the minute's value (ms for latencies)" }) value?: number | null;
+  @ApiPropertyOptional({ type: Number, example: 420, description: 'Series detections: the value expected' }) expected?: number | null;
+  @ApiPropertyOptional({ type: Number, minimum: 0, maximum: 1, example: 0.999, description: 'Series detections: likelihood in [0, 1]' })
+  likelihood?: number | null;
 }
 
 export class DetectionListDto {
@@ -86,29 +90,30 @@ export class DetectionListDto {
 }
 
 export class LatestAnomalyDto {
-  @ApiProperty() timestamp!: string;
+  @ApiProperty({ format: 'date-time', example: '2025-11-14T00:00:00.000Z' }) timestamp!: string;
   @ApiProperty() service!: string;
   @ApiProperty() score!: number;
   @ApiProperty({ enum: [-1, 1] }) prediction!: number;
   @ApiProperty() tenant!: string;
-  @ApiProperty({ nullable: true }) duration_ms!: number | null;
-  @ApiProperty({ nullable: true }) status_code!: number | null;
+  @ApiProperty({ type: Number, nullable: true, example: 1680 }) duration_ms!: number | null;
+  @ApiProperty({ type: 'integer', nullable: true, example: 200 }) status_code!: number | null;
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ enum: ['event', 'series'] }) kind!: string;
   @ApiProperty({ type: ExplanationDto, nullable: true }) explanation!: ExplanationDto | null;
 }
 
 class ScoreStatsDto {
-  @ApiProperty({ nullable: true }) min!: number | null;
-  @ApiProperty({ nullable: true }) mean!: number | null;
-  @ApiProperty({ nullable: true }) p05!: number | null;
-  @ApiProperty({ nullable: true }) p50!: number | null;
-  @ApiProperty({ nullable: true }) p95!: number | null;
+  @ApiProperty({ type: Number, nullable: true }) min!: number | null;
+  @ApiProperty({ type: Number, nullable: true }) mean!: number | null;
+  @ApiProperty({ type: Number, nullable: true }) p05!: number | null;
+  @ApiProperty({ type: Number, nullable: true }) p50!: number | null;
+  @ApiProperty({ type: Number, nullable: true }) p95!: number | null;
   @ApiProperty({ description: 'Latest events the statistics cover' }) sample!: number;
 }
 
 class DriftDto {
-  @ApiProperty({ example: { log_duration_ms: 0.03, status_class: 0, log_bytes: 0.01 } }) psi!: Record<string, number>;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'number' }, example: { log_duration_ms: 0.03, status_class: 0, log_bytes: 0.01 } })
+  psi!: Record<string, number>;
   @ApiProperty() drift_alert!: boolean;
   @ApiProperty({ example: 0.2 }) threshold!: number;
   @ApiProperty() sample!: number;

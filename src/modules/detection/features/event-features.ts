@@ -49,6 +49,30 @@ export interface FeatureTransformJson {
   durationFloor: number;
   /** Cumulative share of training events at each 15-minute boundary (97 values, 0 → 1). */
   dayCdf: number[];
+  /**
+   * Whether the time-of-day features are in use (absent in models saved before it existed: true).
+   * Off, `hour_sin`/`hour_cos` are a constant 0 that no tree can split on.
+   */
+  timeOfDay?: boolean;
+}
+
+/**
+ * Event-time span training events must cover before the time-of-day features are used: a day, less
+ * the hour at which the traffic curve is judged. A model trained on an afternoon would otherwise
+ * learn that every other hour of the day is unusual.
+ */
+export const TIME_OF_DAY_MIN_SPAN_MS = 23 * 3_600_000;
+
+/** Event-time span of events in ms (0 for none). */
+export function eventSpanMs(events: readonly LogEvent[]): number {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const e of events) {
+    const t = e.timestamp.getTime();
+    if (t < lo) lo = t;
+    if (t > hi) hi = t;
+  }
+  return events.length ? hi - lo : 0;
 }
 
 /** Maps events to feature vectors with parameters fitted on the training events. */
@@ -56,8 +80,13 @@ export class FeatureTransform {
   private constructor(
     readonly durationFloor: number,
     private readonly dayCdf: Float64Array,
+    readonly timeOfDay: boolean,
   ) {}
 
+  /**
+   * Fits the duration floor and the traffic curve. The time-of-day features are on only when the
+   * events span {@link TIME_OF_DAY_MIN_SPAN_MS} of event time (their cycle).
+   */
   static fit(events: readonly LogEvent[]): FeatureTransform {
     const durations: number[] = [];
     // Laplace smoothing: an empty bin still gets a sliver of the circle.
@@ -71,16 +100,16 @@ export class FeatureTransform {
     for (let b = 0; b < DAY_BINS; b++) cdf[b + 1] = cdf[b] + counts[b] / total;
     cdf[DAY_BINS] = 1;
     const floor = durations.length ? quantile(Float64Array.from(durations), 0.5) : 0;
-    return new FeatureTransform(floor, cdf);
+    return new FeatureTransform(floor, cdf, eventSpanMs(events) >= TIME_OF_DAY_MIN_SPAN_MS);
   }
 
   static fromJSON(j: FeatureTransformJson): FeatureTransform {
     if (!Array.isArray(j?.dayCdf) || j.dayCdf.length !== DAY_BINS + 1) throw new Error('invalid feature transform');
-    return new FeatureTransform(j.durationFloor, Float64Array.from(j.dayCdf));
+    return new FeatureTransform(j.durationFloor, Float64Array.from(j.dayCdf), j.timeOfDay !== false);
   }
 
   toJSON(): FeatureTransformJson {
-    return { durationFloor: this.durationFloor, dayCdf: [...this.dayCdf] };
+    return { durationFloor: this.durationFloor, dayCdf: [...this.dayCdf], timeOfDay: this.timeOfDay };
   }
 
   /** Feature values of one event into `out`; NaN marks a missing value (see {@link FeatureImputer}). */
@@ -92,8 +121,8 @@ export class FeatureTransform {
     out[offset] = e.durationMs === undefined ? NaN : Math.log1p(Math.max(e.durationMs, this.durationFloor));
     out[offset + 1] = e.statusCode === undefined ? NaN : statusClass(e.statusCode);
     out[offset + 2] = e.bytes === undefined ? NaN : Math.log1p(e.bytes);
-    out[offset + 3] = Math.sin(angle);
-    out[offset + 4] = Math.cos(angle);
+    out[offset + 3] = this.timeOfDay ? Math.sin(angle) : 0;
+    out[offset + 4] = this.timeOfDay ? Math.cos(angle) : 0;
   }
 
   /** Feature matrix of events (row-major), NaN where a value is missing. */

@@ -75,3 +75,36 @@ describe(parseLogEvent.name, () => {
     expect(ingest.ok && ingest.event.metadata.tenant).toBe('marketing');
   });
 });
+
+describe(`${parseLogEvent.name} (storable values)`, () => {
+  const base = { timestamp: '2025-11-14T00:00:00Z', service: 'a' };
+
+  it.each([
+    ['a NUL in metadata', { user_agent: 'curl\u0000x' }, 'user_agent', 'NUL'],
+    ['a lone surrogate in a nested field', { http: { request: { path: '/p\ud800' } } }, 'http.request.path', 'surrogate'],
+    ['bytes beyond an exact integer (1e20)', { bytes: 1e20 }, 'bytes', 'at most'],
+    ['a duration of 1e308', { duration_ms: 1e308 }, 'duration_ms', 'at most'],
+    ['a timestamp PostgreSQL cannot hold', { timestamp: '0000-06-01T00:00:00Z' }, 'timestamp', 'between 0001-01-01'],
+  ])('should reject %s on its own, naming the field', (_n, patch, field, reason) => {
+    const sut = parseLogEvent({ ...base, ...patch }, opts);
+    expect(sut.ok).toBe(false);
+    expect(!sut.ok && sut.errors).toEqual([{ field, reason: expect.stringContaining(reason) }]);
+  });
+
+  it('should reject metadata nested deeper than the limit', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 5000; i++) deep = { d: deep };
+    const sut = parseLogEvent({ ...base, deep }, { maxMetadataBytes: 1 << 20 });
+    expect(!sut.ok && sut.errors[0].reason).toBe('is nested deeper than 64 levels');
+  });
+
+  it('should hold live events to the accepted window, and history only to the storable range', () => {
+    const window = { now: new Date('2025-11-14T00:00:00Z'), maxAgeMs: 3600_000, futureGraceMs: 600_000 };
+    const old = parseLogEvent({ ...base, timestamp: '2025-11-13T00:00:00Z' }, { ...opts, window });
+    expect(!old.ok && old.errors).toEqual([{ field: 'timestamp', reason: expect.stringMatching(/^too old: 2025-11-13T00:00:00.000Z, oldest acceptable/) }]);
+    const future = parseLogEvent({ ...base, timestamp: '2026-11-14T00:00:00Z' }, { ...opts, window });
+    expect(!future.ok && future.errors[0].reason).toMatch(/^too new/);
+    expect(parseLogEvent({ ...base, timestamp: '2025-11-14T00:05:00Z' }, { ...opts, window }).ok).toBe(true);
+    expect(parseLogEvent({ ...base, timestamp: '2019-10-11T00:00:00Z' }, opts).ok).toBe(true);
+  });
+});

@@ -1,3 +1,13 @@
+import {
+  jsonValueProblem,
+  MAX_DURATION_MS,
+  parseStorableDate,
+  PG_INT8_SAFE_MAX,
+  TimeWindow,
+  timeWindowReason,
+  unstorableStringReason,
+} from '../../../common/validation/storable';
+
 /** A validated log event in the shape the detection works on (SPEC §4 event, normalised). */
 export interface LogEvent {
   /** Client-supplied id (idempotency), when given. */
@@ -28,10 +38,14 @@ export interface ParseOptions {
   maxMetadataBytes: number;
   /** Accept `tenant` and `label` fields (the training-dataset format of SPEC §5). */
   datasetFields?: boolean;
+  /**
+   * The accepted window of event times (live intakes: /ingest, the Loki push). Absent for history
+   * (replay, training data), which is still held to the storable range.
+   */
+  window?: TimeWindow;
 }
 
 const SERVICE = /^[A-Za-z0-9_.-]{1,128}$/;
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/i;
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const TENANT = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -94,12 +108,11 @@ export function parseLogEvent(raw: unknown, options: ParseOptions): ParseResult 
   let timestamp: Date | undefined;
   if (raw.timestamp === undefined || raw.timestamp === null || raw.timestamp === '') {
     errors.push({ field: 'timestamp', reason: 'missing' });
-  } else if (typeof raw.timestamp !== 'string' || !ISO_8601.test(raw.timestamp)) {
-    errors.push({ field: 'timestamp', reason: 'must be an ISO 8601 date-time string' });
   } else {
-    const t = new Date(raw.timestamp);
-    if (Number.isNaN(t.getTime())) errors.push({ field: 'timestamp', reason: 'is not a valid date-time' });
-    else timestamp = t;
+    const t = parseStorableDate(raw.timestamp);
+    const reason = t.ok ? (options.window ? timeWindowReason(t.date, options.window) : undefined) : t.reason;
+    if (reason) errors.push({ field: 'timestamp', reason });
+    else if (t.ok) timestamp = t.date;
   }
 
   let service: string | undefined;
@@ -118,13 +131,13 @@ export function parseLogEvent(raw: unknown, options: ParseOptions): ParseResult 
   }
 
   const durationMs = numberField(raw, ['performance', 'duration_ms'], 'duration_ms', errors, (n) =>
-    n < 0 ? 'must be >= 0' : undefined,
+    n < 0 ? 'must be >= 0' : n > MAX_DURATION_MS ? `must be at most ${MAX_DURATION_MS} (7 days)` : undefined,
   );
   const statusCode = numberField(raw, ['http', 'response', 'status_code'], 'status_code', errors, (n) =>
     Number.isInteger(n) && n >= 100 && n <= 599 ? undefined : 'must be an integer HTTP status (100-599)',
   );
   const bytes = numberField(raw, ['http', 'response', 'bytes'], 'bytes', errors, (n) =>
-    Number.isInteger(n) && n >= 0 ? undefined : 'must be an integer >= 0',
+    !Number.isInteger(n) || n < 0 ? 'must be an integer >= 0' : n > PG_INT8_SAFE_MAX ? `must be at most ${PG_INT8_SAFE_MAX}` : undefined,
   );
   const method = path(raw, ['http', 'request', 'method']);
   const reqPath = path(raw, ['http', 'request', 'path']);
@@ -140,16 +153,25 @@ export function parseLogEvent(raw: unknown, options: ParseOptions): ParseResult 
       continue;
     }
     if (options.datasetFields && k === 'label') {
-      if (v !== null && typeof v !== 'string') errors.push({ field: 'label', reason: 'must be a string' });
-      else label = v ?? undefined;
+      const reason = v === null ? undefined : typeof v !== 'string' ? 'must be a string' : unstorableStringReason(v);
+      if (reason) errors.push({ field: 'label', reason });
+      else label = (v as string | null) ?? undefined;
       continue;
     }
     metadata[k] = v;
   }
-  const metadataJson = JSON.stringify(metadata);
-  const metadataBytes = Buffer.byteLength(metadataJson);
-  if (metadataBytes > options.maxMetadataBytes) {
-    errors.push({ field: '(metadata)', reason: `is ${metadataBytes} bytes, over the limit of ${options.maxMetadataBytes}` });
+  // Strings PostgreSQL cannot hold and nesting its jsonb parser refuses are found before
+  // serialising (JSON.stringify recurses, so a very deep value must not reach it).
+  const unstorable = jsonValueProblem(metadata, '');
+  let metadataJson = '';
+  if (unstorable) {
+    errors.push(unstorable);
+  } else {
+    metadataJson = JSON.stringify(metadata);
+    const metadataBytes = Buffer.byteLength(metadataJson);
+    if (metadataBytes > options.maxMetadataBytes) {
+      errors.push({ field: '(metadata)', reason: `is ${metadataBytes} bytes, over the limit of ${options.maxMetadataBytes}` });
+    }
   }
 
   if (errors.length || !timestamp || !service) return { ok: false, errors };

@@ -105,6 +105,67 @@ describe(AnomalyModel.name, () => {
     });
   });
 
+  describe('novelty', () => {
+    /** `n` events of one service over `hours` of event time, every field as `over` says. */
+    const steady = (n: number, hours: number, over: (i: number) => Partial<LogEvent>): LogEvent[] =>
+      Array.from({ length: n }, (_, i) => at({ timestamp: new Date(T0 + Math.floor((i * hours * 3_600_000) / n)), ...over(i) }));
+    const train = (events: LogEvent[]) => AnomalyModel.train(events, params);
+    const varied = (i: number) => 90 + ((i * 37) % 41);
+
+    it('should score bytes 1001 normal where training bytes were always 1000 (case 09)', () => {
+      const sut = train(steady(600, 100 / 60, (i) => ({ durationMs: varied(i), bytes: 1000 })));
+      const [same, plusOne, double] = sut.score([at({ durationMs: 110, bytes: 1000 }), at({ durationMs: 110, bytes: 1001 }), at({ durationMs: 110, bytes: 1900 })]);
+      expect([same.prediction, plusOne.prediction, double.prediction]).toEqual([1, 1, 1]);
+    });
+
+    it.each([
+      ['duration_ms', { durationMs: 100 }, { durationMs: 101 }, { durationMs: 150 }],
+      ['bytes at 0', { bytes: 0 }, { bytes: 1 }, { bytes: 0 }],
+      ['bytes', { bytes: 52_000 }, { bytes: 51_990 }, { bytes: 60_000 }],
+      ['status_code within its class', { statusCode: 200 }, { statusCode: 201 }, { statusCode: 404 }],
+    ])('should give %s that never varied a relative tolerance', (_name, constant, near, further) => {
+      const sut = train(steady(600, 2, (i) => ({ durationMs: varied(i), bytes: 5000 + (i % 50), ...constant })));
+      const scored = sut.score([at({ durationMs: 110, ...constant }), at({ durationMs: 110, ...near }), at({ durationMs: 110, ...further })]);
+      expect(scored.map((s) => s.prediction)).toEqual([1, 1, 1]);
+    });
+
+    it('should still flag a value far outside a constant, and keep the strict rule for the status class', () => {
+      const sut = train(steady(600, 2, (i) => ({ durationMs: varied(i), bytes: 1000 })));
+      const [huge, error, throttled] = sut.score([at({ durationMs: 110, bytes: 50_000 }), at({ durationMs: 110, bytes: 1000, statusCode: 503 }), at({ durationMs: 110, bytes: 1000, statusCode: 429 })]);
+      expect(huge.prediction).toBe(-1);
+      expect(huge.explanation?.features[0].name).toBe('bytes');
+      expect(error.prediction).toBe(-1);
+      expect(error.explanation?.features[0].name).toBe('status_code');
+      expect(throttled.prediction).toBe(-1);
+    });
+
+    it('should not flag a feature absent in training when it appears, nor name it in an explanation', () => {
+      const sut = train(steady(600, 2, (i) => ({ durationMs: varied(i), bytes: undefined })));
+      const [withBytes, slow] = sut.score([at({ durationMs: 110, bytes: 123_456 }), at({ durationMs: 5000, bytes: 9 })]);
+      expect(withBytes.prediction).toBe(1);
+      expect(slow.prediction).toBe(-1);
+      expect(slow.explanation?.features.map((f) => f.name)).toEqual(['duration_ms']);
+      expect(sut.stats()).toMatchObject({ global: { absentFeatures: ['log_bytes'] } });
+    });
+  });
+
+  describe('time of day', () => {
+    it('should leave the time features out when training covers less than a day, and never explain by them', () => {
+      const afternoon = Array.from({ length: 2000 }, (_, i) => at({ timestamp: new Date(T0 + 14 * 3_600_000 + i * 1000), durationMs: 80 + ((i * 37) % 41) }));
+      const sut = AnomalyModel.train(afternoon, params);
+      expect(sut.stats()).toMatchObject({ global: { timeOfDay: false } });
+      const night = Array.from({ length: 200 }, (_, i) => at({ timestamp: new Date(T0 + 3 * 3_600_000 + i * 7000), durationMs: 80 + ((i * 53) % 41) }));
+      const flagged = sut.score(night).filter((s) => s.prediction === -1);
+      expect(flagged.length).toBeLessThanOrEqual(4);
+      const [spike] = sut.score([at({ timestamp: new Date(T0 + 3 * 3_600_000), durationMs: 9000 })]);
+      expect(spike.explanation?.features.map((f) => f.name)).not.toContain('hour_of_day');
+    });
+
+    it('should use the time features when training covers the daily cycle', () => {
+      expect(AnomalyModel.train(traffic(1000), params).stats()).toMatchObject({ global: { timeOfDay: true } });
+    });
+  });
+
   describe('drift', () => {
     const sut = AnomalyModel.train(traffic(3000), params);
     it('should stay quiet on the training distribution and alert on a shift, naming the feature', () => {

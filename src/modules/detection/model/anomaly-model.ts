@@ -43,6 +43,22 @@ export const DRIFT_FEATURES = [0, 1, 2] as const;
 /** How far beyond the training range (as a share of its width) a value counts as novel. */
 const NOVELTY_MARGIN = 0.1;
 
+/**
+ * The least tolerance of the log-scaled features (duration, bytes), in ln units: ln 2, i.e. a raw
+ * value within a factor of two of the training range (or within 1 of a range at 0) is never novel
+ * by itself. Without it a feature that never varied in training (every response 1000 bytes) had a
+ * zero-width range and 1001 bytes was as novel as a 5xx.
+ */
+const LOG_FEATURE_TOLERANCE = Math.LN2;
+
+/**
+ * Columns on a log scale, which get {@link LOG_FEATURE_TOLERANCE}. The status class is not one: it
+ * keeps the strict rule (a class never seen in training is novel).
+ */
+const LOG_FEATURES: ReadonlySet<number> = new Set([0, 2]);
+/** The display field gathering the time-of-day features. */
+const HOUR_OF_DAY_FIELD = DISPLAY_FIELDS.indexOf('hour_of_day');
+
 export interface ScoreSummary {
   min: number;
   mean: number;
@@ -84,6 +100,8 @@ interface SubModelJson {
   drift: { edges: number[][]; proportions: number[][] };
   rows: number;
   scores: ScoreSummary;
+  /** Feature columns no training event carried (absent in older models: none). */
+  absent?: number[];
 }
 
 /** Version-1 serialised tenant model (stored in the registry and in models/<tenant>/model.json). */
@@ -132,6 +150,8 @@ class SubModel {
     readonly drift: { edges: Float64Array[]; proportions: Float64Array[] },
     readonly rows: number,
     readonly scores: ScoreSummary,
+    /** Feature columns that no training event carried: the model has no range for them. */
+    readonly absent: readonly number[],
   ) {
     this.noveltyScore = -(2 ** (-1 / averagePathLength(forest.maxSamples))) - forest.offset;
   }
@@ -139,6 +159,12 @@ class SubModel {
   static train(events: readonly LogEvent[], params: ModelParams, seed: number): SubModel {
     const transform = FeatureTransform.fit(events);
     const raw = transform.matrix(events);
+    const absent: number[] = [];
+    for (let c = 0; c < raw.cols; c++) {
+      let seen = false;
+      for (let r = 0; r < raw.rows && !seen; r++) seen = !Number.isNaN(raw.data[r * raw.cols + c]);
+      if (!seen) absent.push(c);
+    }
     const edges: Float64Array[] = [];
     const proportions: Float64Array[] = [];
     for (const c of DRIFT_FEATURES) {
@@ -157,7 +183,7 @@ class SubModel {
       seed,
     });
     const scores = forest.decisionFunction(raw);
-    return new SubModel(transform, range, forest, imputer, displayStats(events), { edges, proportions }, events.length, summarise(scores));
+    return new SubModel(transform, range, forest, imputer, displayStats(events), { edges, proportions }, events.length, summarise(scores), absent);
   }
 
   static fromJSON(j: SubModelJson): SubModel {
@@ -170,6 +196,7 @@ class SubModel {
       { edges: j.drift.edges.map((e) => Float64Array.from(e)), proportions: j.drift.proportions.map((p) => Float64Array.from(p)) },
       j.rows,
       j.scores,
+      j.absent ?? [],
     );
   }
 
@@ -183,19 +210,37 @@ class SubModel {
       drift: { edges: this.drift.edges.map((e) => [...e]), proportions: this.drift.proportions.map((p) => [...p]) },
       rows: this.rows,
       scores: this.scores,
+      absent: [...this.absent],
     };
   }
 
   /**
-   * Why an event is anomalous, from the model: each feature's share of the expected shortening of
-   * its isolation paths, folded onto the raw fields an operator knows, with the training p50/p99.
+   * The sub-model's feature matrix of events: features it had no training values for are treated
+   * as missing (a service trained without `bytes` is not surprised when they appear), then every
+   * missing value takes the training median.
    */
+  matrix(events: readonly LogEvent[]): Matrix {
+    const m = this.transform.matrix(events);
+    if (this.absent.length) for (let r = 0; r < m.rows; r++) for (const c of this.absent) m.data[r * m.cols + c] = NaN;
+    this.imputer.apply(m);
+    return m;
+  }
+
+  /** Whether the model has a training range for this display field (it carried values, and is in use). */
+  private explains(field: number): boolean {
+    if (field === HOUR_OF_DAY_FIELD) return this.transform.timeOfDay;
+    for (let f = 0; f < N_FEATURES; f++) if (FEATURE_TO_DISPLAY[f] === field && !this.absent.includes(f)) return true;
+    return false;
+  }
+
   /**
-   * Features on which a row lies outside everything seen in training (beyond the training range
-   * by more than a tenth of its width; for a feature that never varied, any other value). A
-   * forest cannot tell such a row apart from the most extreme training row: its trees only
-   * split inside the training range, so the score saturates (a 20x latency scores like a 3x
-   * one), and along a feature that never varied (no 5xx in training) it sees nothing at all.
+   * Features on which a row lies outside everything seen in training: beyond the training range
+   * by more than a tenth of its width, and for duration and bytes by more than a factor of two
+   * ({@link LOG_FEATURE_TOLERANCE}), so a feature that never varied gets a relative tolerance;
+   * the status class keeps the strict rule (a 5xx where training had none is novel). A forest
+   * cannot tell such a row apart from the most extreme training row: its trees only split inside
+   * the training range, so the score saturates (a 20x latency scores like a 3x one), and along a
+   * feature that never varied (no 5xx in training) it sees nothing at all.
    */
   novelFeatures(row: ArrayLike<number>, offset = 0): number[] {
     const out: number[] = [];
@@ -205,7 +250,9 @@ class SubModel {
 
   private isNovel(v: number, f: number): boolean {
     const [lo, hi] = this.range[f];
-    const margin = (hi - lo) * NOVELTY_MARGIN + 1e-9;
+    let margin = (hi - lo) * NOVELTY_MARGIN;
+    if (LOG_FEATURES.has(f)) margin = Math.max(margin, LOG_FEATURE_TOLERANCE);
+    margin += 1e-9;
     return v < lo - margin || v > hi + margin;
   }
 
@@ -230,6 +277,8 @@ class SubModel {
     for (const f of novel) contrib[f] = 1 / novel.length;
     const byField = new Float64Array(DISPLAY_FIELDS.length);
     for (let f = 0; f < N_FEATURES; f++) byField[FEATURE_TO_DISPLAY[f]] += contrib[f];
+    // Never name a field the model had no training range for.
+    for (let i = 0; i < byField.length; i++) if (!this.explains(i)) byField[i] = 0;
     const values = displayValues(event);
     const features: ExplanationFeature[] = DISPLAY_FIELDS.map((name, i) => ({
       name,
@@ -371,7 +420,13 @@ export class AnomalyModel {
 
   /** Training statistics for the registry: rows, time range, score distribution and offsets. */
   stats(): Record<string, unknown> {
-    const sub = (m: SubModel) => ({ rows: m.rows, offset: round(m.forest.offset, 6), scores: m.scores });
+    const sub = (m: SubModel) => ({
+      rows: m.rows,
+      offset: round(m.forest.offset, 6),
+      scores: m.scores,
+      timeOfDay: m.transform.timeOfDay,
+      ...(m.absent.length ? { absentFeatures: m.absent.map((f) => FEATURE_NAMES[f]) } : {}),
+    });
     return {
       rows: this.rows,
       timeFrom: this.timeFrom.toISOString(),
@@ -406,8 +461,7 @@ export class AnomalyModel {
     for (const [key, idx] of groups) {
       const sub = key === null ? this.global : this.services.get(key)!;
       const subset = idx.map((i) => events[i]);
-      const m = sub.transform.matrix(subset);
-      sub.imputer.apply(m);
+      const m = sub.matrix(subset);
       const scores = sub.scoreRows(m);
       for (let k = 0; k < idx.length; k++) {
         const score = scores[k];

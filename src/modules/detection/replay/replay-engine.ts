@@ -2,6 +2,7 @@ import { DDSketch } from '@datadog/sketches-js';
 import type { AppConfig } from '../../../config/app-config';
 import { IncidentPolicySettings, simulateIncidents, SimulatedIncident } from '../../alerts/incident-policy';
 import type { DetectionRow } from '../../store/event.repository';
+import { TimeSlicer } from '../../../common/time-slicer';
 import { ServiceBaseline } from '../baseline/service-baseline';
 import { LogEvent } from '../features/log-event';
 import { AnomalyModel } from '../model/anomaly-model';
@@ -36,6 +37,31 @@ export interface SeriesTrace {
   count: number[];
   errorRate: (number | null)[];
   latencyP95: (number | null)[];
+}
+
+/**
+ * The size of the series work a set of events makes: the span of event time (ms) and the number
+ * of service-minutes from each service's first minute to its last, gaps included (what
+ * {@link ReplayEngine.finish} walks). Lets a caller refuse a replay before doing it.
+ */
+export function seriesMinutes(events: readonly LogEvent[]): { spanMs: number; serviceMinutes: number } {
+  const ranges = new Map<string, { first: number; last: number }>();
+  let first = Infinity;
+  let last = -Infinity;
+  for (const e of events) {
+    const t = e.timestamp.getTime();
+    if (t < first) first = t;
+    if (t > last) last = t;
+    const r = ranges.get(e.service);
+    if (!r) ranges.set(e.service, { first: t, last: t });
+    else {
+      if (t < r.first) r.first = t;
+      if (t > r.last) r.last = t;
+    }
+  }
+  let serviceMinutes = 0;
+  for (const r of ranges.values()) serviceMinutes += Math.floor(r.last / MINUTE) - Math.floor(r.first / MINUTE) + 1;
+  return { spanMs: events.length ? last - first : 0, serviceMinutes };
 }
 
 /** How the replay judges series and incidents: the live settings. */
@@ -160,9 +186,11 @@ export class ReplayEngine {
   /**
    * Closes every service's minutes as the live job would once the input's newest event is a grace
    * older (all of them here), runs the signal tests, and the incident policy over their findings;
-   * returns the traces for a report.
+   * returns the traces for a report. Long work: it yields the event loop every few ms (the caller
+   * bounds the span, see {@link seriesMinutes}).
    */
-  finish(): SeriesTrace[] {
+  async finish(): Promise<SeriesTrace[]> {
+    const slicer = new TimeSlicer();
     const traces: SeriesTrace[] = [];
     const seriesRows: DetectionRow[] = [];
     const lastMinute = new Map<string, number>();
@@ -174,6 +202,7 @@ export class ReplayEngine {
       const signals = new MinuteSignals(this.settings.signals);
       const trace: SeriesTrace = { service, minutes: [], count: [], errorRate: [], latencyP95: [] };
       for (const step of walkMinutes(signals, series, dataMinutes, dataMinutes[0], end)) {
+        await slicer.yield();
         if (step.type === 'gap') continue;
         const { t, point: b } = step;
         let p95: number | null = null;

@@ -7,8 +7,17 @@ const H = 140;
 const PAD = 30;
 
 function chart(title: string, minutes: number[], values: (number | null)[], marks: number[], color: string): string {
-  const present = values.filter((v): v is number => v !== null);
-  const max = present.length ? Math.max(...present, 1e-9) : 1;
+  // A loop, not Math.max(...values): a long series would overflow the call stack.
+  let max = 1e-9;
+  let any = false;
+  for (const v of values) {
+    if (v === null) continue;
+    any = true;
+    if (v > max) max = v;
+  }
+  if (!any) max = 1;
+  const indexOf = new Map<number, number>();
+  minutes.forEach((t, i) => indexOf.set(t, i));
   const t0 = minutes[0];
   const span = Math.max(1, minutes[minutes.length - 1] - t0);
   const x = (t: number) => PAD + ((t - t0) / span) * (W - 2 * PAD);
@@ -25,8 +34,8 @@ function chart(title: string, minutes: number[], values: (number | null)[], mark
   const lines = segments.map((pts) => `<polyline fill="none" stroke="${color}" stroke-width="1.2" points="${pts}"/>`).join('');
   const dots = marks
     .map((t) => {
-      const i = minutes.indexOf(t);
-      const v = i >= 0 ? values[i] : null;
+      const i = indexOf.get(t);
+      const v = i !== undefined ? values[i] : null;
       return `<circle cx="${x(t).toFixed(1)}" cy="${(v === null ? H - PAD + 10 : y(v)).toFixed(1)}" r="3.5" fill="#d62728"><title>${esc(new Date(t).toISOString())}</title></circle>`;
     })
     .join('');

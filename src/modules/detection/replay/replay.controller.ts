@@ -1,9 +1,10 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiResponse, ApiAcceptedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsArray, IsBoolean, IsObject, IsOptional, IsString, ValidateNested } from 'class-validator';
 import type { Response } from 'express';
 import { AppException } from '../../../common/errors/app.exception';
+import { ErrorResponseDto } from '../../../common/errors/error-response.dto';
 import { ApiTenantScoped, CurrentTenant } from '../../tenancy/current-tenant.decorator';
 import { TenantContext } from '../../tenancy/tenant-registry.service';
 import { ReplayService } from './replay.service';
@@ -15,7 +16,7 @@ class LokiRangeDto {
 }
 
 export class ReplayRequestDto {
-  @ApiPropertyOptional({ type: [Object], description: 'Events in the ingest shape' })
+  @ApiPropertyOptional({ type: 'array', items: { type: 'object', additionalProperties: true }, description: 'Events in the ingest shape (IngestEvent)' })
   @IsOptional()
   @IsArray()
   @IsObject({ each: true })
@@ -44,14 +45,28 @@ export class ReplayController {
   @Post()
   @HttpCode(202)
   @ApiOperation({ summary: 'Backtest: reprocess events (body or a Loki range) through event and series detection, as a job. Creates no live detections and sends no alerts.' })
-  @ApiAcceptedResponse({ schema: { example: { id: '3f1c…', status: 'queued' } } })
+  @ApiAcceptedResponse({
+    schema: {
+      type: 'object',
+      properties: { id: { type: 'string', format: 'uuid' }, status: { type: 'string', enum: ['queued'] } },
+      example: { id: '3f1c9a70-1111-4e2b-9a5f-0d6c2b3f4a55', status: 'queued' },
+    },
+  })
+  @ApiResponse({ status: 422, type: ErrorResponseDto, description: 'VALIDATION_FAILED: a Loki range without Loki configured' })
   async start(@CurrentTenant() tenant: TenantContext, @Body() body: ReplayRequestDto): Promise<{ id: string; status: string }> {
     return { id: await this.replay.start(tenant.id, body), status: 'queued' };
   }
 
   @Get(':id')
   @ApiOperation({ summary: 'A replay job: status, progress, summary and detections' })
-  @ApiOkResponse({ schema: { example: { id: '…', status: 'done', progress: { processed: 1000, total: 1000 }, summary: {}, detections: [] } } })
+  @ApiOkResponse({
+    schema: {
+      type: 'object',
+      additionalProperties: true,
+      example: { id: '3f1c9a70-1111-4e2b-9a5f-0d6c2b3f4a55', status: 'done', progress: { processed: 1000, total: 1000 }, summary: {}, detections: [] },
+    },
+  })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'NOT_FOUND: no such job for this tenant' })
   async get(@CurrentTenant() tenant: TenantContext, @Param('id') id: string) {
     const job = UUID.test(id) ? await this.replay.find(tenant.id, id) : null;
     if (!job) throw AppException.notFound('Replay job');
@@ -70,8 +85,9 @@ export class ReplayController {
   }
 
   @Get(':id/report')
-  @ApiProduces('text/html')
   @ApiOperation({ summary: "The job's self-contained HTML report (when requested)" })
+  @ApiOkResponse({ description: 'The report page (opens offline)', content: { 'text/html': { schema: { type: 'string' } } } })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'NOT_FOUND: no such job, or it kept no report' })
   async report(@CurrentTenant() tenant: TenantContext, @Param('id') id: string, @Res() res: Response): Promise<void> {
     const html = UUID.test(id) ? await this.replay.report(tenant.id, id) : null;
     if (!html) throw AppException.notFound('Replay report');

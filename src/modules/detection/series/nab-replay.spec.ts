@@ -132,9 +132,16 @@ describe('nab-replay', () => {
     it('should name the file and line of a bad row', () => {
       expect(() => parseNabCsv('timestamp,value\n2014-04-01 00:00:00,abc\n', 'f.csv')).toThrow('f.csv:2');
       expect(() => parseNabCsv('time,v\n', 'f.csv')).toThrow(/header/);
-      expect(() => parseNabCsv('timestamp,value\n2014-04-01 00:05:00,1\n2014-04-01 00:00:00,1\n', 'f.csv')).toThrow(
-        /back in time/,
-      );
+    });
+
+    it('should keep rows whose timestamps repeat or go back, in file order', () => {
+      const sut = parseNabCsv('timestamp,value\n2014-04-01 00:05:00,1\n2014-04-01 00:05:00,2\n2014-04-01 00:00:00,3\n');
+      expect(Array.from(sut.times)).toEqual([
+        Date.UTC(2014, 3, 1, 0, 5),
+        Date.UTC(2014, 3, 1, 0, 5),
+        Date.UTC(2014, 3, 1),
+      ]);
+      expect(Array.from(sut.values)).toEqual([1, 2, 3]);
     });
   });
 
@@ -150,6 +157,33 @@ describe('nab-replay', () => {
     it('should score a missing value as 0 without failing the file', () => {
       const sut = scoreNabSeries(parseNabCsv('timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:05:00,\n'));
       expect(Array.from(sut)).toEqual([0, 0]);
+    });
+
+    it('should score every row of a file with a clock change: repeats once, the hour replayed without harm', () => {
+      const hourly = (i: number): string =>
+        new Date(Date.UTC(2014, 9, 1) + i * 3_600_000).toISOString().replace('T', ' ').slice(0, 19);
+      const value = (i: number): number => 50 + 20 * Math.sin((2 * Math.PI * i) / 24) + ((i * 7) % 5);
+      const rows: string[] = [];
+      for (let i = 0; i < 24 * 20; i++) rows.push(`${hourly(i)},${value(i)}`);
+      const clean = parseNabCsv(['timestamp,value', ...rows].join('\n'));
+      // At row 300 the clock goes back two hours (the two hours come again) and row 400 is sent twice.
+      const shifted = [
+        ...rows.slice(0, 300),
+        rows[298],
+        rows[299],
+        ...rows.slice(300, 400),
+        rows[399],
+        ...rows.slice(400),
+      ];
+      const sut = scoreNabSeries(parseNabCsv(['timestamp,value', ...shifted].join('\n')));
+      const reference = scoreNabSeries(clean);
+      expect(sut.length).toBe(shifted.length);
+      expect(sut.every((x) => x >= 0 && x <= 1)).toBe(true);
+      // A repeat of the previous timestamp scores 0; the learned state is unchanged, so the rows
+      // after the disorder score exactly as in the clean file.
+      expect(sut[402]).toBe(0);
+      expect(Array.from(sut.slice(403))).toEqual(Array.from(reference.slice(400)));
+      expect(Array.from(sut.slice(0, 300))).toEqual(Array.from(reference.slice(0, 300)));
     });
   });
 });

@@ -44,7 +44,8 @@ export function parseNabTimestamp(text: string): number {
 
 /**
  * Parse the text of a NAB CSV. The header must name `timestamp` and `value` columns (others
- * are ignored); an empty value cell is a missing point.
+ * are ignored); an empty value cell is a missing point. Rows stay in file order, also where a
+ * timestamp repeats or goes back (a clock change): the detector handles those.
  * @throws SeriesDetectorError naming the file and line of the first bad row.
  */
 export function parseNabCsv(text: string, name = 'input'): NabSeries {
@@ -83,8 +84,6 @@ export function parseNabCsv(text: string, name = 'input'): NabSeries {
     const v = vs === '' ? NaN : Number(vs);
     if (vs !== '' && !Number.isFinite(v))
       throw new SeriesDetectorError(`${name}:${i}: value is not a number: ${JSON.stringify(vs)}`);
-    if (times.length > 0 && t < times[times.length - 1])
-      throw new SeriesDetectorError(`${name}:${i}: timestamp ${ts} goes back in time`);
     timestamps.push(ts);
     valueCells.push(vs);
     times.push(t);
@@ -93,7 +92,11 @@ export function parseNabCsv(text: string, name = 'input'): NabSeries {
   return { timestamps, valueCells, times: Float64Array.from(times), values: Float64Array.from(values) };
 }
 
-/** Anomaly score (the likelihood) of every point of `series`, one fresh detector, in order. */
+/**
+ * Anomaly score (the likelihood) of every row of `series`, one fresh detector, in file order: a
+ * row repeating the previous timestamp scores 0 (its point was scored already), a row going
+ * back in time is scored without being learned (see {@link SeriesDetector.update}).
+ */
 export function scoreNabSeries(
   series: Pick<NabSeries, 'times' | 'values'>,
   options: SeriesDetectorOptions = NAB_DETECTOR_OPTIONS,

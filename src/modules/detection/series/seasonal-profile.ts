@@ -10,17 +10,7 @@
  * seasonal terms cannot drift against each other.
  */
 import { SeriesDetectorError } from './errors';
-import { fromBase64Into, toBase64 } from './tail-model';
-
-/** Serialised state of a {@link SeasonalProfile}. */
-export interface SeasonalProfileJson {
-  readonly periodMs: number;
-  readonly buckets: number;
-  readonly level: number;
-  readonly started: boolean;
-  readonly season: string;
-  readonly seen: string;
-}
+import { StateReader, StateWriter } from './state-codec';
 
 /** One seasonal predictor (daily or weekly). Not thread-shared; owned by one detector. */
 export class SeasonalProfile {
@@ -29,7 +19,6 @@ export class SeasonalProfile {
   /** One bit per bucket: seen at least once (a bucket predicts from its first visit on). */
   private readonly seen: Uint8Array;
   private level = 0;
-  private started = false;
   /** Buckets seen at least once. */
   private seenBuckets = 0;
 
@@ -77,7 +66,6 @@ export class SeasonalProfile {
 
   /** Learn `x` observed in bucket `b`. */
   update(b: number, x: number): void {
-    this.started = true;
     if (!this.isSeen(b)) {
       this.season[b] = x;
       this.seen[b >> 3] |= 1 << (b & 7);
@@ -88,34 +76,22 @@ export class SeasonalProfile {
     this.season[b] += this.gamma * (x - this.season[b]);
   }
 
-  /** Serialisable state. */
-  toJSON(): SeasonalProfileJson {
-    return {
-      periodMs: this.periodMs,
-      buckets: this.buckets,
-      level: this.level,
-      started: this.started,
-      season: toBase64(this.season),
-      seen: Buffer.from(this.seen).toString('base64'),
-    };
+  /** Append the state to `w` (period, bucket count and smoothing are the owner's to restore). */
+  writeState(w: StateWriter): void {
+    w.number(this.level);
+    w.array(this.season);
+    w.array(this.seen);
   }
 
   /**
-   * Rebuild from {@link toJSON} output with the given smoothing.
-   * @throws SeriesDetectorError on inconsistent state.
+   * Rebuild from {@link writeState} output.
+   * @throws SeriesDetectorError on truncated or inconsistent state.
    */
-  static fromJSON(j: SeasonalProfileJson, alpha: number, gamma: number): SeasonalProfile {
-    if (!j || typeof j !== 'object') throw new SeriesDetectorError('seasonal profile state: expected an object');
-    const p = new SeasonalProfile(j.periodMs, j.buckets, alpha, gamma);
-    if (typeof j.level !== 'number') throw new SeriesDetectorError('seasonal profile state: level must be a number');
-    p.level = j.level;
-    p.started = j.started === true;
-    fromBase64Into(j.season, p.season, 'seasonal profile season');
-    const seen = Buffer.from(String(j.seen), 'base64');
-    if (seen.byteLength !== p.seen.byteLength) {
-      throw new SeriesDetectorError(`seasonal profile seen: ${seen.byteLength} bytes, expected ${p.seen.byteLength}`);
-    }
-    p.seen.set(seen);
+  static readState(r: StateReader, periodMs: number, buckets: number, alpha: number, gamma: number): SeasonalProfile {
+    const p = new SeasonalProfile(periodMs, buckets, alpha, gamma);
+    p.level = r.number();
+    r.array(p.season);
+    r.array(p.seen);
     for (let b = 0; b < p.buckets; b++) if (p.isSeen(b)) p.seenBuckets++;
     return p;
   }

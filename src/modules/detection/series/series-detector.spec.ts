@@ -1,6 +1,12 @@
 import { Rng } from '../core/rng';
 import { SeriesDetectorError } from './errors';
-import { SeriesDetector, SeriesDetectorOptions, SeriesResult, seriesDefaultsFor } from './series-detector';
+import {
+  SeriesDetector,
+  SeriesDetectorJson,
+  SeriesDetectorOptions,
+  SeriesResult,
+  seriesDefaultsFor,
+} from './series-detector';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -174,14 +180,57 @@ describe(SeriesDetector.name, () => {
       expect(feed(new SeriesDetector(), values)).toEqual(feed(new SeriesDetector(), values));
     });
 
-    it('should reject timestamps going back in time and non-finite values', () => {
+    it('should reject non-finite timestamps and values', () => {
       const sut = new SeriesDetector();
       sut.update(T0, 1);
-      expect(() => sut.update(T0 - MINUTE, 1)).toThrow(SeriesDetectorError);
       expect(() => sut.update(T0 + MINUTE, NaN)).toThrow(SeriesDetectorError);
       expect(() => sut.update(NaN, 1)).toThrow(SeriesDetectorError);
-      // Equal timestamps are successive points.
-      expect(() => sut.update(T0, 2)).not.toThrow();
+    });
+
+    it('should score a repeated timestamp once', () => {
+      const values = dailySeries(1, 13);
+      const sut = new SeriesDetector();
+      const reference = feed(new SeriesDetector(), values);
+      const out = values.map((v, i) => {
+        const r = sut.update(T0 + i * MINUTE, v);
+        // Every tenth point is delivered twice, the second time with another value.
+        if (i % 10 === 0)
+          expect(sut.update(T0 + i * MINUTE, v + 500)).toEqual({ likelihood: 0, surprise: 0, repeated: true });
+        return r;
+      });
+      expect(out).toEqual(reference);
+    });
+
+    it('should score a point that goes back in time without changing the state', () => {
+      const values = dailySeries(2, 14);
+      const reference = feed(new SeriesDetector(), values);
+      const sut = new SeriesDetector();
+      const late: SeriesResult[] = [];
+      const out = values.map((v, i) => {
+        const r = sut.update(T0 + i * MINUTE, v);
+        // A clock set back by an hour replays the last hour once, with a spike in it.
+        if (i === 1800)
+          for (let k = 60; k >= 1; k--) late.push(sut.update(T0 + (i - k) * MINUTE, k === 30 ? v + 400 : v));
+        return r;
+      });
+      expect(out).toEqual(reference);
+      expect(late.every((r) => r.late === true)).toBe(true);
+      expect(late[30].likelihood).toBeGreaterThan(0.999);
+      expect(Math.max(...late.filter((_, k) => k !== 30).map((r) => r.likelihood))).toBeLessThan(0.999);
+    });
+
+    it('should count a long gap without filling it, even for a count', () => {
+      const rng = new Rng(15);
+      const history: number[] = [];
+      for (let i = 0; i < 1440; i++) history.push(poisson(rng, 40));
+      const sut = new SeriesDetector(seriesDefaultsFor('request_count'));
+      feed(sut, history);
+      const before = sut.pointCount;
+      // The feed stops for a day (an outage of the pipeline, not of the service) and resumes.
+      const back = sut.update(T0 + (2 * 1440 + 5) * MINUTE, 41);
+      expect(back.gap).toBe(1440 + 5);
+      expect(sut.pointCount).toBe(before + 1);
+      expect(back.likelihood).toBeLessThan(0.999);
     });
   });
 
@@ -204,7 +253,8 @@ describe(SeriesDetector.name, () => {
       const sut = new SeriesDetector({ direction: 'up', missing: 'zero', intervalMs: MINUTE });
       const json = sut.toJSON();
       expect(json.format).toBe('series-detector');
-      expect(json.version).toBe(1);
+      expect(json.version).toBe(2);
+      expect(json.tuning).toBeUndefined();
       const back = SeriesDetector.fromJSON(json);
       expect(back.direction).toBe('up');
       expect(back.missing).toBe('zero');
@@ -216,11 +266,35 @@ describe(SeriesDetector.name, () => {
     it('should reject another format, an unknown version and damaged state', () => {
       const json = new SeriesDetector().toJSON();
       expect(() => SeriesDetector.fromJSON({ ...json, format: 'other' })).toThrow(SeriesDetectorError);
-      expect(() => SeriesDetector.fromJSON({ ...json, version: 2 })).toThrow(/version/);
-      const damaged = JSON.parse(JSON.stringify(json));
-      damaged.state.arrays.mae = 'AAAA';
-      expect(() => SeriesDetector.fromJSON(damaged)).toThrow(SeriesDetectorError);
+      expect(() => SeriesDetector.fromJSON({ ...json, version: 3 })).toThrow(/version/);
+      expect(() => SeriesDetector.fromJSON({ ...json, state: 'AAAA' })).toThrow(SeriesDetectorError);
+      expect(() => SeriesDetector.fromJSON({ ...json, state: json.state.slice(0, 40) })).toThrow(SeriesDetectorError);
       expect(() => SeriesDetector.fromJSON(null)).toThrow(SeriesDetectorError);
+    });
+
+    it('should refuse the JSON state of earlier builds (version 1) so the caller starts afresh', () => {
+      const v1 = {
+        format: 'series-detector',
+        version: 1,
+        options: {},
+        tuning: {},
+        state: { scalars: {}, arrays: {}, tails: [] },
+      };
+      expect(() => SeriesDetector.fromJSON(v1)).toThrow(/version 1/);
+    });
+
+    it('should keep tuning overrides, and only those', () => {
+      const sut = new SeriesDetector({ tuning: { cooldown: 50 } });
+      const json = JSON.parse(JSON.stringify(sut)) as SeriesDetectorJson;
+      expect(json.tuning).toEqual({ cooldown: 50 });
+      const values = dailySeries(1, 16);
+      expect(feed(SeriesDetector.fromJSON(json), values)).toEqual(feed(sut, values));
+    });
+
+    it('should fit a live per-minute series with both seasonal profiles in 16 KB', () => {
+      const sut = new SeriesDetector({ ...seriesDefaultsFor('request_count'), intervalMs: MINUTE });
+      feed(sut, dailySeries(8, 17));
+      expect(JSON.stringify(sut).length).toBeLessThanOrEqual(16 * 1024);
     });
   });
 });

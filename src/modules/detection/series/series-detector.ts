@@ -10,9 +10,9 @@
  *    error gives `expected`; its recent mean absolute error is the scale of the error z.
  * 2. Evidence, each a non-negative statistic in the configured direction (an `up` detector
  *    ignores drops):
- *    - `point`: |z| of this point;
- *    - `shift`: the mean of z over the last few points (a level shift or the start of a slow
- *      rise shows there before any single point stands out);
+ *    - `shift`: the mean of the error z over the last few points, this one included (a spike
+ *      shows there at once, a level shift or the start of a slow rise before any single point
+ *      stands out; |z| of the point alone added nothing on NAB, see docs/benchmarks.md);
  *    - `level`: how far the value itself is from its usual range (a value never seen before is
  *      an anomaly even where the predictors follow it, e.g. the first point of a jump);
  *    - `drift`: the mean of the last few values against the usual range;
@@ -24,8 +24,9 @@
  *    less what the same evidence reached at the same time of day on earlier days (a job that
  *    spikes every night is a schedule, not an incident), less log10 of the number of evidences
  *    (they are several looks at one point).
- * 3. Suppression. A point that does not exceed the peak of the last `cooldown` points is damped:
- *    an ongoing event is reported once, an escalation again.
+ * 3. Suppression. A point that does not exceed the peak of the last `cooldown` points scores 0:
+ *    an ongoing event is reported once, an escalation again. (Damping such points to 0.3 of
+ *    their surprise instead, as before, gave the same NAB scores: none of them ever counted.)
  * 4. Learning. Predictors, scales, value range and tail models absorb the point, so a new
  *    normal (a level shift that stays) stops being surprising.
  *
@@ -50,8 +51,9 @@
  * outputs, also across {@link SeriesDetector.toJSON} / {@link SeriesDetector.fromJSON}.
  */
 import { SeriesDetectorError } from './errors';
-import { SeasonalProfile, SeasonalProfileJson } from './seasonal-profile';
-import { fromBase64Into, TailModel, TailModelJson, TailModelOptions, toBase64 } from './tail-model';
+import { SeasonalProfile } from './seasonal-profile';
+import { StateReader, StateWriter } from './state-codec';
+import { TailModel, TailModelOptions } from './tail-model';
 
 /** Which deviations count: above expected, below, or both. */
 export type SeriesDirection = 'up' | 'down' | 'both';
@@ -64,7 +66,7 @@ export type SeriesDirection = 'up' | 'down' | 'both';
 export type MissingPolicy = 'zero' | 'skip';
 
 /** The evidence that made a point surprising (see the file comment). */
-export type SeriesEvidence = 'point' | 'shift' | 'level' | 'drift' | 'record';
+export type SeriesEvidence = 'shift' | 'level' | 'drift' | 'record';
 
 /** Tunables of the method. {@link DEFAULT_TUNING} is the one configuration used everywhere. */
 export interface SeriesTuning {
@@ -102,8 +104,6 @@ export interface SeriesTuning {
   readonly driftWindow: number;
   /** Points of memory of the usual value range (level and drift evidence). */
   readonly valueMemory: number;
-  /** Weight of each evidence's surprise: point, shift, level up, level down, drift, record. */
-  readonly weights: readonly number[];
   /** Points for the remembered highest and lowest values to relax halfway to the usual level. */
   readonly recordHalfLife: number;
   /** Tail models of the evidence. */
@@ -118,9 +118,7 @@ export interface SeriesTuning {
   readonly recurrenceHalfLife: number;
   /** Points during which a reported peak damps anything not exceeding it. */
   readonly cooldown: number;
-  /** Factor applied to the surprise of a damped point. */
-  readonly suppressedFactor: number;
-  /** Most missing points filled in one gap (policy `zero`); the rest of a longer gap is not replayed. */
+  /** Longest gap, in points, filled with zeros (policy `zero`); a longer gap is a gap: nothing is made up. */
   readonly maxFill: number;
 }
 
@@ -131,7 +129,7 @@ export const DEFAULT_TUNING: SeriesTuning = {
   seasonalAlpha: 0.2,
   seasonalGamma: 0.25,
   dailyBuckets: 288,
-  weeklyBuckets: 2016,
+  weeklyBuckets: 1008,
   seasonalCoverage: 0.9,
   scaleMemory: 50,
   scaleClip: 6,
@@ -143,7 +141,6 @@ export const DEFAULT_TUNING: SeriesTuning = {
   shortWindow: 6,
   driftWindow: 12,
   valueMemory: 2000,
-  weights: [0.5, 1, 1, 1, 1, 1],
   recordHalfLife: 10000,
   tail: { memory: 3000, tailFraction: 0.05, minTailWeight: 10, maxShape: 0.5 },
   priorWeight: 12,
@@ -151,8 +148,7 @@ export const DEFAULT_TUNING: SeriesTuning = {
   recurrenceSpan: 2,
   recurrenceHalfLife: 2 * 86_400_000,
   cooldown: 200,
-  suppressedFactor: 0.3,
-  maxFill: 1440,
+  maxFill: 60,
 };
 
 /** Options of one {@link SeriesDetector}. */
@@ -187,6 +183,10 @@ export interface SeriesResult {
   readonly missing?: boolean;
   /** Missing points between the previous point and this one (a gap in the timestamps). */
   readonly gap?: number;
+  /** The timestamp equals the previous point's: already scored, nothing scored or learned. */
+  readonly repeated?: boolean;
+  /** The timestamp is before the previous point's: scored against the current state, not learned. */
+  readonly late?: boolean;
 }
 
 /**
@@ -201,10 +201,13 @@ export function seriesDefaultsFor(metric: string): Pick<SeriesDetectorOptions, '
   return { direction: 'both', missing: 'skip' };
 }
 
-/** Serialised detector, see {@link SeriesDetector.toJSON}. JSON-safe. */
+/**
+ * Serialised detector, see {@link SeriesDetector.toJSON}. JSON-safe and compact: the numeric
+ * state is one deflated binary string (see state-codec.ts), a few KB per series.
+ */
 export interface SeriesDetectorJson {
   readonly format: 'series-detector';
-  readonly version: 1;
+  readonly version: 2;
   readonly options: {
     readonly direction: SeriesDirection;
     readonly missing: MissingPolicy;
@@ -212,18 +215,14 @@ export interface SeriesDetectorJson {
     readonly daily: boolean;
     readonly weekly: boolean;
   };
-  /** The tuning the state was built with (array sizes depend on it). */
-  readonly tuning: SeriesTuning;
-  readonly state: {
-    /** Scalar state by name; NaN is written as null. */
-    readonly scalars: Record<string, number | null>;
-    /** Typed-array state by name, little-endian base64. */
-    readonly arrays: Record<string, string>;
-    readonly daily: SeasonalProfileJson | null;
-    readonly weekly: SeasonalProfileJson | null;
-    readonly tails: TailModelJson[];
-  };
+  /** Tuning that differs from {@link DEFAULT_TUNING} (array sizes depend on it); absent when none. */
+  readonly tuning?: Partial<SeriesTuning>;
+  /** Numeric state: deflated little-endian binary, base64. */
+  readonly state: string;
 }
+
+/** Version of {@link SeriesDetectorJson} this build writes and reads. */
+const STATE_VERSION = 2;
 
 const DAY_MS = 86_400_000;
 const WEEK_MS = 7 * DAY_MS;
@@ -237,14 +236,13 @@ const P_WEEKLY = 4;
 const PREDICTORS = 5;
 
 /** Evidence slots (level has one per side, so each side learns its own tail). */
-const E_POINT = 0;
-const E_SHIFT = 1;
-const E_LEVEL_UP = 2;
-const E_LEVEL_DOWN = 3;
-const E_DRIFT = 4;
-const E_RECORD = 5;
-const EVIDENCE = 6;
-const EVIDENCE_NAMES: readonly SeriesEvidence[] = ['point', 'shift', 'level', 'level', 'drift', 'record'];
+const E_SHIFT = 0;
+const E_LEVEL_UP = 1;
+const E_LEVEL_DOWN = 2;
+const E_DRIFT = 3;
+const E_RECORD = 4;
+const EVIDENCE = 5;
+const EVIDENCE_NAMES: readonly SeriesEvidence[] = ['shift', 'level', 'level', 'drift', 'record'];
 /** Several looks at one point: the smallest of EVIDENCE tail probabilities is that much less rare. */
 const MULTIPLICITY = Math.log10(EVIDENCE);
 
@@ -361,9 +359,6 @@ export class SeriesDetector {
     for (const k of ['medianWindow', 'shortWindow', 'driftWindow', 'recurrenceBuckets'] as const) {
       if (!(Number.isInteger(t[k]) && t[k] >= 1)) throw new SeriesDetectorError(`${k} must be a positive integer`);
     }
-    if (!(Array.isArray(t.weights) && t.weights.length === EVIDENCE)) {
-      throw new SeriesDetectorError(`weights must have ${EVIDENCE} entries`);
-    }
     this.recent = new Float64Array(t.medianWindow);
     this.scratch = new Float64Array(t.medianWindow);
     this.shortZ = new Float64Array(t.shortWindow);
@@ -393,12 +388,18 @@ export class SeriesDetector {
    *
    * `value` null or undefined is a missing point, handled by the missing policy. A gap of more
    * than 1.5 intervals since the previous point is a run of missing points: under policy
-   * `zero` each is learned and scored as a 0 (at most `maxFill` of them) and the result is the
-   * most surprising of the gap and this point, so a silence is reported by the next point at
-   * the latest; under `skip` the gap is only counted. Equal timestamps are successive points.
+   * `zero` a gap of at most `maxFill` points is learned and scored as zeros and the result is
+   * the most surprising of the gap and this point, so a silence is reported by the next point at
+   * the latest; a longer gap (and any gap under `skip`) is only counted: time moves on, nothing
+   * is made up.
    *
-   * @throws SeriesDetectorError when the timestamp is not finite or goes back in time, or the
-   *   value is neither a finite number nor null.
+   * Real feeds are not always in order. A point with the previous point's timestamp is a
+   * repetition: answered `repeated` with likelihood 0, not scored or learned again. A point
+   * before the previous one (a clock set back, a late delivery) is scored against the current
+   * state and marked `late`, and the state is left exactly as it was.
+   *
+   * @throws SeriesDetectorError when the timestamp is not finite or the value is neither a
+   *   finite number nor null.
    */
   update(timestampMs: number, value: number | null | undefined): SeriesResult {
     if (!Number.isFinite(timestampMs)) {
@@ -407,10 +408,9 @@ export class SeriesDetector {
     if (value !== null && value !== undefined && !Number.isFinite(value)) {
       throw new SeriesDetectorError(`value must be a finite number or null, got ${value}`);
     }
-    if (this.lastT !== null && timestampMs < this.lastT) {
-      throw new SeriesDetectorError(
-        `timestamp ${new Date(timestampMs).toISOString()} is before the previous point ${new Date(this.lastT).toISOString()}`,
-      );
+    if (this.lastT !== null && timestampMs <= this.lastT) {
+      if (timestampMs === this.lastT) return { likelihood: 0, surprise: 0, repeated: true };
+      return this.scoreLate(timestampMs, value);
     }
     let gap = 0;
     let worst: SeriesResult | null = null;
@@ -418,15 +418,15 @@ export class SeriesDetector {
       const dt = timestampMs - this.lastT;
       if (this.interval !== null && dt > 1.5 * this.interval) {
         gap = Math.round(dt / this.interval) - 1;
-        if (this.missing === 'zero') {
+        if (this.missing === 'zero' && gap <= this.tuning.maxFill) {
           // The filled points sit on the grid that ends at this point.
-          for (let i = Math.min(gap, this.tuning.maxFill); i >= 1; i--) {
+          for (let i = gap; i >= 1; i--) {
             const r = this.step(timestampMs - i * this.interval, 0);
             if (worst === null || r.surprise > worst.surprise) worst = r;
           }
         }
       }
-      if (dt > 0) this.learnGap(dt);
+      this.learnGap(dt);
     }
     this.lastT = timestampMs;
     if (value === null || value === undefined) {
@@ -440,6 +440,19 @@ export class SeriesDetector {
     const r = this.step(timestampMs, value);
     if (gap === 0) return r;
     return worst !== null && worst.surprise > r.surprise ? { ...worst, gap } : { ...r, gap };
+  }
+
+  /** A point older than the last one: scored as if it came next, then the state is put back. */
+  private scoreLate(t: number, value: number | null | undefined): SeriesResult {
+    if (value === null || value === undefined) {
+      if (this.missing === 'skip') return { likelihood: 0, surprise: 0, missing: true, late: true };
+      value = 0;
+    }
+    const w = new StateWriter();
+    this.writeState(w);
+    const r = this.step(t, value);
+    this.readState(new StateReader(w.bytes(), 'series detector snapshot'));
+    return { ...r, late: true };
   }
 
   private learnGap(dt: number): void {
@@ -496,9 +509,8 @@ export class SeriesDetector {
     return result;
   }
 
-  /** Evidence → surprise (discounted by recurrence, damped by suppression); also learns the tails. */
+  /** Evidence → surprise (discounted by recurrence, zeroed by suppression); also learns the tails. */
   private score(t: number, x: number, z: number, mature: boolean): number {
-    const tu = this.tuning;
     const ev = this.evidence;
     const n = this.points;
     // Rings hold the previous points; this point enters them in learn().
@@ -508,7 +520,6 @@ export class SeriesDetector {
     const dv = (x - this.valueCenter) / spread;
     const dl = this.driftRing.length;
     const driftMean = (this.driftSum + x - this.driftRing[n % dl]) / Math.min(n + 1, dl);
-    ev[E_POINT] = this.directed(z);
     ev[E_SHIFT] = this.directed(shift / Math.sqrt(Math.min(n + 1, this.shortZ.length)));
     ev[E_LEVEL_UP] = this.direction === 'down' ? 0 : Math.max(dv, 0);
     ev[E_LEVEL_DOWN] = this.direction === 'up' ? 0 : Math.max(-dv, 0);
@@ -524,7 +535,7 @@ export class SeriesDetector {
     const es = this.evidenceSurprise;
     const raw = this.rawSurprise;
     for (let i = 0; i < EVIDENCE; i++) {
-      raw[i] = tu.weights[i] > 0 ? this.tails[i].surprise(ev[i]) * tu.weights[i] : 0;
+      raw[i] = this.tails[i].surprise(ev[i]);
     }
     const bucket = this.recurrenceBucket(t);
     // The discount only lowers a surprise: it is computed only where the result could still be
@@ -614,7 +625,7 @@ export class SeriesDetector {
     }
   }
 
-  /** Damp a point that does not exceed the peak reported within the last `cooldown` points. */
+  /** 0 for a point that does not exceed the peak reported within the last `cooldown` points. */
   private suppress(s: number): number {
     this.peakAge++;
     if (s > this.peak || this.peakAge >= this.tuning.cooldown) {
@@ -622,7 +633,7 @@ export class SeriesDetector {
       this.peakAge = 0;
       return s;
     }
-    return s * this.tuning.suppressedFactor;
+    return 0;
   }
 
   private learn(x: number, z: number, dailyBucket: number, weeklyBucket: number): void {
@@ -691,21 +702,17 @@ export class SeriesDetector {
   }
 
   /**
-   * Versioned, JSON-safe state (`{format: 'series-detector', version: 1, …}`), typed arrays as
-   * little-endian base64. {@link SeriesDetector.fromJSON} restores a detector that continues
-   * with identical outputs.
+   * Versioned, JSON-safe, compact state (`{format: 'series-detector', version: 2, options,
+   * state}`, tuning only where it differs from the default). {@link SeriesDetector.fromJSON}
+   * restores a detector that continues with identical outputs.
    */
   toJSON(): SeriesDetectorJson {
-    const scalars: Record<string, number | null> = {};
-    for (const k of SCALARS) {
-      const v = this[k];
-      scalars[k] = v === null || Number.isNaN(v) ? null : v;
-    }
-    const arrays: Record<string, string> = {};
-    for (const [k, a] of Object.entries(this.arrays())) arrays[k] = toBase64(a);
+    const w = new StateWriter();
+    this.writeState(w);
+    const tuning = tuningOverrides(this.tuning);
     return {
       format: 'series-detector',
-      version: 1,
+      version: STATE_VERSION,
       options: {
         direction: this.direction,
         missing: this.missing,
@@ -713,49 +720,86 @@ export class SeriesDetector {
         daily: this.useDaily,
         weekly: this.useWeekly,
       },
-      tuning: this.tuning,
-      state: {
-        scalars,
-        arrays,
-        daily: this.daily ? this.daily.toJSON() : null,
-        weekly: this.weekly ? this.weekly.toJSON() : null,
-        tails: this.tails.map((m) => m.toJSON()),
-      },
+      ...(tuning ? { tuning } : {}),
+      state: w.finish(),
     };
   }
 
-  /** Typed-array state by name; their sizes follow from the tuning, so a restore checks them. */
-  private arrays(): Record<string, Float64Array | Float32Array> {
-    return {
-      gaps: this.gaps,
-      recent: this.recent,
-      mae: this.mae,
-      maeLong: this.maeLong,
-      mse: this.mse,
-      errors: this.errors,
-      shortZ: this.shortZ,
-      driftRing: this.driftRing,
-      recurT: this.recurT,
-      recurS: this.recurS,
+  /** Fixed-order binary state; array sizes follow from the tuning, profile sizes are written. */
+  private writeState(w: StateWriter): void {
+    for (const k of SCALARS) {
+      const v = this[k];
+      w.number(v === null ? NaN : v);
+    }
+    for (const a of this.arrays()) w.array(a);
+    for (const p of [this.daily, this.weekly]) {
+      w.number(p ? p.buckets : 0);
+      p?.writeState(w);
+    }
+    for (const m of this.tails) m.writeState(w);
+  }
+
+  /** Inverse of {@link writeState}, into this detector (built with the same options and tuning). */
+  private readState(r: StateReader): void {
+    const target = this as unknown as Record<string, number | null>;
+    for (const k of SCALARS) {
+      const v = r.number();
+      target[k] = Number.isNaN(v) && (k === 'lastT' || k === 'interval') ? null : v;
+    }
+    for (const a of this.arrays()) r.array(a);
+    const tu = this.tuning;
+    const profile = (periodMs: number, max: number): SeasonalProfile | null => {
+      const buckets = r.number();
+      if (buckets === 0) return null;
+      if (!(Number.isInteger(buckets) && buckets >= 1 && buckets <= max)) {
+        throw new SeriesDetectorError(`series detector state: ${buckets} seasonal buckets, at most ${max} expected`);
+      }
+      return SeasonalProfile.readState(r, periodMs, buckets, tu.seasonalAlpha, tu.seasonalGamma);
     };
+    this.daily = profile(DAY_MS, tu.dailyBuckets);
+    this.weekly = profile(WEEK_MS, tu.weeklyBuckets);
+    for (let i = 0; i < EVIDENCE; i++) this.tails[i] = TailModel.readState(r, tu.tail);
+    r.end();
+  }
+
+  /** Typed-array state, in serialisation order; their sizes follow from the tuning. */
+  private arrays(): Array<Float64Array | Float32Array> {
+    return [
+      this.gaps,
+      this.recent,
+      this.mae,
+      this.maeLong,
+      this.mse,
+      this.errors,
+      this.shortZ,
+      this.driftRing,
+      this.recurT,
+      this.recurS,
+    ];
   }
 
   /**
-   * Restore a detector from {@link toJSON} output (also after JSON.stringify/parse).
-   * @throws SeriesDetectorError on another format, an unknown version, or inconsistent state.
+   * Restore a detector from {@link toJSON} output (also after JSON.stringify/parse). State of
+   * version 1 (earlier builds, ~33 KB of JSON) is refused like any unknown version: the caller
+   * starts a new detector, which relearns within a day.
+   * @throws SeriesDetectorError on another format, another version, or damaged state.
    */
   static fromJSON(json: unknown): SeriesDetector {
     const j = json as SeriesDetectorJson | null;
     if (!j || typeof j !== 'object' || j.format !== 'series-detector') {
       throw new SeriesDetectorError('not a serialised series detector (format must be "series-detector")');
     }
-    if (j.version !== 1) {
-      throw new SeriesDetectorError(`unsupported series detector version ${String(j.version)}, expected 1`);
+    if (j.version !== STATE_VERSION) {
+      throw new SeriesDetectorError(
+        `unsupported series detector version ${String(j.version)}, expected ${STATE_VERSION}`,
+      );
     }
     const o = j.options;
-    const s = j.state;
-    if (!o || !s || !s.scalars || typeof s.scalars !== 'object' || !s.arrays || typeof s.arrays !== 'object') {
+    if (!o || typeof o !== 'object' || typeof j.state !== 'string') {
       throw new SeriesDetectorError('series detector state: options and state are required');
+    }
+    if (j.tuning !== undefined && (j.tuning === null || typeof j.tuning !== 'object')) {
+      throw new SeriesDetectorError('series detector state: tuning must be an object');
     }
     const d = new SeriesDetector({
       direction: o.direction,
@@ -765,23 +809,22 @@ export class SeriesDetector {
       weekly: o.weekly,
       tuning: j.tuning,
     });
-    const target = d as unknown as Record<string, number | null>;
-    for (const k of SCALARS) {
-      const v = s.scalars[k];
-      if (v !== null && typeof v !== 'number') {
-        throw new SeriesDetectorError(`series detector state: ${k} must be a number or null`);
-      }
-      target[k] = v === null ? (k === 'lastT' || k === 'interval' ? null : NaN) : v;
-    }
-    for (const [k, a] of Object.entries(d.arrays())) fromBase64Into(s.arrays[k], a, `series detector state ${k}`);
-    d.daily = s.daily ? SeasonalProfile.fromJSON(s.daily, d.tuning.seasonalAlpha, d.tuning.seasonalGamma) : null;
-    d.weekly = s.weekly ? SeasonalProfile.fromJSON(s.weekly, d.tuning.seasonalAlpha, d.tuning.seasonalGamma) : null;
-    if (!Array.isArray(s.tails) || s.tails.length !== EVIDENCE) {
-      throw new SeriesDetectorError(`series detector state: tails must be ${EVIDENCE} tail models`);
-    }
-    s.tails.forEach((m, i) => (d.tails[i] = TailModel.fromJSON(m, d.tuning.tail)));
+    d.readState(new StateReader(j.state, 'series detector state'));
     return d;
   }
+}
+
+/** The entries of `t` that differ from {@link DEFAULT_TUNING}, or null when none does. */
+function tuningOverrides(t: SeriesTuning): Partial<SeriesTuning> | null {
+  const out: Record<string, unknown> = {};
+  let any = false;
+  for (const [k, v] of Object.entries(t)) {
+    if (JSON.stringify(v) !== JSON.stringify(DEFAULT_TUNING[k as keyof SeriesTuning])) {
+      out[k] = v;
+      any = true;
+    }
+  }
+  return any ? (out as Partial<SeriesTuning>) : null;
 }
 
 /** Quantiles of |N(0,1)| at probabilities (i + 0.5)/n, i = 0..n−1. */

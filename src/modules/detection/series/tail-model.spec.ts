@@ -1,5 +1,6 @@
 import { Rng } from '../core/rng';
 import { SeriesDetectorError } from './errors';
+import { StateReader, StateWriter } from './state-codec';
 import { TAIL_BINS, TailModel, tailBin } from './tail-model';
 
 const OPTIONS = { memory: 100_000, tailFraction: 0.05, minTailWeight: 10, maxShape: 0.5 };
@@ -60,17 +61,22 @@ describe(TailModel.name, () => {
     });
   });
 
-  describe('toJSON', () => {
+  describe('writeState', () => {
     it('should restore identical probabilities', () => {
       const sut = new TailModel(OPTIONS);
       for (const x of halfNormal(3000, 3)) sut.add(x);
-      const back = TailModel.fromJSON(JSON.parse(JSON.stringify(sut.toJSON())), OPTIONS);
+      const w = new StateWriter();
+      sut.writeState(w);
+      const back = TailModel.readState(new StateReader(w.finish(), 'test'), OPTIONS);
       for (const x of [0.1, 1, 2.5, 7, 100]) expect(back.probability(x)).toBe(sut.probability(x));
     });
 
-    it('should reject state of the wrong size', () => {
-      const json = new TailModel(OPTIONS).toJSON();
-      expect(() => TailModel.fromJSON({ ...json, count: 'AAAA' }, OPTIONS)).toThrow(SeriesDetectorError);
+    it('should reject truncated state', () => {
+      const w = new StateWriter();
+      new TailModel(OPTIONS).writeState(w);
+      const cut = new StateWriter();
+      cut.array(new Uint8Array(w.bytes().subarray(0, 100)));
+      expect(() => TailModel.readState(new StateReader(cut.finish(), 'test'), OPTIONS)).toThrow(SeriesDetectorError);
     });
   });
 

@@ -15,6 +15,7 @@
  * an update touches one bin; all bins are rescaled only when the weights grow large.
  */
 import { SeriesDetectorError } from './errors';
+import { StateReader, StateWriter } from './state-codec';
 
 /** log10 of the lowest bin edge; smaller values (and 0) share bin 0. */
 const LOG_LO = -3;
@@ -44,15 +45,6 @@ export interface TailModelOptions {
   readonly maxShape: number;
 }
 
-/** Serialised state of a {@link TailModel}: bin arrays as little-endian base64. */
-export interface TailModelJson {
-  readonly weight: number;
-  readonly total: number;
-  readonly count: string;
-  readonly sum: string;
-  readonly sumSq: string;
-}
-
 /** Bin of `x` (≥ 0): 0 below 10^LOG_LO, then PER_DECADE bins per decade, the last one open-ended. */
 export function tailBin(x: number): number {
   if (!(x >= 10 ** LOG_LO)) return 0;
@@ -69,7 +61,7 @@ function binLo(b: number): number {
 
 /**
  * Adaptive tail probability of a non-negative statistic (see the file comment). Deterministic:
- * the same sequence of calls gives the same results, also across {@link toJSON}/{@link fromJSON}.
+ * the same sequence of calls gives the same results, also across {@link writeState}/{@link TailModel.readState}.
  */
 export class TailModel {
   // 32-bit: a probability estimate needs no more, and it halves the state.
@@ -185,56 +177,33 @@ export class TailModel {
     return -Math.log10(this.probability(x));
   }
 
-  /** Serialisable state (the options are not included: the owner restores them). */
-  toJSON(): TailModelJson {
-    return {
-      weight: this.weight,
-      total: this.total,
-      count: toBase64(this.count),
-      sum: toBase64(this.sum),
-      sumSq: toBase64(this.sumSq),
-    };
+  /** Append the state to `w` (the options are not included: the owner restores them). */
+  writeState(w: StateWriter): void {
+    w.number(this.weight);
+    w.number(this.total);
+    w.array(this.count);
+    w.array(this.sum);
+    w.array(this.sumSq);
   }
 
   /**
-   * Rebuild from {@link toJSON} output with the same options.
-   * @throws SeriesDetectorError when the arrays do not have the expected length.
+   * Rebuild from {@link writeState} output with the same options.
+   * @throws SeriesDetectorError on truncated or inconsistent state.
    */
-  static fromJSON(json: TailModelJson, options: TailModelOptions): TailModel {
+  static readState(r: StateReader, options: TailModelOptions): TailModel {
     const m = new TailModel(options);
-    if (!json || typeof json.weight !== 'number' || !(json.weight > 0)) {
-      throw new SeriesDetectorError('tail model state: weight must be a positive number');
+    m.weight = r.number();
+    m.total = r.number();
+    if (!(m.weight > 0) || !(m.total >= 0)) {
+      throw new SeriesDetectorError('tail model state: weight must be positive and total non-negative');
     }
-    m.weight = json.weight;
-    fromBase64Into(json.count, m.count, 'tail model count');
-    fromBase64Into(json.sum, m.sum, 'tail model sum');
-    fromBase64Into(json.sumSq, m.sumSq, 'tail model sumSq');
-    if (typeof json.total !== 'number' || !(json.total >= 0)) {
-      throw new SeriesDetectorError('tail model state: total must be a non-negative number');
-    }
-    m.total = json.total;
+    r.array(m.count);
+    r.array(m.sum);
+    r.array(m.sumSq);
     return m;
   }
 }
 
 function clampP(p: number): number {
   return p < MIN_PROBABILITY ? MIN_PROBABILITY : p > 1 ? 1 : p;
-}
-
-/** Little-endian base64 of a Float64Array (the byte order of every platform Node runs on). */
-export function toBase64(a: Float64Array | Float32Array): string {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
-}
-
-/**
- * Decode base64 written by {@link toBase64} into `out`.
- * @throws SeriesDetectorError when the decoded length differs from `out`'s.
- */
-export function fromBase64Into(s: unknown, out: Float64Array | Float32Array, what: string): void {
-  if (typeof s !== 'string') throw new SeriesDetectorError(`${what}: expected a base64 string`);
-  const buf = Buffer.from(s, 'base64');
-  if (buf.byteLength !== out.byteLength) {
-    throw new SeriesDetectorError(`${what}: ${buf.byteLength} bytes, expected ${out.byteLength}`);
-  }
-  new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(buf);
 }

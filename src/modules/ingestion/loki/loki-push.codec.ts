@@ -1,23 +1,84 @@
 import { uncompress } from 'snappyjs';
 
-/** One stream of a Loki push: its labels and entries (timestamp in ns, as a decimal string). */
+/** One entry of a pushed stream: timestamp in ns (decimal string), the line, structured metadata if any. */
+export interface PushEntry {
+  tsNs: string;
+  line: string;
+  metadata?: Record<string, string>;
+}
+
+/** One stream we push to Loki (the shipper): its labels and entries. */
 export interface PushStream {
   labels: Record<string, string>;
   entries: { tsNs: string; line: string }[];
 }
 
-/** A push body that cannot be read; the message is what Loki would answer. */
+/**
+ * One stream of a Loki push received by the intake. `labelText` is the label set as the client wrote it (selector syntax
+ * for protobuf, rendered from the object for JSON); `labels` is its parsed form, or undefined with
+ * `error` (Loki's wording) when the label set is not acceptable: then every entry of the stream is
+ * refused and the other streams are not affected.
+ */
+export interface DecodedStream {
+  labelText: string;
+  labels?: Record<string, string>;
+  error?: string;
+  entries: PushEntry[];
+}
+
+/** A push body that cannot be read at all; the message is what Loki would answer (400). */
 export class LokiPushError extends Error {
   override name = 'LokiPushError';
 }
 
+/** A body whose decompressed size is over the limit, known before expanding it (413). */
+export class LokiBodyTooLargeError extends Error {
+  override name = 'LokiBodyTooLargeError';
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    // Loki's RequestBodyTooLargeErrorMsg.
+    super(`request body too large: ${size} bytes, limit: ${limit} bytes`);
+  }
+}
+
+/** Loki's limits on label sets (`max_label_name_length`, `max_label_value_length`, `max_label_names_per_series` defaults). */
+export const LABEL_LIMITS = { nameLength: 1024, valueLength: 2048, namesPerSeries: 15 } as const;
+
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
-/** Parses a label set in selector syntax: `{service="api", env="prod"}` (escapes \\ \" \n). */
-export function parseLabels(text: string): Record<string, string> {
+type LabelCheck = { labels: Record<string, string>; error?: undefined } | { labels?: undefined; error: string };
+
+/**
+ * Checks a list of label pairs the way Loki's distributor does, in its order: at least one pair,
+ * valid names, no name twice, length limits. The messages are Loki's (pkg/validation/validate.go).
+ */
+export function checkLabelPairs(pairs: [string, string][], labelText: string): LabelCheck {
+  if (!pairs.length) return { error: 'error at least one label pair is required per stream' };
+  const labels: Record<string, string> = {};
+  for (const [name, value] of pairs) {
+    if (!LABEL_NAME.test(name)) return { error: `Error parsing labels '${labelText}' with error: invalid label name "${name}"` };
+    if (Object.prototype.hasOwnProperty.call(labels, name)) return { error: `stream '${labelText}' has duplicate label name: '${name}'` };
+    if (name.length > LABEL_LIMITS.nameLength) return { error: `stream '${labelText}' has label name too long: '${name}'` };
+    if (value.length > LABEL_LIMITS.valueLength) return { error: `stream '${labelText}' has label value too long: '${value}'` };
+    labels[name] = value;
+  }
+  if (pairs.length > LABEL_LIMITS.namesPerSeries) {
+    return { error: `entry for stream '${labelText}' has ${pairs.length} label names; limit ${LABEL_LIMITS.namesPerSeries}` };
+  }
+  return { labels };
+}
+
+/**
+ * Reads a label set in selector syntax, `{service="api", env="prod"}` (values in double quotes or
+ * backquotes, escapes \\ \" \n \t), keeping every pair in order, duplicates included.
+ * @throws LokiPushError with the reason when the text is not a selector.
+ */
+export function readLabelPairs(text: string): [string, string][] {
   const s = text.trim();
-  if (!s.startsWith('{') || !s.endsWith('}')) throw new LokiPushError(`invalid labels: ${text}`);
-  const out: Record<string, string> = {};
+  if (!s.startsWith('{') || !s.endsWith('}')) throw new LokiPushError('labels must be written {name="value", ...}');
+  const pairs: [string, string][] = [];
   let i = 1;
   const end = s.length - 1;
   const skipSpace = () => {
@@ -25,33 +86,49 @@ export function parseLabels(text: string): Record<string, string> {
   };
   skipSpace();
   while (i < end) {
-    const eq = s.indexOf('=', i);
-    if (eq < 0) throw new LokiPushError(`invalid labels: ${text}`);
-    const name = s.slice(i, eq).trim();
-    if (!LABEL_NAME.test(name)) throw new LokiPushError(`invalid label name "${name}"`);
-    i = eq + 1;
+    const start = i;
+    while (i < end && s[i] !== '=' && !/\s/.test(s[i])) i++;
+    const name = s.slice(start, i);
     skipSpace();
-    if (s[i] !== '"') throw new LokiPushError(`invalid labels: ${text}`);
+    if (s[i] !== '=') throw new LokiPushError(`expected = after label name "${name}"`);
+    i++;
+    skipSpace();
+    const quote = s[i];
+    if (quote !== '"' && quote !== '`') throw new LokiPushError(`the value of label "${name}" must be quoted`);
     i++;
     let value = '';
-    while (i < end && s[i] !== '"') {
-      if (s[i] === '\\' && i + 1 < end) {
+    while (i < end && s[i] !== quote) {
+      if (quote === '"' && s[i] === '\\' && i + 1 < end) {
         const c = s[i + 1];
         value += c === 'n' ? '\n' : c === 't' ? '\t' : c;
         i += 2;
       } else value += s[i++];
     }
-    if (s[i] !== '"') throw new LokiPushError(`unterminated label value in ${text}`);
+    if (s[i] !== quote) throw new LokiPushError(`unterminated value of label "${name}"`);
     i++;
-    out[name] = value;
+    pairs.push([name, value]);
     skipSpace();
-    if (s[i] === ',') i++;
-    skipSpace();
+    if (i < end) {
+      if (s[i] !== ',') throw new LokiPushError(`expected , after label "${name}"`);
+      i++;
+      skipSpace();
+    }
   }
-  return out;
+  return pairs;
 }
 
-/** Renders labels in selector syntax, sorted by name. */
+/** Parses and checks one label-set string: the labels, or Loki's error for the stream. */
+export function parseStreamLabels(text: string): LabelCheck {
+  let pairs: [string, string][];
+  try {
+    pairs = readLabelPairs(text);
+  } catch (e) {
+    return { error: `Error parsing labels '${text}' with error: ${(e as Error).message}` };
+  }
+  return checkLabelPairs(pairs, text);
+}
+
+/** Renders labels in selector syntax, sorted by name (Loki's canonical form). */
 export function formatLabels(labels: Record<string, string>): string {
   return (
     '{' +
@@ -83,10 +160,10 @@ class Reader {
     }
   }
   bytes(): Uint8Array {
-    const len = Number(this.varint());
-    if (this.pos + len > this.buf.length) throw new LokiPushError('truncated protobuf field');
-    const out = this.buf.subarray(this.pos, this.pos + len);
-    this.pos += len;
+    const len = this.varint();
+    if (BigInt(this.pos) + len > BigInt(this.buf.length)) throw new LokiPushError('truncated protobuf field');
+    const out = this.buf.subarray(this.pos, this.pos + Number(len));
+    this.pos += Number(len);
     return out;
   }
   skip(wire: number): void {
@@ -95,11 +172,12 @@ class Reader {
     else if (wire === 2) this.bytes();
     else if (wire === 5) this.pos += 4;
     else throw new LokiPushError(`unsupported protobuf wire type ${wire}`);
+    if (this.pos > this.buf.length) throw new LokiPushError('truncated protobuf field');
   }
   /** Calls `field(number, wireType)` per field; the callback reads the value or returns false to skip it. */
   fields(field: (n: number, wire: number) => boolean): void {
     while (!this.done) {
-      const key = Number(this.varint());
+      const key = Number(this.varint() & 0xffffffffn);
       const n = key >>> 3;
       const wire = key & 7;
       if (!field(n, wire)) this.skip(wire);
@@ -122,73 +200,258 @@ function decodeTimestamp(buf: Uint8Array): string {
   return (seconds * 1_000_000_000n + nanos).toString();
 }
 
+function decodeLabelPair(buf: Uint8Array): [string, string] {
+  let name = '';
+  let value = '';
+  const r = new Reader(buf);
+  r.fields((n, wire) => {
+    if (n === 1 && wire === 2) name = utf8.decode(r.bytes());
+    else if (n === 2 && wire === 2) value = utf8.decode(r.bytes());
+    else return false;
+    return true;
+  });
+  return [name, value];
+}
+
 /**
- * Decodes a protobuf PushRequest (logproto): streams of {labels string, entries {Timestamp, line}}.
- * Structured metadata and the hash field are ignored.
+ * Decodes a protobuf PushRequest (package logproto): `streams = 1` of `StreamAdapter {labels = 1,
+ * entries = 2, hash = 3}`, entries `EntryAdapter {timestamp = 1 (google.protobuf.Timestamp), line
+ * = 2, structuredMetadata = 3 (LabelPairAdapter {name = 1, value = 2})}`. Label sets are checked per
+ * stream (see {@link parseStreamLabels}); the hash is ignored.
+ * @throws LokiPushError when the bytes are not such a message.
  */
-export function decodePushProtobuf(buf: Uint8Array): PushStream[] {
-  const streams: PushStream[] = [];
+export function decodePushProtobuf(buf: Uint8Array): DecodedStream[] {
+  const streams: DecodedStream[] = [];
   const top = new Reader(buf);
-  while (!top.done) {
-    const key = Number(top.varint());
-    if (key >>> 3 !== 1 || (key & 7) !== 2) {
-      top.skip(key & 7);
-      continue;
-    }
-    const stream: PushStream = { labels: {}, entries: [] };
+  top.fields((n, wire) => {
+    if (n !== 1 || wire !== 2) return false;
+    let labelText = '';
+    const entries: PushEntry[] = [];
     const sr = new Reader(top.bytes());
-    while (!sr.done) {
-      const k = Number(sr.varint());
-      const fn = k >>> 3;
-      const wire = k & 7;
-      if (fn === 1 && wire === 2) stream.labels = parseLabels(utf8.decode(sr.bytes()));
-      else if (fn === 2 && wire === 2) {
-        const er = new Reader(sr.bytes());
-        let tsNs = '0';
-        let line = '';
-        while (!er.done) {
-          const ek = Number(er.varint());
-          if (ek >>> 3 === 1 && (ek & 7) === 2) tsNs = decodeTimestamp(er.bytes());
-          else if (ek >>> 3 === 2 && (ek & 7) === 2) line = utf8.decode(er.bytes());
-          else er.skip(ek & 7);
-        }
-        stream.entries.push({ tsNs, line });
-      } else sr.skip(wire);
-    }
-    streams.push(stream);
-  }
+    sr.fields((sn, sw) => {
+      if (sn === 1 && sw === 2) labelText = utf8.decode(sr.bytes());
+      else if (sn === 2 && sw === 2) entries.push(decodeEntry(sr.bytes()));
+      else return false;
+      return true;
+    });
+    const check = parseStreamLabels(labelText);
+    streams.push({ labelText, labels: check.labels, error: check.error, entries });
+    return true;
+  });
   return streams;
 }
 
-/** Decodes Loki's JSON push body `{"streams":[{"stream":{…},"values":[["<ns>","<line>"(, {…})?]]}]}`. */
-export function decodePushJson(body: unknown): PushStream[] {
-  const streams = (body as { streams?: unknown })?.streams;
+function decodeEntry(buf: Uint8Array): PushEntry {
+  const entry: PushEntry = { tsNs: '0', line: '' };
+  const r = new Reader(buf);
+  r.fields((n, wire) => {
+    if (n === 1 && wire === 2) entry.tsNs = decodeTimestamp(r.bytes());
+    else if (n === 2 && wire === 2) entry.line = utf8.decode(r.bytes());
+    else if (n === 3 && wire === 2) {
+      const [name, value] = decodeLabelPair(r.bytes());
+      if (name) (entry.metadata ??= {})[name] = value;
+    } else return false;
+    return true;
+  });
+  return entry;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Decodes Loki's JSON push body `{"streams":[{"stream":{…},"values":[["<ns>","<line>"(, {…})?]]}]}`.
+ * A stream whose labels are not strings with valid names, or whose `values` is not an array, is
+ * refused on its own (its `error`); a value that is not `["<ns>", "<line>"]` becomes an entry with
+ * an empty timestamp, refused on its own by the intake. `duplicateLabels` (from
+ * {@link findDuplicateStreamLabels}) names streams whose JSON object held a label twice, which
+ * JSON.parse cannot show.
+ * @throws LokiPushError when the body is not an object with a `streams` array.
+ */
+export function decodePushJson(body: unknown, duplicateLabels: Map<number, string> = new Map()): DecodedStream[] {
+  const streams = isObject(body) ? body.streams : undefined;
   if (!Array.isArray(streams)) throw new LokiPushError('body must be an object with a "streams" array');
-  return streams.map((s, i) => {
-    const labels = (s as { stream?: unknown })?.stream;
-    const values = (s as { values?: unknown })?.values;
-    if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) throw new LokiPushError(`streams[${i}].stream must be an object`);
-    if (!Array.isArray(values)) throw new LokiPushError(`streams[${i}].values must be an array`);
-    const out: PushStream = { labels: {}, entries: [] };
+  return streams.map((s, i): DecodedStream => {
+    const labels = isObject(s) ? s.stream : undefined;
+    const values = isObject(s) ? s.values : undefined;
+    if (!isObject(labels)) return { labelText: '{}', error: `streams[${i}].stream must be an object of labels`, entries: [] };
+    const pairs: [string, string][] = [];
+    let nonString: string | undefined;
     for (const [k, v] of Object.entries(labels)) {
-      if (!LABEL_NAME.test(k) || typeof v !== 'string') throw new LokiPushError(`streams[${i}].stream: invalid label ${k}`);
-      out.labels[k] = v;
+      if (typeof v !== 'string') nonString ??= k;
+      pairs.push([k, String(v)]);
     }
-    values.forEach((v, j) => {
-      if (!Array.isArray(v) || typeof v[0] !== 'string' || !/^\d{1,20}$/.test(v[0]) || typeof v[1] !== 'string') {
-        throw new LokiPushError(`streams[${i}].values[${j}] must be ["<unix ns>", "<line>"]`);
+    const labelText = formatLabels(Object.fromEntries(pairs));
+    const entries: PushEntry[] = [];
+    if (Array.isArray(values)) {
+      for (const v of values) {
+        const ok = Array.isArray(v) && typeof v[0] === 'string' && /^\d{1,20}$/.test(v[0]) && typeof v[1] === 'string';
+        const metadata = Array.isArray(v) && isObject(v[2]) ? stringValues(v[2]) : undefined;
+        entries.push({ tsNs: ok ? (v[0] as string) : '', line: ok ? (v[1] as string) : '', metadata });
       }
-      out.entries.push({ tsNs: v[0], line: v[1] });
-    });
-    return out;
+    }
+    if (!Array.isArray(values)) return { labelText, error: `streams[${i}].values must be an array of ["<unix ns>", "<line>"]`, entries };
+    if (nonString !== undefined) return { labelText, error: `Error parsing labels '${labelText}' with error: the value of label "${nonString}" must be a string`, entries };
+    const dup = duplicateLabels.get(i);
+    if (dup !== undefined) return { labelText, error: `stream '${labelText}' has duplicate label name: '${dup}'`, entries };
+    const check = checkLabelPairs(pairs, labelText);
+    return { labelText, labels: check.labels, error: check.error, entries };
   });
 }
 
-/** Snappy block-format decompression with a size cap (a bomb cannot expand past `maxBytes`). */
-export function snappyDecode(buf: Buffer, maxBytes: number): Buffer {
+function stringValues(o: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o)) out[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  return out;
+}
+
+/**
+ * Finds label names written twice in the `stream` object of a JSON push, which JSON.parse would
+ * silently collapse to the last value (Loki keeps both and refuses the stream). One linear pass over
+ * the text, tracking only the path `streams[i].stream`; anything else is skipped string by string.
+ * Returns stream index → the first duplicated name. Assumes text that JSON.parse accepted.
+ */
+export function findDuplicateStreamLabels(text: string): Map<number, string> {
+  const out = new Map<number, string>();
+  type Frame = { kind: 'obj' | 'arr'; key?: string; index: number; keys?: Set<string> };
+  const stack: Frame[] = [];
+  let pendingKey: string | undefined;
+  let i = 0;
+  const n = text.length;
+  const readString = (): string => {
+    const start = ++i;
+    let escaped = false;
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      if (c === 0x5c) {
+        escaped = true;
+        i += 2;
+        continue;
+      }
+      if (c === 0x22) break;
+      i++;
+    }
+    const raw = text.slice(start, i);
+    i++;
+    return escaped ? (JSON.parse(`"${raw}"`) as string) : raw;
+  };
+  // Path test: root object → "streams" array → element object → "stream" object.
+  const inStreamLabels = () =>
+    stack.length === 4 && stack[0].kind === 'obj' && stack[1].kind === 'arr' && stack[1].key === 'streams' && stack[2].kind === 'obj' && stack[3].key === 'stream';
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const top = stack[stack.length - 1];
+      const isKey = top?.kind === 'obj' && pendingKey === undefined;
+      const s = readString();
+      if (isKey) {
+        pendingKey = s;
+        if (inStreamLabels()) {
+          const keys = top.keys!;
+          if (keys.has(s) && !out.has(stack[1].index)) out.set(stack[1].index, s);
+          keys.add(s);
+        }
+      } else if (top?.kind === 'obj') pendingKey = undefined;
+      continue;
+    }
+    if (c === 0x7b || c === 0x5b) {
+      const parent = stack[stack.length - 1];
+      const key = parent?.kind === 'obj' ? pendingKey : undefined;
+      pendingKey = undefined;
+      stack.push({ kind: c === 0x7b ? 'obj' : 'arr', key, index: 0, keys: c === 0x7b ? new Set() : undefined });
+    } else if (c === 0x7d || c === 0x5d) {
+      stack.pop();
+      pendingKey = undefined;
+    } else if (c === 0x2c) {
+      const top = stack[stack.length - 1];
+      if (top?.kind === 'arr') top.index++;
+      else pendingKey = undefined;
+    } else if (c !== 0x3a && c > 0x20) {
+      // A bare value (number, true, false, null) ends the current key's value.
+      while (i < n && !',}]'.includes(text[i])) i++;
+      if (stack[stack.length - 1]?.kind === 'obj') pendingKey = undefined;
+      continue;
+    }
+    i++;
+  }
+  return out;
+}
+
+function readUvarint32(buf: Uint8Array): { value: number; length: number } | undefined {
+  let value = 0;
+  for (let i = 0; i < 5 && i < buf.length; i++) {
+    const b = buf[i];
+    value += (b & 0x7f) * 2 ** (7 * i);
+    if (!(b & 0x80)) return value > 0xffffffff ? undefined : { value, length: i + 1 };
+  }
+  return undefined;
+}
+
+/**
+ * Snappy block-format decompression (the framing Loki, Promtail, Alloy and Vector use), checked
+ * before anything is expanded: the declared length (the block's preamble) must be within
+ * `maxBytes`, else {@link LokiBodyTooLargeError} (a bomb costs nothing); then one pass over the
+ * element tags adds up the length the block really produces, checking every literal against the
+ * input and every copy offset against the output so far, and it must equal the declared length
+ * (a body declaring 10 MiB and holding 4 bytes is refused, not expanded into zeros). Format:
+ * github.com/google/snappy, format_description.txt.
+ * @throws LokiBodyTooLargeError (413) or LokiPushError (400).
+ */
+export function snappyDecode(buf: Uint8Array, maxBytes: number): Buffer {
+  const head = readUvarint32(buf);
+  if (!head) throw new LokiPushError('snappy: corrupt input (unreadable length preamble)');
+  const declared = head.value;
+  if (declared > maxBytes) throw new LokiBodyTooLargeError(declared, maxBytes);
+  let p = head.length;
+  let out = 0;
+  const n = buf.length;
+  while (p < n) {
+    const tag = buf[p];
+    const type = tag & 3;
+    let len: number;
+    if (type === 0) {
+      len = tag >>> 2;
+      p++;
+      if (len >= 60) {
+        const extra = len - 59;
+        if (p + extra > n) return corrupt(declared, out);
+        len = 0;
+        for (let k = 0; k < extra; k++) len += buf[p + k] * 2 ** (8 * k);
+        p += extra;
+      }
+      len += 1;
+      if (p + len > n) return corrupt(declared, out);
+      p += len;
+    } else {
+      let offset: number;
+      if (type === 1) {
+        if (p + 2 > n) return corrupt(declared, out);
+        len = 4 + ((tag >>> 2) & 7);
+        offset = ((tag & 0xe0) << 3) | buf[p + 1];
+        p += 2;
+      } else if (type === 2) {
+        if (p + 3 > n) return corrupt(declared, out);
+        len = 1 + (tag >>> 2);
+        offset = buf[p + 1] | (buf[p + 2] << 8);
+        p += 3;
+      } else {
+        if (p + 5 > n) return corrupt(declared, out);
+        len = 1 + (tag >>> 2);
+        offset = buf[p + 1] + buf[p + 2] * 2 ** 8 + buf[p + 3] * 2 ** 16 + buf[p + 4] * 2 ** 24;
+        p += 5;
+      }
+      if (offset === 0 || offset > out) return corrupt(declared, out);
+    }
+    out += len;
+    if (out > declared) return corrupt(declared, out);
+  }
+  if (out !== declared) return corrupt(declared, out);
   try {
     return uncompress(buf, maxBytes);
   } catch (e) {
-    throw new LokiPushError(`body is not snappy-compressed protobuf (${(e as Error).message})`);
+    throw new LokiPushError(`snappy: corrupt input (${(e as Error).message})`);
   }
+}
+
+function corrupt(declared: number, produced: number): never {
+  throw new LokiPushError(`snappy: corrupt input (the block declares ${declared} bytes but its elements do not produce them: ${produced} so far)`);
 }

@@ -8,8 +8,13 @@ import { EmbeddedPostgres } from './embedded-postgres';
 const MIGRATION_LOCK = 'anomaly-detector:migrations';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** TypeORM options for our schema: migrations only, never synchronize. */
-export function dataSourceOptions(url: string, extra: Partial<DataSourceOptions> = {}): DataSourceOptions {
+/**
+ * TypeORM options for our schema: migrations only, never synchronize. Every statement is cancelled
+ * by the server after `statementTimeoutMs` (0: never), and the client gives up a little later: so a
+ * request that gets an error never has its write committed afterwards.
+ */
+export function dataSourceOptions(url: string, opts: { statementTimeoutMs?: number } = {}): DataSourceOptions {
+  const statementTimeoutMs = opts.statementTimeoutMs ?? 30_000;
   return {
     type: 'postgres',
     url,
@@ -23,12 +28,20 @@ export function dataSourceOptions(url: string, extra: Partial<DataSourceOptions>
       max: 20,
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: 30_000,
-      // A query stuck on a dead connection must fail rather than hang a request forever.
-      query_timeout: 60_000,
+      ...(statementTimeoutMs > 0
+        ? {
+            statement_timeout: statementTimeoutMs,
+            // A query stuck on a dead connection must fail rather than hang a request forever; the
+            // margin lets the server's own cancellation (which rolls the statement back) come first.
+            query_timeout: statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS,
+          }
+        : {}),
     },
-    ...extra,
   } as DataSourceOptions;
 }
+
+/** How much longer than the server's statement_timeout the client waits for an answer. */
+export const CLIENT_TIMEOUT_MARGIN_MS = 5000;
 
 /**
  * The service's database: an external server (`DATABASE_URL`) or the embedded one, a TypeORM data
@@ -66,7 +79,7 @@ export class Database {
           : `using embedded PostgreSQL (data in ${config.embeddedPgDataDir})`,
       );
     }
-    const dataSource = new DataSource(dataSourceOptions(url));
+    const dataSource = new DataSource(dataSourceOptions(url, { statementTimeoutMs: config.dbStatementTimeoutMs }));
     const db = new Database(dataSource, url, embedded);
     try {
       await db.connect(config.dbConnectTimeoutSeconds * 1000);
@@ -100,21 +113,38 @@ export class Database {
    * apply each migration once.
    */
   async migrate(): Promise<string[]> {
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      await runner.query('SELECT pg_advisory_lock(hashtext($1))', [MIGRATION_LOCK]);
-      const applied = await this.dataSource.runMigrations({ transaction: 'each' });
-      for (const m of applied) this.logger.log(`applied migration ${m.name}`);
-      return applied.map((m) => m.name);
-    } finally {
-      await runner.query('SELECT pg_advisory_unlock(hashtext($1))', [MIGRATION_LOCK]).catch(() => undefined);
-      await runner.release();
-    }
+    return this.withMigrationSource(async (ds) => {
+      const runner = ds.createQueryRunner();
+      await runner.connect();
+      try {
+        await runner.query('SELECT pg_advisory_lock(hashtext($1))', [MIGRATION_LOCK]);
+        const applied = await ds.runMigrations({ transaction: 'each' });
+        for (const m of applied) this.logger.log(`applied migration ${m.name}`);
+        return applied.map((m) => m.name);
+      } finally {
+        await runner.query('SELECT pg_advisory_unlock(hashtext($1))', [MIGRATION_LOCK]).catch(() => undefined);
+        await runner.release();
+      }
+    });
   }
 
   async revertLastMigration(): Promise<void> {
-    await this.dataSource.undoLastMigration({ transaction: 'each' });
+    await this.withMigrationSource((ds) => ds.undoLastMigration({ transaction: 'each' }));
+  }
+
+  /**
+   * Schema changes run on their own short-lived connection without the statement timeout: a
+   * migration over a large table (or waiting for another replica's migration lock) may rightly
+   * take longer than any request should.
+   */
+  private async withMigrationSource<T>(work: (ds: DataSource) => Promise<T>): Promise<T> {
+    const ds = new DataSource({ ...dataSourceOptions(this.url, { statementTimeoutMs: 0 }), extra: { max: 2 } } as DataSourceOptions);
+    await ds.initialize();
+    try {
+      return await work(ds);
+    } finally {
+      await ds.destroy().catch(() => undefined);
+    }
   }
 
   /** True when a query round-trips; false on any connection error. */

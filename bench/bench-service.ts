@@ -1,0 +1,151 @@
+/**
+ * What the ingest and partition benchmarks share: a fresh database, the built service started on
+ * it with a trained model for one tenant, batch ingest rounds through `POST /ingest`.
+ */
+import { ChildProcess, execFileSync, spawn } from 'child_process';
+import { randomBytes } from 'crypto';
+import { join } from 'path';
+import { Client } from 'pg';
+import { generateSyntheticLogs, SyntheticEvent } from '../src/modules/retrain/synthetic-logs';
+
+const ROOT = join(__dirname, '..', '..');
+export const TENANT = 'bench';
+export const KEY = 'bench-key-0123456789';
+
+/** The `p` quantile (0–1) of an ascending array. */
+export function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Creates an empty database `ad_bench_<time>_<random>` on the server of `serverUrl`; returns its URL. */
+export async function freshDatabase(serverUrl: string): Promise<string> {
+  const name = `ad_bench_${Date.now()}_${randomBytes(3).toString('hex')}`;
+  const admin = new URL(serverUrl);
+  admin.pathname = '/postgres';
+  const c = new Client({ connectionString: admin.toString() });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Resolves once the service at `base` answers /readyz; throws when `child` exits or after 60 s. */
+export async function waitReady(base: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${base}/readyz`)).ok) return;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('service not ready in 60 s');
+}
+
+/** Runs `tasks` with at most `n` in flight. */
+export async function pool<T>(tasks: (() => Promise<T>)[], n: number): Promise<T[]> {
+  const out: T[] = new Array(tasks.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < tasks.length) {
+        const i = next++;
+        out[i] = await tasks[i]();
+      }
+    }),
+  );
+  return out;
+}
+
+export interface BenchService {
+  base: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Trains a model for the bench tenant (`generate-data` + `train`, unless `train` is false) and starts `dist/src/main.js`
+ * (production settings, migrations applied at start) on a free port; resolves once /readyz answers.
+ */
+export async function startService(dbUrl: string, opts: { cpuProfileDir?: string; env?: Record<string, string>; train?: boolean } = {}): Promise<BenchService> {
+  const port = 18000 + Math.floor(Math.random() * 1000);
+  const env = {
+    ...process.env,
+    DATABASE_URL: dbUrl,
+    PORT: String(port),
+    ENVIRONMENT: 'production',
+    TENANTS: TENANT,
+    DEFAULT_TENANT: TENANT,
+    TENANT_API_KEYS: JSON.stringify({ [TENANT]: KEY }),
+    RATE_LIMIT_PER_MINUTE: '100000000',
+    LOG_LEVEL: 'warn',
+    TRAINING_DATASET_PATH: `/tmp/${TENANT}-${process.pid}-training.json`,
+    MODELS_DIR: `/tmp/${TENANT}-${process.pid}-models`,
+    ...opts.env,
+  };
+  const cli = join(ROOT, 'dist', 'src', 'cli.js');
+  if (opts.train !== false) {
+    execFileSync(process.execPath, [cli, 'generate-data', '--days', '1', '--seed', '3'], { env, stdio: 'ignore' });
+    execFileSync(process.execPath, [cli, 'train'], { env, stdio: 'ignore' });
+  }
+  const profile = opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : [];
+  const service = spawn(process.execPath, [...profile, join(ROOT, 'dist', 'src', 'main.js')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const stop = async () => {
+    if (service.exitCode !== null) return;
+    service.kill('SIGTERM');
+    await new Promise((r) => service.once('exit', r));
+  };
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitReady(base, service);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { base, stop };
+}
+
+/** `total` events of the bench tenant (two days of `generate-data`-style logs ending now, repeated), without labels. */
+export function benchEvents(total: number): SyntheticEvent[] {
+  const events: SyntheticEvent[] = [];
+  for (const e of generateSyntheticLogs({ tenants: [TENANT], days: 2, end: new Date(), seed: 11, rateScale: 2 })) {
+    delete e.label;
+    events.push(e);
+    if (events.length >= total) break;
+  }
+  return events;
+}
+
+/** The JSON bodies of `events` in batches of `batch`, each event with the id `<prefix>-<index>`. */
+export function ingestBodies(events: SyntheticEvent[], batch: number, prefix: string, at?: (i: number) => string): string[] {
+  const bodies: string[] = [];
+  for (let i = 0; i < events.length; i += batch) {
+    bodies.push(
+      JSON.stringify(events.slice(i, i + batch).map((e, k) => ({ ...e, ...(at ? { timestamp: at(i + k) } : {}), id: `${prefix}-${i + k}`, tenant: undefined }))),
+    );
+  }
+  return bodies;
+}
+
+/**
+ * POSTs the bodies to /ingest, `concurrency` in flight, spread round-robin over the replicas in
+ * `base`; returns events per second. @throws on any answer but 200.
+ */
+export async function ingestRound(base: string | string[], bodies: string[], events: number, concurrency: number): Promise<number> {
+  const bases = typeof base === 'string' ? [base] : base;
+  const t0 = process.hrtime.bigint();
+  await pool(
+    bodies.map((body, i) => async () => {
+      const res = await fetch(`${bases[i % bases.length]}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body });
+      if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      await res.arrayBuffer();
+    }),
+    concurrency,
+  );
+  return events / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
