@@ -9,6 +9,8 @@ import { LokiShipperService } from '../src/modules/ingestion/loki/loki-shipper.s
 import { TrainingService } from '../src/modules/retrain/training.service';
 import { SchedulerService } from '../src/modules/retrain/retrain.jobs';
 import { httpEvent } from './factories/http-events';
+import { storeEvidence } from './factories/incident-traffic';
+import { AlertsService } from '../src/modules/alerts/alerts.service';
 import { FakeLoki } from './support/fake-loki';
 import { newApiKey, newTenantId, startTestApp, TestApp } from './support/test-app';
 
@@ -160,7 +162,7 @@ describe('Prometheus exposition and rules', () => {
     );
     await until('Prometheus ready', 30_000, async () => ((await fetch(`${promUrl}/-/ready`)).ok ? true : undefined));
 
-    // The scenario: normal traffic, a model trained on it, more traffic with an anomaly, a rejected
+    // The scenario: normal traffic, a model trained on it, more traffic with an anomaly and an incident, a rejected
     // item, a 401, a Loki push refused once then shipped, a scheduler pass.
     const normal = (n: number, from: number) =>
       Array.from({ length: n }, (_, i) => httpEvent({ service: 'api', durationMs: 100 + (i % 10), at: new Date(from + i * 1000) }));
@@ -175,6 +177,9 @@ describe('Prometheus exposition and rules', () => {
     // 200 events after the model: the drift monitor's first PSI figures.
     await request(sut.http).post('/ingest').set('X-API-Key', key).send(normal(200, Date.now() - 100_000)).expect(200);
     await request(sut.http).post('/ingest').set('X-API-Key', key).send(httpEvent({ service: 'api', status: 503, durationMs: 5000 })).expect(200);
+    // One anomaly is data, not a page: an incident needs series evidence (stored as the series job does).
+    await storeEvidence(sut, t, 'api');
+    await sut.app.get(AlertsService).tick();
     await request(sut.http).post('/ingest').set('X-API-Key', key).send({ service: 'api' }).expect(400);
     await request(sut.http).get('/tenant').expect(401);
     await request(sut.http).get('/metrics').set('X-API-Key', key).expect(200);

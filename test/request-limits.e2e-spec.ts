@@ -92,7 +92,9 @@ describe('Limits before work', () => {
       `INSERT INTO series_partials (tenant_id, service, minute, count, errors, latencies) VALUES ($1, 'huge', $2, 3, 0, ARRAY[100, 1e308, 'Infinity']::float8[])`,
       [t, minute],
     );
+    // The tenant sends nothing newer: the watermark moves on with the wall clock once the idle time has passed.
     await expect(sut.app.get(SeriesService).closeTenant(t)).resolves.toBeDefined();
+    await expect(sut.app.get(SeriesService).closeTenant(t, Date.now() + 20 * MINUTE)).resolves.toBeDefined();
     const [row] = await sut.database.dataSource.query(`SELECT count, latency_p95 FROM series_minutes WHERE tenant_id = $1 AND service = 'huge' AND minute = $2`, [t, minute]);
     expect(row).toMatchObject({ count: 3 });
     expect(Number(row.latency_p95)).toBeLessThan(200);

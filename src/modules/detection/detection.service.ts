@@ -42,7 +42,7 @@ export interface MetricsSummary {
   drift: { psi: Record<string, number>; drift_alert: boolean; threshold: number; sample: number };
   active_model_version: number | null;
   last_trained_at: string | null;
-  /** Event time up to which per-minute series are closed and judged (null before the first event). */
+  /** The event-time watermark: minutes up to it are due to close (null before the first event). */
   series_watermark: string | null;
   /** The newest event time seen. */
   newest_event_time: string | null;

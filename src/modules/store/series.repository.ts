@@ -163,7 +163,8 @@ export class SeriesRepository {
   private async advanceWatermark(m: EntityManager, tenantId: string, now: number): Promise<{ maxEventTs: number; advancedAt: number } | null> {
     const rows: { max_event_ts: Date; advanced_at: Date }[] = await m.query(
       `WITH newest AS (
-         SELECT MAX(p.max_ts) AS ts FROM series_partials p
+         -- Partials written before the event-time columns existed have no max_ts: their minute is a lower bound.
+         SELECT COALESCE(MAX(p.max_ts), MAX(p.minute)) AS ts FROM series_partials p
           WHERE p.tenant_id = $1 AND p.minute = (SELECT MAX(minute) FROM series_partials WHERE tenant_id = $1)
        )
        INSERT INTO series_watermarks AS w (tenant_id, max_event_ts, advanced_at)
@@ -187,7 +188,7 @@ export class SeriesRepository {
   /** The tenant's watermark as the series job sees it now (null before its first event). */
   async watermark(tenantId: string, w: WatermarkSettings): Promise<Watermark> {
     const [row] = await this.dataSource.query(
-      `SELECT GREATEST(w.max_event_ts, (SELECT MAX(max_ts) FROM series_partials WHERE tenant_id = $1)) AS max_event_ts, w.advanced_at
+      `SELECT GREATEST(w.max_event_ts, (SELECT COALESCE(MAX(max_ts), MAX(minute)) FROM series_partials WHERE tenant_id = $1)) AS max_event_ts, w.advanced_at
          FROM (SELECT $1::text AS tenant_id) t LEFT JOIN series_watermarks w ON w.tenant_id = t.tenant_id`,
       [tenantId],
     );

@@ -131,7 +131,7 @@ export class MetricsSummaryDto {
   @ApiProperty({
     nullable: true,
     type: String,
-    description: 'Event time up to which per-minute series are closed and judged: the newest event time minus SERIES_GRACE_SECONDS (moved on by the wall clock only for a tenant quiet for SERIES_IDLE_SECONDS)',
+    description: 'The event-time watermark: the newest event time minus SERIES_GRACE_SECONDS (moved on by the wall clock only for a tenant quiet for SERIES_IDLE_SECONDS); the series job closes minutes up to it (see series_closed_until)',
   })
   series_watermark!: string | null;
   @ApiProperty({ nullable: true, type: String, description: 'The newest event time seen for the tenant' }) newest_event_time!: string | null;

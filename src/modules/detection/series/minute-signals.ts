@@ -96,6 +96,8 @@ const DECAY = Math.pow(2, -1 / HALF_LIFE);
 const SPREAD_DECAY = Math.pow(2, -1 / 1440);
 /** Minutes with data a signal needs before it is tested. */
 const WARMUP = 30;
+/** Learnt minutes the guarded signals need: their newest 20 minutes are still in the test windows, so 30 minutes of data in all. */
+const GUARDED_WARMUP = WARMUP - RING;
 /** After this many minutes of a lasting change the references learn it anyway (a new normal). */
 const MAX_FROZEN = 120;
 
@@ -259,10 +261,10 @@ export class MinuteSignals {
       (s.lastFinding ??= {})[finding.signal] = minuteMs;
     };
     if (s.traffic.minutes >= WARMUP) judge(this.testTraffic());
-    if (s.errors.minutes >= WARMUP) judge(this.testErrors());
-    if (s.anomalies.minutes >= WARMUP) judge(this.testAnomalies());
-    if (s.latency.minutes >= WARMUP) judge(this.testGauss('latency'));
-    if (s.payload.minutes >= WARMUP) judge(this.testGauss('payload'));
+    if (s.errors.minutes >= GUARDED_WARMUP) judge(this.testErrors());
+    if (s.anomalies.minutes >= GUARDED_WARMUP) judge(this.testAnomalies());
+    if (s.latency.minutes >= GUARDED_WARMUP) judge(this.testGauss('latency'));
+    if (s.payload.minutes >= GUARDED_WARMUP) judge(this.testGauss('payload'));
     // Traffic learns the minute at once: a drop is found in its first minutes, and a reference that
     // lagged 20 minutes behind the daily cycle would see every evening's decline as a drop.
     this.learn(minuteMs, m, ['traffic'], 0);
