@@ -248,6 +248,8 @@ const MULTIPLICITY = Math.log10(EVIDENCE);
 
 /** Positive gaps kept for inferring the interval. */
 const GAP_MEMORY = 7;
+/** Gaps seen before the seasonal profiles are sized from the inferred interval. */
+const PROFILE_GAPS = 3;
 /** σ ≈ 1.2533 × mean absolute deviation for a normal distribution. */
 const MAE_TO_SD = Math.sqrt(Math.PI / 2);
 /** Quantiles of |N(0,1)|: the tail models' prior before any data. */
@@ -689,7 +691,9 @@ export class SeriesDetector {
 
   /** Create the seasonal profiles once the sampling interval is known. */
   private ensureProfiles(): void {
-    if (this.interval === null) return;
+    // An inferred interval waits for the median of three gaps: the profiles' resolution is fixed
+    // at creation, and the first gap of an irregular series (NAB's traffic files) can be a hole.
+    if (this.interval === null || (this.fixedInterval === null && this.gapCount < PROFILE_GAPS)) return;
     const tu = this.tuning;
     if (this.useDaily && !this.daily) {
       const buckets = Math.max(1, Math.min(tu.dailyBuckets, Math.round(DAY_MS / this.interval)));
