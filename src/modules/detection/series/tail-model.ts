@@ -72,6 +72,8 @@ export class TailModel {
   private weight = 1;
   /** Sum of `count` (kept with it, so a query does not sum the bins). */
   private total = 0;
+  /** Highest bin ever filled: the bins above it are empty, so tail sums start here (not state). */
+  private top = 0;
   private readonly growth: number;
 
   /** @throws SeriesDetectorError on out-of-range options. */
@@ -97,8 +99,10 @@ export class TailModel {
   }
 
   private put(x: number, w: number): void {
-    this.count[tailBin(x)] += w;
+    const b = tailBin(x);
+    this.count[b] += w;
     this.total += w;
+    if (b > this.top) this.top = b;
   }
 
   private rescale(): void {
@@ -130,7 +134,7 @@ export class TailModel {
     let acc = 0;
     let s1 = 0;
     let s2 = 0;
-    let b = TAIL_BINS - 1;
+    let b = this.top;
     let lowest = 0;
     for (; b >= 1; b--) {
       if (count[b] <= 0) continue;
@@ -161,7 +165,7 @@ export class TailModel {
   private empiricalAbove(x: number): number {
     const bx = tailBin(x);
     let acc = 0;
-    for (let b = TAIL_BINS - 1; b > bx; b--) acc += this.count[b];
+    for (let b = this.top; b > bx; b--) acc += this.count[b];
     if (bx === 0) return acc + this.count[0];
     const frac = bx === TAIL_BINS - 1 ? 0.5 : Math.min(1, Math.max(0, Math.log10(binLo(bx + 1) / x) * PER_DECADE));
     return acc + this.count[bx] * frac;
@@ -191,6 +195,7 @@ export class TailModel {
       throw new SeriesDetectorError('tail model state: weight must be positive and total non-negative');
     }
     r.array(m.count);
+    for (let b = TAIL_BINS - 1; b > 0 && m.top === 0; b--) if (m.count[b] > 0) m.top = b;
     return m;
   }
 }
