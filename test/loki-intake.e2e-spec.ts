@@ -103,6 +103,14 @@ describe('POST /loki/api/v1/push: Loki semantics', () => {
     await post(gzipBomb, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }).expect(413);
   });
 
+  it('should answer 413 to a push of more entries than INGEST_MAX_ITEMS, counted while decoding (a small body of tiny entries)', async () => {
+    const entries = Array.from({ length: sut.config.ingestMaxItems + 1 }, () => ({ seconds: 1, line: '' }));
+    const body = snappyBlock(encodePushRequest([{ labels: '{app="many"}', entries }]));
+    expect(body.length).toBeLessThan(10_000);
+    const res = await post(body, { 'Content-Type': 'application/x-protobuf' }).expect(413);
+    expect(res.body).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: `The push holds more than ${sut.config.ingestMaxItems} entries or streams (INGEST_MAX_ITEMS)` });
+  });
+
   it('cases/10: should refuse streams with a duplicate label name or no label, by name, and store the valid stream of the same push', async () => {
     const s = nowSec();
     const line = JSON.stringify({ duration_ms: 100, status_code: 200 });
