@@ -12,7 +12,7 @@ describe('Access log levels', () => {
     sut = await startTestApp({ defaultTenant: t, tenants: [t], tenantApiKeys: { [t]: [key] }, metricsToken: 'scrape-token-3' });
     // Tests run without a logger: catch the access-log calls of the request middleware.
     for (const level of ['log', 'debug'] as const) {
-      jest.spyOn(Logger.prototype, level).mockImplementation(function (this: Logger, message: unknown) {
+      jest.spyOn(Logger.prototype, level).mockImplementation(function (this: Logger, message: unknown, ..._rest: unknown[]) {
         const m = message as { msg?: string; path?: string; status?: number };
         if ((this as unknown as { context?: string }).context === 'HTTP' && m?.msg === 'request') lines.push({ level, path: m.path!, status: m.status! });
       });
