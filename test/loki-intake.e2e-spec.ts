@@ -165,6 +165,8 @@ describe('POST /loki/api/v1/push: Loki semantics', () => {
     const [row] = await rows(a, 'long-line');
     expect(row).toMatchObject({ status_code: 500, metadata: { intake: { format: 'text', status_from: 'level', truncated: { line_bytes: Buffer.byteLength(line), kept_bytes: 8192 } } } });
     expect((row.metadata.message as string).length).toBe(8192);
+    const prom = await request(sut.http).get('/prom').expect(200);
+    expect(prom.text).toMatch(new RegExp(`anomaly_detector_loki_intake_lines_total\\{tenant="${a}",outcome="truncated"\\} [1-9]`));
   });
 
   it('should take lines whose own timestamp is an epoch number, and entries with structured metadata', async () => {
