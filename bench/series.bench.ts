@@ -3,20 +3,25 @@
  * size per series.
  *
  *   node dist/bench/index.js series [--input-dir /work/shared/data/nab-dev] [--rounds 5]
+ *                                   [--reference OTHER/dist]
  *
  * Every `*.csv` under the folder (NAB layout: `timestamp,value`) is read into memory once. Each
  * round then times, back to back on the same machine, (a) parsing every file's text
  * (`parseNabCsv`: timestamps and numbers) and (b) feeding every parsed series through a fresh
  * `SeriesDetector` (the NAB replay configuration). The figure that counts is the ratio of the
  * two per point, median over rounds: the machine is shared and noisy, a ratio within one run
- * is not. State size (the figure stored per series, limit 16 KB): the JSON of each detector's
+ * is not. Times are the process's CPU time (`process.cpuUsage`), not wall time. State size (the figure stored per series, limit 16 KB): the JSON of each detector's
  * state at the end of its file, and, for a live per-minute series after 8 days (largest daily and
  * weekly profiles), both the JSON and the heap taken by restored copies.
+ * With `--reference`, the compiled tree of another build (e.g. a checkout of an earlier commit after
+ * `npm run build`), each round also feeds the same series through that build's detector, right
+ * after this one's: `update_over_reference` is the cost per point relative to it, the figure that
+ * says "no dearer than before" on a noisy machine.
  * Prints `#` context lines, then one JSON line.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
@@ -31,6 +36,7 @@ export async function run(argv: string[]): Promise<void> {
       'input-dir': { type: 'string', default: '/work/shared/data/nab-dev' },
       rounds: { type: 'string', default: '5' },
       copies: { type: 'string', default: '200' },
+      reference: { type: 'string' },
     },
     strict: true,
   });
@@ -50,23 +56,43 @@ export async function run(argv: string[]): Promise<void> {
   );
   process.stdout.write(`# ${files.length} files, ${points} points from ${values['input-dir']}, ${rounds} rounds\n`);
 
+  const reference = values.reference === undefined ? null : loadReference(values.reference);
+
   // Warm-up so both code paths are optimised before timing.
   runDetectors(parsed.slice(0, 2));
+  if (reference) runDetectors(parsed.slice(0, 2), reference);
   parseAll(texts.slice(0, 2));
 
   const parseNs: number[] = [];
   const updateNs: number[] = [];
+  const referenceNs: number[] = [];
   let sink = 0;
+  /** CPU ns per point of one pass of `Detector` over every series. */
+  const timed = (Detector?: DetectorClass): number => {
+    const t = cpuNs();
+    sink += runDetectors(parsed, Detector).checksum;
+    return (cpuNs() - t) / points;
+  };
   for (let r = 0; r < rounds; r++) {
-    const t0 = process.hrtime.bigint();
+    const t0 = cpuNs();
     sink += parseAll(texts);
-    const t1 = process.hrtime.bigint();
-    sink += runDetectors(parsed).checksum;
-    const t2 = process.hrtime.bigint();
-    parseNs.push(Number(t1 - t0) / points);
-    updateNs.push(Number(t2 - t1) / points);
+    parseNs.push((cpuNs() - t0) / points);
+    let vsReference = '';
+    if (reference) {
+      // Alternate which build goes first, so neither always runs on a warmer cache.
+      if (r % 2 === 0) {
+        updateNs.push(timed());
+        referenceNs.push(timed(reference));
+      } else {
+        referenceNs.push(timed(reference));
+        updateNs.push(timed());
+      }
+      vsReference = `, reference ${referenceNs[r].toFixed(0)} ns/point, update/reference ${(updateNs[r] / referenceNs[r]).toFixed(2)}`;
+    } else {
+      updateNs.push(timed());
+    }
     process.stdout.write(
-      `# round ${r + 1}: parse ${parseNs[r].toFixed(0)} ns/point, update ${updateNs[r].toFixed(0)} ns/point, ratio ${(updateNs[r] / parseNs[r]).toFixed(2)}\n`,
+      `# round ${r + 1}: parse ${parseNs[r].toFixed(0)} ns/point, update ${updateNs[r].toFixed(0)} ns/point, ratio ${(updateNs[r] / parseNs[r]).toFixed(2)}${vsReference}\n`,
     );
   }
   const ratios = updateNs.map((u, i) => u / parseNs[i]);
@@ -90,6 +116,13 @@ export async function run(argv: string[]): Promise<void> {
       update_over_parse: median(ratios),
       update_over_parse_min: Math.min(...ratios),
       update_over_parse_max: Math.max(...ratios),
+      ...(reference
+        ? {
+            reference: values.reference,
+            reference_ns_per_point: median(referenceNs),
+            update_over_reference: median(updateNs.map((u, i) => u / referenceNs[i])),
+          }
+        : {}),
       state_json_bytes_nab_median: median(jsonBytes),
       state_json_bytes_nab_max: Math.max(...jsonBytes),
       state_json_bytes_live: liveJson.length,
@@ -100,18 +133,44 @@ export async function run(argv: string[]): Promise<void> {
   );
 }
 
+/**
+ * CPU time of this process in ns (user + system): on a shared machine, wall time also counts the
+ * time spent waiting for a core, which is the other work's, not ours.
+ */
+function cpuNs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) * 1000;
+}
+
 function parseAll(texts: string[]): number {
   let n = 0;
   for (const t of texts) n += parseNabCsv(t).times.length;
   return n;
 }
 
+/** The detector class of another build's compiled tree (`<dist>/src/modules/detection/series/series-detector.js`). */
+function loadReference(dist: string): DetectorClass {
+  const mod = require(resolve(dist, 'src/modules/detection/series/series-detector.js')) as {
+    SeriesDetector?: DetectorClass;
+  };
+  if (typeof mod.SeriesDetector !== 'function') throw new Error(`${dist}: no SeriesDetector in that build`);
+  return mod.SeriesDetector;
+}
+
+/** What the bench needs of a detector class, this build's or a reference one's. */
+type DetectorClass = new (options: typeof NAB_DETECTOR_OPTIONS) => {
+  update(t: number, v: number | null): { likelihood: number };
+};
+
 /** Feed each series through a fresh detector; returns a checksum (keeps the work observable) and state sizes. */
-function runDetectors(series: NabSeries[]): { checksum: number; jsonBytes: number[] } {
+function runDetectors(
+  series: NabSeries[],
+  Detector: DetectorClass = SeriesDetector,
+): { checksum: number; jsonBytes: number[] } {
   let checksum = 0;
   const jsonBytes: number[] = [];
   for (const s of series) {
-    const d = new SeriesDetector(NAB_DETECTOR_OPTIONS);
+    const d = new Detector(NAB_DETECTOR_OPTIONS);
     const { times, values } = s;
     for (let i = 0; i < times.length; i++) {
       const v = values[i];

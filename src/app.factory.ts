@@ -49,6 +49,8 @@ export async function createApp(config: AppConfig, database: Database, logger?: 
   app.disable('x-powered-by');
   app.set('query parser', 'extended');
   app.use(rejectUndecodablePath);
+  // Which X-Forwarded-For hops to believe for req.ip (the per-address limit of failed authentications).
+  app.set('trust proxy', config.trustProxy);
   app.useGlobalPipes(createValidationPipe());
   app.enableShutdownHooks();
   setupOpenApi(app);

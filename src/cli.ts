@@ -3,7 +3,7 @@ import { INestApplicationContext, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { closeSync, openSync, writeSync, renameSync, fsyncSync, mkdirSync } from 'fs';
 import { dirname } from 'path';
-import { parseArgs } from 'util';
+import { Command as CommanderCommand, CommanderError, Option } from 'commander';
 import { WorkerModule } from './app.module';
 import { AppConfig, ConfigError, loadConfig } from './config/app-config';
 import { JsonLogger } from './modules/observability/json-logger';
@@ -16,11 +16,7 @@ import { SchedulerService } from './modules/retrain/retrain.jobs';
 import { parseReplayArgs, replayNab } from './modules/detection/series/nab-replay';
 import { ReplayEngine, replaySettingsOf } from './modules/detection/replay/replay-engine';
 import { runEvaluate } from './modules/detection/evaluation/evaluate.command';
-
-/** Progress for people at a terminal; silent when output is piped or in CI. */
-const progress = (msg: string) => {
-  if (process.stderr.isTTY) process.stderr.write(`${msg}\n`);
-};
+import { ProgressReporter } from './common/progress-reporter';
 
 async function withContext<T>(config: AppConfig, fn: (ctx: INestApplicationContext) => Promise<T>): Promise<T> {
   const db = await Database.open(config);
@@ -45,6 +41,8 @@ async function replayEvents(config: AppConfig, input: string, output: string): P
     const registry = ctx.get(ModelRegistryService);
     mkdirSync(dirname(output), { recursive: true });
     const fd = openSync(output, 'w');
+    const total = [...dataset.byTenant.values()].reduce((n, d) => n + d.events.length, 0);
+    const progress = new ProgressReporter('replay', total, 'events');
     try {
       for (const [tenant, data] of dataset.byTenant) {
         const active = config.tenants.includes(tenant) ? await registry.active(tenant) : null;
@@ -52,7 +50,7 @@ async function replayEvents(config: AppConfig, input: string, output: string): P
         const events = [...data.events].sort((a, b) => a.timestamp.getTime() - b.timestamp.getTime());
         for (let i = 0; i < events.length; i += 5000) {
           engine.addEvents(events.slice(i, i + 5000));
-          progress(`${tenant}: ${Math.min(events.length, i + 5000)}/${events.length} events`);
+          progress.increment(Math.min(5000, events.length - i), tenant);
         }
         await engine.finish();
         for (const d of engine.detections) writeSync(fd, JSON.stringify({ tenant, ...d }) + '\n');
@@ -61,19 +59,32 @@ async function replayEvents(config: AppConfig, input: string, output: string): P
         );
       }
     } finally {
+      progress.stop();
       closeSync(fd);
     }
   });
   process.stdout.write(`wrote ${output}\n`);
 }
 
-type Command = { describe: string; run: (config: AppConfig, args: string[]) => Promise<void> };
+/** Parsed options of a command, by camel-cased name (`--input-dir` → `inputDir`). */
+type Options = Record<string, string | boolean | undefined>;
+
+/** An option as commander declares it: flags (`--days <n>`), help text, default, allowed values. */
+type OptionSpec = { flags: string; help: string; default?: string; choices?: readonly string[] };
+
+type Command = { describe: string; options?: OptionSpec[]; run: (config: AppConfig, opts: Options) => Promise<void> };
+
+const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
 
 const COMMANDS: Record<string, Command> = {
   scheduler: {
-    describe: 'run the detection/retrain loop [--tenant T] [--once]; joins a running service safely (advisory locks)',
-    run: async (config, args) => {
-      const { values } = parseArgs({ args, options: { tenant: { type: 'string' }, once: { type: 'boolean', default: false } } });
+    describe: 'run the detection/retrain loop; joins a running service safely (advisory locks)',
+    options: [
+      { flags: '--tenant <tenant>', help: 'only this tenant (default: every enabled tenant)' },
+      { flags: '--once', help: 'one pass, then exit' },
+    ],
+    run: async (config, opts) => {
+      const values = { tenant: str(opts.tenant), once: opts.once === true };
       if (values.tenant && !config.tenants.includes(values.tenant)) {
         throw new Error(`tenant ${values.tenant} is not enabled (enabled: ${config.tenants.join(', ')})`);
       }
@@ -99,12 +110,15 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'generate-data': {
-    describe: 'write seeded synthetic logs with labelled incidents for every tenant [--days N] [--seed S] [--out FILE]',
-    run: async (config, args) => {
-      const { values } = parseArgs({
-        args,
-        options: { days: { type: 'string', default: '2' }, seed: { type: 'string', default: '7' }, out: { type: 'string' }, end: { type: 'string' } },
-      });
+    describe: 'write seeded synthetic logs with labelled incidents for every tenant (NDJSON)',
+    options: [
+      { flags: '--days <n>', help: 'days of traffic, in (0, 60]', default: '2' },
+      { flags: '--seed <s>', help: 'integer seed of the generator', default: '7' },
+      { flags: '--out <file>', help: 'output file (default: TRAINING_DATASET_PATH)' },
+      { flags: '--end <iso>', help: 'end of the generated range, ISO 8601 (default: now)' },
+    ],
+    run: async (config, opts) => {
+      const values = { days: str(opts.days), seed: str(opts.seed), out: str(opts.out), end: str(opts.end) };
       const days = Number(values.days);
       const seed = Number(values.seed);
       if (!(days > 0 && days <= 60)) throw new Error('--days must be in (0, 60]');
@@ -118,6 +132,10 @@ const COMMANDS: Record<string, Command> = {
       const fd = openSync(tmp, 'w');
       const counts = new Map<string, { events: number; labelled: number }>();
       let buffer = '';
+      // Progress in hours of generated traffic, per tenant (each tenant's traffic is generated in time order).
+      const hours = Math.ceil(days * 24);
+      const progress = new ProgressReporter('generate-data', hours * config.tenants.length, 'tenant-hours');
+      const startMs = end.getTime() - days * 86_400_000;
       for (const e of generateSyntheticLogs({ tenants: config.tenants, days, end, seed })) {
         const c = counts.get(e.tenant) ?? { events: 0, labelled: 0 };
         c.events++;
@@ -127,9 +145,11 @@ const COMMANDS: Record<string, Command> = {
         if (buffer.length > 1 << 20) {
           writeSync(fd, buffer);
           buffer = '';
-          progress(`generated ${[...counts.values()].reduce((a, b) => a + b.events, 0)} events`);
+          const done = (counts.size - 1) * hours + Math.floor((Date.parse(String(e.timestamp)) - startMs) / 3_600_000);
+          progress.update(Math.max(0, done), e.tenant);
         }
       }
+      progress.stop();
       writeSync(fd, buffer);
       fsyncSync(fd);
       closeSync(fd);
@@ -139,14 +159,17 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   train: {
-    describe: 'train, register and activate a model per tenant from TRAINING_DATASET_PATH [--tenant T] [--input FILE]',
-    run: async (config, args) => {
-      const { values } = parseArgs({ args, options: { tenant: { type: 'string' }, input: { type: 'string' } } });
+    describe: 'train, register and activate a model per tenant from TRAINING_DATASET_PATH',
+    options: [
+      { flags: '--tenant <tenant>', help: 'only this tenant (default: every enabled tenant)' },
+      { flags: '--input <file>', help: 'JSON array or NDJSON of events (default: TRAINING_DATASET_PATH)' },
+    ],
+    run: async (config, opts) => {
+      const values = { tenant: str(opts.tenant), input: str(opts.input) };
       const input = values.input ?? config.trainingDatasetPath;
       if (values.tenant && !config.tenants.includes(values.tenant)) {
         throw new Error(`tenant ${values.tenant} is not enabled (enabled: ${config.tenants.join(', ')})`);
       }
-      progress(`reading ${input}`);
       const dataset = await readTrainingDataset(input, config.defaultTenant, config.ingestMaxMetadataBytes);
       if (dataset.invalid) {
         process.stderr.write(`skipped ${dataset.invalid} invalid items, e.g. ${JSON.stringify(dataset.examples.slice(0, 2))}\n`);
@@ -158,15 +181,15 @@ const COMMANDS: Record<string, Command> = {
       await withContext(config, async (ctx) => {
         const training = ctx.get(TrainingService);
         const registry = ctx.get(ModelRegistryService);
-        let i = 0;
-        for (const tenant of tenants) {
-          i++;
+        // Training runs in a worker: the bar counts tenants and its clock keeps moving meanwhile.
+        const progress = new ProgressReporter('train', tenants.length, 'tenants');
+        for (const [i, tenant] of tenants.entries()) {
           const data = dataset.byTenant.get(tenant);
+          progress.update(i, data?.events.length ? `${tenant} (${data.events.length} events)` : tenant);
           if (!data?.events.length) {
             process.stdout.write(`${tenant}: no events in ${input}; no model\n`);
             continue;
           }
-          progress(`[${i}/${tenants.length}] training ${tenant} on ${data.events.length} events`);
           const started = Date.now();
           const r = await training.train(tenant, data.events, 'dataset', data.labels);
           const file = r.status === 'active' ? registry.writeModelFile(tenant, r.model) : undefined;
@@ -183,6 +206,7 @@ const COMMANDS: Record<string, Command> = {
             }) + '\n',
           );
         }
+        progress.stop();
       });
     },
   },
@@ -190,7 +214,19 @@ const COMMANDS: Record<string, Command> = {
     describe:
       'backtest: --format nab scores NAB CSVs with the series detector (--input F --output G | --input-dir D --output-dir O); ' +
       '--format ndjson replays events (ingest shape, optional tenant) through event and series detection into NDJSON detections',
-    run: async (config, args) => {
+    options: [
+      { flags: '--input <file>', help: 'input file (NAB CSV, or events as JSON/NDJSON with --format ndjson)' },
+      { flags: '--output <file>', help: 'output file' },
+      { flags: '--input-dir <dir>', help: 'folder of NAB CSVs (recursive), with --output-dir' },
+      { flags: '--output-dir <dir>', help: 'folder for the scored CSVs' },
+      { flags: '--format <format>', help: 'input format', default: 'nab', choices: ['nab', 'ndjson'] },
+    ],
+    run: async (config, opts) => {
+      // The pairing rules (file or folder, each with its output) live with the NAB replay.
+      const args = ['input', 'output', 'input-dir', 'output-dir', 'format'].flatMap((flag) => {
+        const v = str(opts[flag.replace(/-(\w)/g, (_m, c: string) => c.toUpperCase())]);
+        return v === undefined ? [] : [`--${flag}`, v];
+      });
       const { target, format } = parseReplayArgs(args);
       if (format === 'ndjson') {
         if (!('input' in target)) throw new Error('--format ndjson takes --input F --output G');
@@ -198,7 +234,12 @@ const COMMANDS: Record<string, Command> = {
         return;
       }
       const started = Date.now();
-      const r = replayNab(target, { format, onFile: (done, total, file) => progress(`[${done}/${total}] ${file}`) });
+      let progress: ProgressReporter | undefined;
+      const r = replayNab(target, {
+        format,
+        onFile: (done, total, file) => (progress ??= new ProgressReporter('replay', total, 'files')).update(done, file),
+      });
+      progress?.stop();
       const out = 'output' in target ? target.output : target.outputDir;
       process.stdout.write(`replayed ${r.files} file(s), ${r.rows} rows in ${Date.now() - started} ms -> ${out}\n`);
     },
@@ -229,42 +270,72 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
-function usage(): string {
-  return (
-    'usage: node dist/src/cli.js <command> [args]\n\ncommands:\n' +
-    Object.entries(COMMANDS)
-      .map(([name, c]) => `  ${name.padEnd(16)} ${c.describe}`)
-      .join('\n') +
-    '\n'
-  );
+/** Usage errors (unknown command or option, a bad value): exit code 2, as the service's config errors. */
+const USAGE_ERROR = 2;
+
+/**
+ * The command line, declared with commander: `--help` on the program and on every command, errors
+ * naming the unknown option or the allowed values. Configuration is loaded only when a command
+ * runs, so `--help` works without a database or a valid environment.
+ */
+function buildProgram(ran: { code: number }): CommanderCommand {
+  const program = new CommanderCommand('cli.js')
+    .usage('<command> [options]   (npm run <command> -- [options])')
+    .description('anomaly-detector command line: data, training, replay, scheduler, migrations. Settings come from the environment and .env, as for the service.')
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+    .helpCommand(true);
+  // Listed for help only: main() hands `evaluate` its arguments before this program parses anything.
+  program.command('evaluate').description('send a seeded labelled scenario through a running service and report its incidents (evaluate --help)');
+  for (const [name, spec] of Object.entries(COMMANDS)) {
+    const cmd = program.command(name).description(spec.describe).exitOverride().showHelpAfterError(`(npm run cli -- ${name} --help for usage)`);
+    for (const o of spec.options ?? []) {
+      const option = new Option(o.flags, o.help);
+      if (o.default !== undefined) option.default(o.default);
+      if (o.choices) option.choices(o.choices);
+      cmd.addOption(option);
+    }
+    cmd.action(async (opts: Options) => {
+      let config: AppConfig;
+      try {
+        config = loadConfig();
+      } catch (e) {
+        if (e instanceof ConfigError) {
+          process.stderr.write(`anomaly-detector: ${e.message}\n`);
+          ran.code = 2;
+          return;
+        }
+        throw e;
+      }
+      // Logs go to stderr so stdout carries only the command's own output.
+      Logger.overrideLogger(new JsonLogger(config.logLevel, (line) => process.stderr.write(line + '\n')));
+      await spec.run(config, opts);
+    });
+  }
+  return program;
 }
 
 /**
  * One CLI behind the npm scripts. Uses the same configuration as the service; with the embedded
  * database it joins the server the running service holds instead of starting a second one.
+ * Returns the exit code: 0 done (or help shown), 2 a usage or configuration error.
  */
 async function main(argv: string[]): Promise<number> {
-  const [name, ...args] = argv;
-  if (name === 'evaluate') return runEvaluate(args); // an HTTP client of a running service: no config, no database
-  const command = name ? COMMANDS[name] : undefined;
-  if (!command) {
-    process.stderr.write(name && name !== '--help' ? `unknown command: ${name}\n${usage()}` : usage());
-    return name && name !== '--help' ? 2 : 0;
+  // An HTTP client of a running service with options (and --help) of its own: no config, no database.
+  if (argv[0] === 'evaluate') return runEvaluate(argv.slice(1));
+  const ran = { code: 0 };
+  const program = buildProgram(ran);
+  if (!argv.length) {
+    program.outputHelp({ error: true });
+    return USAGE_ERROR;
   }
-  let config: AppConfig;
   try {
-    config = loadConfig();
+    await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`anomaly-detector: ${e.message}\n`);
-      return 2;
-    }
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : USAGE_ERROR;
     throw e;
   }
-  // Logs go to stderr so stdout carries only the command's own output.
-  Logger.overrideLogger(new JsonLogger(config.logLevel, (line) => process.stderr.write(line + '\n')));
-  await command.run(config, args);
-  return 0;
+  return ran.code;
 }
 
 main(process.argv.slice(2)).then(

@@ -100,7 +100,7 @@ describe('Tenancy guard in production', () => {
   it('should not open a tenant in production even if the config were built without keys check', async () => {
     const t = newTenantId();
     const key = newApiKey();
-    const sut = await startTestApp({ environment: 'production', defaultTenant: t, tenants: [t], tenantApiKeys: { [t]: [key] } });
+    const sut = await startTestApp({ environment: 'production', defaultTenant: t, tenants: [t], tenantApiKeys: { [t]: [key] }, metricsToken: 'scrape-token-2' });
     try {
       await request(sut.http).get('/tenant').expect(401);
       await request(sut.http).get('/tenant').set('X-API-Key', key).expect(200);
@@ -109,3 +109,33 @@ describe('Tenancy guard in production', () => {
     }
   });
 });
+
+describe('Failed authentications per client address', () => {
+  it('should answer 429 to an address past AUTH_FAILURE_LIMIT_PER_MINUTE failures, valid key or not, and count other addresses apart', async () => {
+    const [t, other] = [newTenantId(), newTenantId()];
+    const key = newApiKey();
+    const sut = await startTestApp({
+      multiTenantEnabled: true,
+      defaultTenant: t,
+      tenants: [t, other],
+      tenantApiKeys: { [t]: [key], [other]: [newApiKey()] },
+      authFailureLimitPerMinute: 3,
+      trustProxy: 'loopback',
+    });
+    const from = (ip: string) => ({ 'X-Forwarded-For': ip });
+    try {
+      await request(sut.http).get('/tenant').set(from('203.0.113.7')).set('X-API-Key', 'guess-0001').expect(401);
+      await request(sut.http).get('/tenant').set(from('203.0.113.7')).expect(401);
+      await request(sut.http).get('/tenant').set(from('203.0.113.7')).set('X-API-Key', key).query({ tenant: other }).expect(403);
+      const blocked = await request(sut.http).get('/tenant').set(from('203.0.113.7')).set('X-API-Key', key).expect(429);
+      expect(blocked.body.code).toBe('RATE_LIMITED');
+      expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+      // Another address is not affected, and public routes stay open.
+      await request(sut.http).get('/tenant').set(from('198.51.100.9')).set('X-API-Key', key).expect(200);
+      await request(sut.http).get('/healthz').set(from('203.0.113.7')).expect(200);
+    } finally {
+      await sut.close();
+    }
+  });
+});
+

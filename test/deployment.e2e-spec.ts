@@ -312,7 +312,14 @@ describe('Deployment files', () => {
       expect(new URL(config.lokiPushUrl!).hostname).toBe('loki');
       expect(new URL(config.lokiPushUrl!).pathname).toBe('/loki/api/v1/push');
       expect(config.port).toBe(8000);
-      expect(app.ports).toContain(`${config.port}:${config.port}`);
+      expect(app.ports).toContain(`127.0.0.1:${config.port}:${config.port}`);
+      // Nothing of the stack listens beyond this machine; Grafana has no default password.
+      for (const [name, service] of Object.entries(compose().services)) {
+        for (const port of service.ports ?? []) expect({ name, port }).toEqual({ name, port: expect.stringMatching(/^127\.0\.0\.1:/) });
+      }
+      const grafana = compose().services.grafana.environment as Record<string, string>;
+      expect(grafana.GF_SECURITY_ADMIN_PASSWORD).toMatch(/^\$\{GRAFANA_ADMIN_PASSWORD:\?/);
+      expect(grafana.GF_AUTH_ANONYMOUS_ENABLED).toBe('${GRAFANA_ANONYMOUS:-false}');
       // And with no .env at all (env_file is optional).
       expect(() => buildConfig(Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(String(v), {})])))).not.toThrow();
       const pg = compose().services.postgres.environment!;

@@ -103,6 +103,14 @@ describe('POST /loki/api/v1/push: Loki semantics', () => {
     await post(gzipBomb, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }).expect(413);
   });
 
+  it('should answer 413 to a push of more entries than INGEST_MAX_ITEMS, counted while decoding (a small body of tiny entries)', async () => {
+    const entries = Array.from({ length: sut.config.ingestMaxItems + 1 }, () => ({ seconds: 1, line: '' }));
+    const body = snappyBlock(encodePushRequest([{ labels: '{app="many"}', entries }]));
+    expect(body.length).toBeLessThan(10_000);
+    const res = await post(body, { 'Content-Type': 'application/x-protobuf' }).expect(413);
+    expect(res.body).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: `The push holds more than ${sut.config.ingestMaxItems} entries or streams (INGEST_MAX_ITEMS)` });
+  });
+
   it('cases/10: should refuse streams with a duplicate label name or no label, by name, and store the valid stream of the same push', async () => {
     const s = nowSec();
     const line = JSON.stringify({ duration_ms: 100, status_code: 200 });
@@ -157,6 +165,8 @@ describe('POST /loki/api/v1/push: Loki semantics', () => {
     const [row] = await rows(a, 'long-line');
     expect(row).toMatchObject({ status_code: 500, metadata: { intake: { format: 'text', status_from: 'level', truncated: { line_bytes: Buffer.byteLength(line), kept_bytes: 8192 } } } });
     expect((row.metadata.message as string).length).toBe(8192);
+    const prom = await request(sut.http).get('/prom').expect(200);
+    expect(prom.text).toMatch(new RegExp(`anomaly_detector_loki_intake_lines_total\\{tenant="${a}",outcome="truncated"\\} [1-9]`));
   });
 
   it('should take lines whose own timestamp is an epoch number, and entries with structured metadata', async () => {

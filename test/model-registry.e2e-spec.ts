@@ -46,6 +46,19 @@ describe(ModelRegistryService.name, () => {
     });
   });
 
+  describe('register with a validation', () => {
+    it('should store a failed validation as rejected with its reason and figures, leaving the active one', async () => {
+      const before = (await sut.active(a))?.version;
+      const r = await sut.register(a, model(500, 8), 'events', { validation: { passed: false, holdout: 50 }, rejectedReason: 'misses 2 of 2 confirmed anomalies' });
+      expect(r).toMatchObject({ status: 'rejected', stats: { rejectedReason: 'misses 2 of 2 confirmed anomalies', validation: { passed: false, holdout: 50 } } });
+      expect((await sut.active(a))?.version).toBe(before);
+      expect(await sut.activate(a, r.version)).toBe(false);
+      expect((await sut.find(a, r.version))?.stats).toMatchObject({ rejectedReason: 'misses 2 of 2 confirmed anomalies' });
+      expect(await sut.lastRegisteredAt(a)).toEqual((await sut.find(a, r.version))?.createdAt);
+      expect(await sut.lastRegisteredAt(b)).toBeNull();
+    });
+  });
+
   describe('activate', () => {
     it('should roll back to an earlier version and serve it from the cache', async () => {
       expect(await sut.activate(a, 1)).toBe(true);

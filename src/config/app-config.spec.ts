@@ -104,6 +104,9 @@ describe(loadConfig.name, () => {
       ['a key too short', { TENANT_API_KEYS: '{"default":"short"}' }, 'TENANT_API_KEYS'],
       ['a key for an unknown tenant', { TENANT_API_KEYS: '{"other":"long-enough-key"}' }, 'TENANT_API_KEYS'],
       ['production without keys', { ENVIRONMENT: 'production' }, 'TENANT_API_KEYS'],
+      ['staging without keys', { ENVIRONMENT: 'staging' }, 'TENANT_API_KEYS'],
+      ['production without METRICS_TOKEN', { ENVIRONMENT: 'production', TENANT_API_KEYS: '{"default":"long-enough-key"}' }, 'METRICS_TOKEN'],
+      ['a bad TRUST_PROXY', { TRUST_PROXY: 'every*one' }, 'TRUST_PROXY'],
       ['PORT out of range', { PORT: '70000' }, 'PORT'],
       ['unknown ENVIRONMENT', { ENVIRONMENT: 'qa' }, 'ENVIRONMENT'],
       ['bad boolean', { MULTI_TENANT_ENABLED: 'maybe' }, 'MULTI_TENANT_ENABLED'],
@@ -118,6 +121,12 @@ describe(loadConfig.name, () => {
       const problems = problemsOf(() => loadConfig({ env, cwd: dir() }));
       expect(problems.map((p) => p.variable)).toContain(variable);
       expect(problems.every((p) => p.reason.length > 0)).toBe(true);
+    });
+
+    it('should start production without METRICS_TOKEN only with METRICS_PUBLIC=true', () => {
+      const env = { ENVIRONMENT: 'production', TENANT_API_KEYS: '{"default":"long-enough-key"}' };
+      expect(loadConfig({ env: { ...env, METRICS_PUBLIC: 'true' }, cwd: dir() }).metricsPublic).toBe(true);
+      expect(loadConfig({ env: { ...env, METRICS_TOKEN: 'scrape-token' }, cwd: dir() }).metricsToken).toBe('scrape-token');
     });
 
     it('should report every bad variable at once', () => {
@@ -151,6 +160,7 @@ describe(AppConfig.name, () => {
   describe('from', () => {
     it('should validate cross-field rules for configs built in code', () => {
       expect(() => AppConfig.from({ environment: 'production', tenants: ['a'], defaultTenant: 'a' })).toThrow(ConfigError);
+      expect(() => AppConfig.from({ environment: 'staging', tenants: ['a'], defaultTenant: 'a' })).toThrow(ConfigError);
     });
   });
 });

@@ -69,6 +69,14 @@ const bool = (raw: string): boolean => {
   if (['0', 'false', 'no', 'off'].includes(v)) return false;
   throw new Error(`"${raw}" is not a boolean (use true or false)`);
 };
+/** Express's `trust proxy`: true/false, a hop count, or a comma-separated list of addresses/subnets. */
+const trustProxy = (raw: string): boolean | number | string => {
+  const v = raw.trim().toLowerCase();
+  if (['true', 'false'].includes(v)) return v === 'true';
+  if (/^\d+$/.test(v)) return Number(v);
+  if (/^[\w.:/, -]+$/.test(v)) return raw.trim();
+  throw new Error(`"${raw}" is not true, false, a hop count or a list of addresses`);
+};
 const oneOf = <T extends string>(values: readonly T[]) => (raw: string): T => {
   const v = raw.toLowerCase() as T;
   if (!values.includes(v)) throw new Error(`"${raw}" is not one of ${values.join(', ')}`);
@@ -170,6 +178,12 @@ export class AppConfig {
 
   // http
   metricsToken: string | undefined = undefined;
+  /** Serve /prom without a token on purpose in production (METRICS_PUBLIC=true). */
+  metricsPublic = false;
+  /** 401/403 answers per client address per minute before that address gets 429 (key guessing). */
+  authFailureLimitPerMinute = 30;
+  /** Express's `trust proxy` (TRUST_PROXY): which proxies' X-Forwarded-For names the client address. */
+  trustProxy: boolean | number | string = false;
   requestBodyMaxBytes = 1024 * 1024;
   ingestMaxItems = 5000;
   ingestMaxBytes = 10 * 1024 * 1024;
@@ -261,7 +275,15 @@ export class AppConfig {
     return this.environment === 'production';
   }
 
-  /** Tenants that have no key: open in development, refused in production. */
+  /**
+   * Whether a tenant without a key is open: in development (and the test suite's `test`) only;
+   * staging and production refuse to start with one.
+   */
+  get allowsOpenTenants(): boolean {
+    return this.environment === 'development' || this.environment === 'test';
+  }
+
+  /** Tenants that have no key: open in development, refused elsewhere. */
   get openTenants(): string[] {
     return this.tenants.filter((t) => !this.tenantApiKeys[t]?.length);
   }
@@ -369,6 +391,9 @@ function buildConfigWith(r: Reader): AppConfig {
   c.rateLimitPerMinute = r.get('RATE_LIMIT_PER_MINUTE', c.rateLimitPerMinute, int(1));
 
   c.metricsToken = r.get('METRICS_TOKEN', undefined as string | undefined, (s) => s);
+  c.metricsPublic = r.get('METRICS_PUBLIC', c.metricsPublic, bool);
+  c.authFailureLimitPerMinute = r.get('AUTH_FAILURE_LIMIT_PER_MINUTE', c.authFailureLimitPerMinute, int(1));
+  c.trustProxy = r.get('TRUST_PROXY', c.trustProxy, trustProxy);
   c.ingestMaxItems = r.get('INGEST_MAX_ITEMS', c.ingestMaxItems, int(1, 1_000_000));
   c.ingestMaxBytes = r.get('INGEST_MAX_BYTES', c.ingestMaxBytes, int(1024, 1024 * 1024 * 1024));
   c.ingestMaxMetadataBytes = r.get('INGEST_MAX_METADATA_BYTES', c.ingestMaxMetadataBytes, int(64, 1024 * 1024));
@@ -451,8 +476,11 @@ function validateCrossFields(c: AppConfig, r: Reader): void {
       owners.set(key, tenant);
     }
   }
-  if (c.isProduction && c.openTenants.length) {
-    r.fail('TENANT_API_KEYS', `production requires a key for every enabled tenant; missing: ${c.openTenants.join(', ')}`);
+  if (!c.allowsOpenTenants && c.openTenants.length) {
+    r.fail('TENANT_API_KEYS', `${c.environment} requires a key for every enabled tenant (only development may leave one open); missing: ${c.openTenants.join(', ')}`);
+  }
+  if (c.isProduction && !c.metricsToken && !c.metricsPublic) {
+    r.fail('METRICS_TOKEN', 'production requires it: /prom shows every tenant\'s figures (set METRICS_PUBLIC=true to serve /prom without a token on purpose)');
   }
   if (c.lokiBearerToken && (c.lokiUsername || c.lokiPassword)) {
     r.fail('LOKI_BEARER_TOKEN', 'set either LOKI_BEARER_TOKEN or LOKI_USERNAME/LOKI_PASSWORD, not both');

@@ -74,5 +74,10 @@ describe(validateChallenger.name, () => {
     expect(validateChallenger(learntIncident, null, { holdout, confirmed, falsePositives: [] }, 0.01).failures).toEqual(
       ['misses 10 of 10 confirmed anomalies'],
     );
+    // Anomalies of a service it was not trained on are a baseline's to judge, not its.
+    const elsewhere = confirmed.map((e) => ({ ...e, service: 'other' }));
+    expect(
+      validateChallenger(learntIncident, null, { holdout, confirmed: elsewhere, falsePositives: [] }, 0.01),
+    ).toMatchObject({ passed: true, confirmed: 0 });
   });
 });

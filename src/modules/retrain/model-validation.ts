@@ -73,6 +73,7 @@ function figures(model: AnomalyModel, sets: ValidationSets): { figures: ModelFig
  * 2. it flags every confirmed anomaly that the active model flags (all of them without one): a
  *    model trained on incident traffic has learnt the incident as normal;
  * 3. it flags no more of the anomalies marked false positive than the active model does.
+ * Feedback on services the challenger does not know (left out of its training) is not counted.
  * Time features need no rule here: the model turns them off itself when its training window does
  * not cover their cycle.
  */
@@ -82,6 +83,9 @@ export function validateChallenger(
   sets: ValidationSets,
   contamination: number,
 ): ValidationReport {
+  // Feedback on services the challenger never saw is not its to answer: a baseline would score them.
+  const known = (list: readonly LogEvent[]) => list.filter((e) => challenger.knowsService(e.service));
+  sets = { holdout: sets.holdout, confirmed: known(sets.confirmed), falsePositives: known(sets.falsePositives) };
   const mine = figures(challenger, sets);
   const theirs = champion ? figures(champion.model, sets) : null;
   const maxAnomalies = anomalyBound(sets.holdout.length, contamination);

@@ -2,6 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { IS_PUBLIC } from './public.decorator';
+import { AuthFailureLimiter } from './auth-failure-limiter.service';
 import { RateLimiterService } from './rate-limiter.service';
 import { TenancyException } from './tenancy.exception';
 import { TenantContext, TenantRegistry } from './tenant-registry.service';
@@ -39,7 +40,8 @@ function requestedTenant(req: Request): string | undefined {
 /**
  * The global guard of every controller: resolves the tenant from the API key and the requested
  * tenant, then applies the tenant's rate limit. 401 for a missing or unknown key; 403 when a valid
- * key asks for any other tenant, existing or not, so tenant names cannot be probed.
+ * key asks for any other tenant, existing or not, so tenant names cannot be probed. Every 401/403
+ * counts against the client address (AuthFailureLimiter): past the limit it gets 429.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
@@ -47,6 +49,7 @@ export class ApiKeyGuard implements CanActivate {
     private readonly reflector: Reflector,
     private readonly registry: TenantRegistry,
     private readonly rateLimiter: RateLimiterService,
+    private readonly authFailures: AuthFailureLimiter,
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
@@ -55,7 +58,16 @@ export class ApiKeyGuard implements CanActivate {
     const req = ctx.switchToHttp().getRequest<Request & { tenant?: TenantContext }>();
     const res = ctx.switchToHttp().getResponse<Response>();
 
-    const tenant = this.resolve(req);
+    const address = req.ip ?? req.socket?.remoteAddress ?? 'unknown';
+    const wait = this.authFailures.retryAfter(address);
+    if (wait) throw TenancyException.rateLimited(wait, this.authFailures.limit, 'failed authentications from this address');
+    let tenant: TenantContext;
+    try {
+      tenant = this.resolve(req);
+    } catch (e) {
+      if (e instanceof TenancyException && (e.getStatus() === 401 || e.getStatus() === 403)) this.authFailures.record(address);
+      throw e;
+    }
     const decision = await this.rateLimiter.consume(tenant.id);
     if (!decision.allowed) throw TenancyException.rateLimited(decision.retryAfterSeconds, decision.limit);
     res.setHeader('X-RateLimit-Remaining', String(decision.remaining));

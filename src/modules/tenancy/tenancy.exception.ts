@@ -24,11 +24,11 @@ export class TenancyException extends AppException {
     return new TenancyException(HttpStatus.FORBIDDEN, ErrorCode.TENANT_FORBIDDEN, 'This API key cannot access the requested tenant');
   }
 
-  static rateLimited(retryAfterSeconds: number, limit: number): TenancyException {
+  static rateLimited(retryAfterSeconds: number, limit: number, what = 'requests'): TenancyException {
     return new TenancyException(
       HttpStatus.TOO_MANY_REQUESTS,
       ErrorCode.RATE_LIMITED,
-      `Rate limit of ${limit} requests per minute exceeded; retry in ${retryAfterSeconds} s`,
+      `Rate limit of ${limit} ${what} per minute exceeded; retry in ${retryAfterSeconds} s`,
       undefined,
       { 'Retry-After': String(retryAfterSeconds) },
     );

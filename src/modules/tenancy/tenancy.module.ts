@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ApiKeyGuard } from './api-key.guard';
+import { AuthFailureLimiter } from './auth-failure-limiter.service';
 import { RateLimiterService } from './rate-limiter.service';
 import { TenantRegistry } from './tenant-registry.service';
 import { TenantController } from './tenant.controller';
@@ -9,7 +10,7 @@ import { TenantController } from './tenant.controller';
 @Global()
 @Module({
   controllers: [TenantController],
-  providers: [TenantRegistry, RateLimiterService, { provide: APP_GUARD, useClass: ApiKeyGuard }],
+  providers: [TenantRegistry, RateLimiterService, AuthFailureLimiter, { provide: APP_GUARD, useClass: ApiKeyGuard }],
   exports: [TenantRegistry],
 })
 export class TenancyModule {}

@@ -40,9 +40,9 @@ export class TenantRegistry {
     return this.tenants.has(tenant);
   }
 
-  /** A tenant with no key is open to unauthenticated callers, except in production. */
+  /** A tenant with no key is open to unauthenticated callers in development only (see AppConfig.allowsOpenTenants). */
   isOpen(tenant: string): boolean {
-    return this.tenants.has(tenant) && !this.config.isProduction && !this.config.tenantApiKeys[tenant]?.length;
+    return this.tenants.has(tenant) && this.config.allowsOpenTenants && !this.config.tenantApiKeys[tenant]?.length;
   }
 
   /** The tenant owning `key`, or undefined. Visits every digest whatever matches. */

@@ -120,7 +120,8 @@ describe(AnomalyModel.name, () => {
 
     it.each([
       ['duration_ms', { durationMs: 100 }, { durationMs: 101 }, { durationMs: 150 }],
-      ['bytes at 0', { bytes: 0 }, { bytes: 1 }, { bytes: 0 }],
+      ['bytes at 0', { bytes: 0 }, { bytes: 1 }, { bytes: 90 }],
+      ['duration_ms at 0', { durationMs: 0 }, { durationMs: 1 }, { durationMs: 8 }],
       ['bytes', { bytes: 52_000 }, { bytes: 51_990 }, { bytes: 60_000 }],
       ['status_code within its class', { statusCode: 200 }, { statusCode: 201 }, { statusCode: 404 }],
     ])('should give %s that never varied a relative tolerance', (_name, constant, near, further) => {

@@ -45,17 +45,22 @@ const NOVELTY_MARGIN = 0.1;
 
 /**
  * The least tolerance of the log-scaled features (duration, bytes), in ln units: ln 2, i.e. a raw
- * value within a factor of two of the training range (or within 1 of a range at 0) is never novel
- * by itself. Without it a feature that never varied in training (every response 1000 bytes) had a
- * zero-width range and 1001 bytes was as novel as a 5xx.
+ * value within a factor of two of the training range is never novel by itself. Without it a
+ * feature that never varied in training (every response 1000 bytes) had a zero-width range and
+ * 1001 bytes was as novel as a 5xx.
  */
 const LOG_FEATURE_TOLERANCE = Math.LN2;
 
 /**
- * Columns on a log scale, which get {@link LOG_FEATURE_TOLERANCE}. The status class is not one: it
- * keeps the strict rule (a class never seen in training is novel).
+ * Columns on a log scale (ln(1 + raw)), with the raw amount within which a value is never novel
+ * either (a factor of two means nothing near 0: a service whose responses took 0 ms may take 5):
+ * 10 ms of duration, 100 bytes. The status class is not one: it keeps the strict rule (a class
+ * never seen in training is novel).
  */
-const LOG_FEATURES: ReadonlySet<number> = new Set([0, 2]);
+const LOG_FEATURE_SLACK: ReadonlyMap<number, number> = new Map([
+  [0, 10],
+  [2, 100],
+]);
 /** The display field gathering the time-of-day features. */
 const HOUR_OF_DAY_FIELD = DISPLAY_FIELDS.indexOf('hour_of_day');
 
@@ -140,6 +145,8 @@ function summarise(scores: Float64Array): ScoreSummary {
 class SubModel {
   /** Decision value of a row isolated by its very first split: what a novel value earns. */
   private readonly noveltyScore: number;
+  /** Per feature, the values below and above which it is novel (see {@link novelFeatures}). */
+  private readonly bounds: [number, number][];
 
   constructor(
     readonly transform: FeatureTransform,
@@ -154,6 +161,14 @@ class SubModel {
     readonly absent: readonly number[],
   ) {
     this.noveltyScore = -(2 ** (-1 / averagePathLength(forest.maxSamples))) - forest.offset;
+    this.bounds = range.map(([lo, hi], f) => {
+      const margin = (hi - lo) * NOVELTY_MARGIN;
+      const slack = LOG_FEATURE_SLACK.get(f);
+      if (slack === undefined) return [lo - margin - 1e-9, hi + margin + 1e-9];
+      const below = Math.min(lo - Math.max(margin, LOG_FEATURE_TOLERANCE), Math.log1p(Math.max(0, Math.expm1(lo) - slack)));
+      const above = Math.max(hi + Math.max(margin, LOG_FEATURE_TOLERANCE), Math.log1p(Math.expm1(hi) + slack));
+      return [below - 1e-9, above + 1e-9];
+    });
   }
 
   static train(events: readonly LogEvent[], params: ModelParams, seed: number): SubModel {
@@ -236,7 +251,8 @@ class SubModel {
   /**
    * Features on which a row lies outside everything seen in training: beyond the training range
    * by more than a tenth of its width, and for duration and bytes by more than a factor of two
-   * ({@link LOG_FEATURE_TOLERANCE}), so a feature that never varied gets a relative tolerance;
+   * ({@link LOG_FEATURE_TOLERANCE}) and a small raw amount ({@link LOG_FEATURE_SLACK}), so a
+   * feature that never varied gets a relative tolerance;
    * the status class keeps the strict rule (a 5xx where training had none is novel). A forest
    * cannot tell such a row apart from the most extreme training row: its trees only split inside
    * the training range, so the score saturates (a 20x latency scores like a 3x one), and along a
@@ -249,11 +265,7 @@ class SubModel {
   }
 
   private isNovel(v: number, f: number): boolean {
-    const [lo, hi] = this.range[f];
-    let margin = (hi - lo) * NOVELTY_MARGIN;
-    if (LOG_FEATURES.has(f)) margin = Math.max(margin, LOG_FEATURE_TOLERANCE);
-    margin += 1e-9;
-    return v < lo - margin || v > hi + margin;
+    return v < this.bounds[f][0] || v > this.bounds[f][1];
   }
 
   /** Decision values: the forest's, capped at the first-split isolation score for novel rows. */

@@ -10,9 +10,9 @@
  *    error gives `expected`; its recent mean absolute error is the scale of the error z.
  * 2. Evidence, each a non-negative statistic in the configured direction (an `up` detector
  *    ignores drops):
- *    - `shift`: the mean of the error z over the last few points, this one included (a spike
- *      shows there at once, a level shift or the start of a slow rise before any single point
- *      stands out; |z| of the point alone added nothing on NAB, see docs/benchmarks.md);
+ *    - `point`: |z| of this point;
+ *    - `shift`: the mean of z over the last few points (a level shift or the start of a slow
+ *      rise shows there before any single point stands out);
  *    - `level`: how far the value itself is from its usual range (a value never seen before is
  *      an anomaly even where the predictors follow it, e.g. the first point of a jump);
  *    - `drift`: the mean of the last few values against the usual range;
@@ -66,7 +66,7 @@ export type SeriesDirection = 'up' | 'down' | 'both';
 export type MissingPolicy = 'zero' | 'skip';
 
 /** The evidence that made a point surprising (see the file comment). */
-export type SeriesEvidence = 'shift' | 'level' | 'drift' | 'record';
+export type SeriesEvidence = 'point' | 'shift' | 'level' | 'drift' | 'record';
 
 /** Tunables of the method. {@link DEFAULT_TUNING} is the one configuration used everywhere. */
 export interface SeriesTuning {
@@ -104,6 +104,8 @@ export interface SeriesTuning {
   readonly driftWindow: number;
   /** Points of memory of the usual value range (level and drift evidence). */
   readonly valueMemory: number;
+  /** Weight of each evidence's surprise: point, shift, level up, level down, drift, record. */
+  readonly weights: readonly number[];
   /** Points for the remembered highest and lowest values to relax halfway to the usual level. */
   readonly recordHalfLife: number;
   /** Tail models of the evidence. */
@@ -141,6 +143,7 @@ export const DEFAULT_TUNING: SeriesTuning = {
   shortWindow: 6,
   driftWindow: 12,
   valueMemory: 2000,
+  weights: [0.5, 1, 1, 1, 1, 1],
   recordHalfLife: 10000,
   tail: { memory: 3000, tailFraction: 0.05, minTailWeight: 10, maxShape: 0.5 },
   priorWeight: 12,
@@ -236,18 +239,21 @@ const P_WEEKLY = 4;
 const PREDICTORS = 5;
 
 /** Evidence slots (level has one per side, so each side learns its own tail). */
-const E_SHIFT = 0;
-const E_LEVEL_UP = 1;
-const E_LEVEL_DOWN = 2;
-const E_DRIFT = 3;
-const E_RECORD = 4;
-const EVIDENCE = 5;
-const EVIDENCE_NAMES: readonly SeriesEvidence[] = ['shift', 'level', 'level', 'drift', 'record'];
+const E_POINT = 0;
+const E_SHIFT = 1;
+const E_LEVEL_UP = 2;
+const E_LEVEL_DOWN = 3;
+const E_DRIFT = 4;
+const E_RECORD = 5;
+const EVIDENCE = 6;
+const EVIDENCE_NAMES: readonly SeriesEvidence[] = ['point', 'shift', 'level', 'level', 'drift', 'record'];
 /** Several looks at one point: the smallest of EVIDENCE tail probabilities is that much less rare. */
 const MULTIPLICITY = Math.log10(EVIDENCE);
 
 /** Positive gaps kept for inferring the interval. */
 const GAP_MEMORY = 7;
+/** Gaps seen before the seasonal profiles are sized from the inferred interval. */
+const PROFILE_GAPS = 3;
 /** σ ≈ 1.2533 × mean absolute deviation for a normal distribution. */
 const MAE_TO_SD = Math.sqrt(Math.PI / 2);
 /** Quantiles of |N(0,1)|: the tail models' prior before any data. */
@@ -358,6 +364,9 @@ export class SeriesDetector {
     this.tuning = t;
     for (const k of ['medianWindow', 'shortWindow', 'driftWindow', 'recurrenceBuckets'] as const) {
       if (!(Number.isInteger(t[k]) && t[k] >= 1)) throw new SeriesDetectorError(`${k} must be a positive integer`);
+    }
+    if (!(Array.isArray(t.weights) && t.weights.length === EVIDENCE)) {
+      throw new SeriesDetectorError(`weights must have ${EVIDENCE} entries`);
     }
     this.recent = new Float64Array(t.medianWindow);
     this.scratch = new Float64Array(t.medianWindow);
@@ -511,6 +520,7 @@ export class SeriesDetector {
 
   /** Evidence → surprise (discounted by recurrence, zeroed by suppression); also learns the tails. */
   private score(t: number, x: number, z: number, mature: boolean): number {
+    const tu = this.tuning;
     const ev = this.evidence;
     const n = this.points;
     // Rings hold the previous points; this point enters them in learn().
@@ -520,6 +530,7 @@ export class SeriesDetector {
     const dv = (x - this.valueCenter) / spread;
     const dl = this.driftRing.length;
     const driftMean = (this.driftSum + x - this.driftRing[n % dl]) / Math.min(n + 1, dl);
+    ev[E_POINT] = this.directed(z);
     ev[E_SHIFT] = this.directed(shift / Math.sqrt(Math.min(n + 1, this.shortZ.length)));
     ev[E_LEVEL_UP] = this.direction === 'down' ? 0 : Math.max(dv, 0);
     ev[E_LEVEL_DOWN] = this.direction === 'up' ? 0 : Math.max(-dv, 0);
@@ -535,7 +546,7 @@ export class SeriesDetector {
     const es = this.evidenceSurprise;
     const raw = this.rawSurprise;
     for (let i = 0; i < EVIDENCE; i++) {
-      raw[i] = this.tails[i].surprise(ev[i]);
+      raw[i] = tu.weights[i] > 0 ? this.tails[i].surprise(ev[i]) * tu.weights[i] : 0;
     }
     const bucket = this.recurrenceBucket(t);
     // The discount only lowers a surprise: it is computed only where the result could still be
@@ -689,7 +700,9 @@ export class SeriesDetector {
 
   /** Create the seasonal profiles once the sampling interval is known. */
   private ensureProfiles(): void {
-    if (this.interval === null) return;
+    // An inferred interval waits for the median of three gaps: the profiles' resolution is fixed
+    // at creation, and the first gap of an irregular series (NAB's traffic files) can be a hole.
+    if (this.interval === null || (this.fixedInterval === null && this.gapCount < PROFILE_GAPS)) return;
     const tu = this.tuning;
     if (this.useDaily && !this.daily) {
       const buckets = Math.max(1, Math.min(tu.dailyBuckets, Math.round(DAY_MS / this.interval)));

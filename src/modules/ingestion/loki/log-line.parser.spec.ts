@@ -100,6 +100,14 @@ describe(parseLogLine.name, () => {
     expect(ingest(JSON.stringify({ level: 'error', message: 'db failed', time: '2025-11-14T11:00:00Z' }))).toMatchObject({ format: 'json', statusCode: 500, metadata: { message: 'db failed' } });
   });
 
+  it('should keep a JSON line nested deeper than storage takes as text, not refuse it', () => {
+    const deep = `${'{"a":'.repeat(100)}1${'}'.repeat(100)}`;
+    const sut = parseLogLine(deep, ctx());
+    expect(sut.format).toBe('text');
+    expect(sut.event.message).toBe(deep);
+    expect(parseLogLine(`msg ${deep}`, ctx()).event.message).toBe(`msg ${deep}`);
+  });
+
   it('should name the service from the line, then Loki’s service labels, then unknown_service', () => {
     expect(ingest('svc=billing duration_ms=1 status=200', { app: 'x' }).service).toBe('billing');
     expect(ingest('x', { job: 'default/nginx', container: 'c1' }).service).toBe('c1');

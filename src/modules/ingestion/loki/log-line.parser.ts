@@ -1,4 +1,5 @@
 import logfmt from 'logfmt';
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../../../common/validation/storable';
 import { parseAccessLog } from './access-log.parser';
 import { leadingTime, parseLineTime } from './line-time';
 
@@ -96,12 +97,17 @@ const EPOCH_FLOOR_MS = Date.UTC(2000, 0, 1);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+const PATHS = new Map<string, string[]>();
+
 /** A value by key, where a dotted key also looks one or two objects deep (`res.statusCode`). */
 function lookup(src: Record<string, unknown>, key: string): unknown {
-  if (Object.prototype.hasOwnProperty.call(src, key)) return src[key];
-  if (!key.includes('.')) return undefined;
+  const own = src[key];
+  if (own !== undefined && Object.prototype.hasOwnProperty.call(src, key)) return own;
+  let parts = PATHS.get(key);
+  if (!parts) PATHS.set(key, (parts = key.split('.')));
+  if (parts.length === 1) return undefined;
   let cur: unknown = src;
-  for (const part of key.split('.')) {
+  for (const part of parts) {
     if (!isObject(cur)) return undefined;
     cur = cur[part];
   }
@@ -186,6 +192,27 @@ export function toServiceName(v: unknown): string | undefined {
     .replace(/^[_.-]+|[_.-]+$/g, '')
     .slice(0, 128);
   return s && s !== 'undefined' && s !== 'null' ? s : undefined;
+}
+
+/** What a stream's labels say about its lines, worked out once per label set (a push repeats it per entry). */
+interface LabelFacts {
+  service?: string;
+  status?: number;
+  level?: string;
+}
+const LABEL_FACTS = new WeakMap<Record<string, string>, LabelFacts>();
+
+function labelFacts(labels: Record<string, string>): LabelFacts {
+  let facts = LABEL_FACTS.get(labels);
+  if (!facts) {
+    facts = {
+      service: serviceFromLabels(labels),
+      status: first(labels, ['status_code', 'status', 'http_status'], toStatus)?.value,
+      level: first(labels, LEVEL_KEYS, toText)?.value,
+    };
+    LABEL_FACTS.set(labels, facts);
+  }
+  return facts;
 }
 
 /** The service named by a stream's labels (see {@link SERVICE_LABELS}), if any. */
@@ -277,7 +304,7 @@ function trailingJson(line: string): { text: string; fields: Record<string, unkn
     if (from === 0 || /\s/.test(line[from - 1])) {
       try {
         const v = JSON.parse(line.slice(from));
-        if (isObject(v)) return { text: line.slice(0, from).trim(), fields: v };
+        if (isObject(v) && !jsonDepthExceeds(v, MAX_JSON_DEPTH)) return { text: line.slice(0, from).trim(), fields: v };
       } catch {
         // not this brace: try the next one
       }
@@ -307,7 +334,8 @@ export function parseLogLine(line: string, ctx: LineContext): ParsedLine {
     } catch {
       v = undefined;
     }
-    if (isObject(v)) return fromJson(v, ctx);
+    // Nesting deeper than storage takes is kept as text rather than refused.
+    if (isObject(v) && !jsonDepthExceeds(v, MAX_JSON_DEPTH)) return fromJson(v, ctx);
   }
   const access = parseAccessLog(trimmed);
   if (access) {
@@ -407,16 +435,17 @@ function finish(format: LineFormat, event: Record<string, unknown>, core: Core, 
   const intake: Record<string, unknown> = { format, ...extra };
   event.timestamp = (core.time ?? ctx.entryTime).toISOString();
   if (!core.time && core.badTime !== undefined) intake.line_time = core.badTime;
-  event.service = core.service ?? serviceFromLabels(ctx.labels) ?? toServiceName(fallbackService) ?? UNKNOWN_SERVICE;
+  const facts = labelFacts(ctx.labels);
+  event.service = core.service ?? facts.service ?? toServiceName(fallbackService) ?? UNKNOWN_SERVICE;
   if (core.durationMs !== undefined) event.duration_ms = core.durationMs;
   if (core.bytes !== undefined) event.bytes = core.bytes;
   let status = core.status;
   if (status === undefined) {
-    status = first(ctx.labels, ['status_code', 'status', 'http_status'], toStatus)?.value;
+    status = facts.status;
     if (status !== undefined) intake.status_from = 'label';
   }
   if (status === undefined) {
-    const level = core.level ?? first(ctx.labels, LEVEL_KEYS, toText)?.value;
+    const level = core.level ?? facts.level;
     if (isErrorLevel(level)) {
       status = 500;
       intake.status_from = 'level';

@@ -15,6 +15,7 @@ import {
   findDuplicateStreamLabels,
   LokiBodyTooLargeError,
   LokiPushError,
+  LokiTooManyEntriesError,
   snappyDecode,
 } from './loki-push.codec';
 import { LOKI_INTAKE_LINES } from './loki.metrics';
@@ -93,7 +94,7 @@ export class LokiIntakeService {
     try {
       if (type === 'application/x-protobuf' || type === 'application/protobuf') {
         if (!raw?.length) throw new LokiPushError('empty body');
-        return decodePushProtobuf(snappyDecode(raw, this.config.ingestMaxBytes));
+        return decodePushProtobuf(snappyDecode(raw, this.config.ingestMaxBytes), this.config.ingestMaxItems);
       }
       if (type === 'application/json' || type === '' || type.endsWith('+json')) {
         let text = raw?.toString('utf8') ?? '';
@@ -119,9 +120,10 @@ export class LokiIntakeService {
           }
         }
         if (value === undefined) throw new LokiPushError('the body is empty');
-        return decodePushJson(value, findDuplicateStreamLabels(text));
+        return decodePushJson(value, findDuplicateStreamLabels(text), this.config.ingestMaxItems);
       }
     } catch (e) {
+      if (e instanceof LokiTooManyEntriesError) throw new AppException(HttpStatus.PAYLOAD_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE, e.message, [{ field: 'streams', reason: e.message }]);
       if (e instanceof LokiBodyTooLargeError) throw new AppException(HttpStatus.PAYLOAD_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE, e.message, [{ field: 'body', reason: e.message }]);
       if (e instanceof LokiPushError) throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.INVALID_BODY, e.message, [{ field: 'body', reason: e.message }]);
       throw e;

@@ -5,6 +5,7 @@ import {
   findDuplicateStreamLabels,
   LokiBodyTooLargeError,
   LokiPushError,
+  LokiTooManyEntriesError,
   parseStreamLabels,
   readLabelPairs,
   snappyDecode,
@@ -84,6 +85,15 @@ describe('loki push codec', () => {
         { labelText: '{app="one", app="two"}', labels: undefined, error: expect.stringContaining('duplicate label name'), entries: [{ tsNs: '1000000000', line: 'a' }] },
         { labelText: '{app="ok"}', labels: { app: 'ok' }, error: undefined, entries: [{ tsNs: '1764000000000000000', line: 'line', metadata: { trace_id: 'abc' } }] },
       ]);
+    });
+
+    it('should stop decoding as soon as the push holds more entries or streams than allowed', () => {
+      const many = stream('{app="x"}', ...Array.from({ length: 50 }, (_, i) => entry(i, 'l')));
+      expect(decodePushProtobuf(many, 50)[0].entries).toHaveLength(50);
+      expect(() => decodePushProtobuf(many, 49)).toThrow(LokiTooManyEntriesError);
+      const emptyStreams = Buffer.concat(Array.from({ length: 10 }, () => Buffer.from([0x0a, 0x00])));
+      expect(() => decodePushProtobuf(emptyStreams, 9)).toThrow(LokiTooManyEntriesError);
+      expect(() => decodePushJson({ streams: [{ stream: { a: 'b' }, values: Array.from({ length: 6 }, () => ['1', 'x']) }] }, new Map(), 5)).toThrow(LokiTooManyEntriesError);
     });
 
     it('should refuse bytes that are not a PushRequest', () => {

@@ -43,6 +43,14 @@ export class LokiBodyTooLargeError extends Error {
   }
 }
 
+/** A push holding more entries (or streams) than allowed, found while decoding it (413). */
+export class LokiTooManyEntriesError extends Error {
+  override name = 'LokiTooManyEntriesError';
+  constructor(readonly limit: number) {
+    super(`The push holds more than ${limit} entries or streams (INGEST_MAX_ITEMS)`);
+  }
+}
+
 /** Loki's limits on label sets (`max_label_name_length`, `max_label_value_length`, `max_label_names_per_series` defaults). */
 export const LABEL_LIMITS = { nameLength: 1024, valueLength: 2048, namesPerSeries: 15 } as const;
 
@@ -159,11 +167,24 @@ class Reader {
       if (shift > 63n) throw new LokiPushError('protobuf varint too long');
     }
   }
+  /** A varint that fits in 2^53 (keys, lengths), read without BigInt: the hot path of decoding. */
+  small(): number {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 8; i++) {
+      if (this.pos >= this.buf.length) throw new LokiPushError('truncated protobuf varint');
+      const b = this.buf[this.pos++];
+      result += (b & 0x7f) * mul;
+      if (!(b & 0x80)) return result;
+      mul *= 128;
+    }
+    throw new LokiPushError('protobuf length or key too large');
+  }
   bytes(): Uint8Array {
-    const len = this.varint();
-    if (BigInt(this.pos) + len > BigInt(this.buf.length)) throw new LokiPushError('truncated protobuf field');
-    const out = this.buf.subarray(this.pos, this.pos + Number(len));
-    this.pos += Number(len);
+    const len = this.small();
+    if (this.pos + len > this.buf.length) throw new LokiPushError('truncated protobuf field');
+    const out = this.buf.subarray(this.pos, this.pos + len);
+    this.pos += len;
     return out;
   }
   skip(wire: number): void {
@@ -177,9 +198,9 @@ class Reader {
   /** Calls `field(number, wireType)` per field; the callback reads the value or returns false to skip it. */
   fields(field: (n: number, wire: number) => boolean): void {
     while (!this.done) {
-      const key = Number(this.varint() & 0xffffffffn);
-      const n = key >>> 3;
-      const wire = key & 7;
+      const key = this.small();
+      const n = Math.floor(key / 8);
+      const wire = key % 8;
       if (!field(n, wire)) this.skip(wire);
     }
   }
@@ -217,20 +238,26 @@ function decodeLabelPair(buf: Uint8Array): [string, string] {
  * Decodes a protobuf PushRequest (package logproto): `streams = 1` of `StreamAdapter {labels = 1,
  * entries = 2, hash = 3}`, entries `EntryAdapter {timestamp = 1 (google.protobuf.Timestamp), line
  * = 2, structuredMetadata = 3 (LabelPairAdapter {name = 1, value = 2})}`. Label sets are checked per
- * stream (see {@link parseStreamLabels}); the hash is ignored.
- * @throws LokiPushError when the bytes are not such a message.
+ * stream (see {@link parseStreamLabels}); the hash is ignored. Stops as soon as the push holds more
+ * than `maxItems` entries or streams, so a small body of many tiny entries costs nothing more.
+ * @throws LokiPushError when the bytes are not such a message; LokiTooManyEntriesError past `maxItems`.
  */
-export function decodePushProtobuf(buf: Uint8Array): DecodedStream[] {
+export function decodePushProtobuf(buf: Uint8Array, maxItems = Number.MAX_SAFE_INTEGER): DecodedStream[] {
   const streams: DecodedStream[] = [];
+  let entryCount = 0;
   const top = new Reader(buf);
   top.fields((n, wire) => {
     if (n !== 1 || wire !== 2) return false;
+    if (streams.length >= maxItems) throw new LokiTooManyEntriesError(maxItems);
     let labelText = '';
     const entries: PushEntry[] = [];
     const sr = new Reader(top.bytes());
     sr.fields((sn, sw) => {
       if (sn === 1 && sw === 2) labelText = utf8.decode(sr.bytes());
-      else if (sn === 2 && sw === 2) entries.push(decodeEntry(sr.bytes()));
+      else if (sn === 2 && sw === 2) {
+        if (++entryCount > maxItems) throw new LokiTooManyEntriesError(maxItems);
+        entries.push(decodeEntry(sr.bytes()));
+      }
       else return false;
       return true;
     });
@@ -265,11 +292,15 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * an empty timestamp, refused on its own by the intake. `duplicateLabels` (from
  * {@link findDuplicateStreamLabels}) names streams whose JSON object held a label twice, which
  * JSON.parse cannot show.
- * @throws LokiPushError when the body is not an object with a `streams` array.
+ * @throws LokiPushError when the body is not an object with a `streams` array; LokiTooManyEntriesError
+ *   when it holds more than `maxItems` entries or streams (counted before any is read).
  */
-export function decodePushJson(body: unknown, duplicateLabels: Map<number, string> = new Map()): DecodedStream[] {
+export function decodePushJson(body: unknown, duplicateLabels: Map<number, string> = new Map(), maxItems = Number.MAX_SAFE_INTEGER): DecodedStream[] {
   const streams = isObject(body) ? body.streams : undefined;
   if (!Array.isArray(streams)) throw new LokiPushError('body must be an object with a "streams" array');
+  let entryCount = streams.length;
+  for (const s of streams) if (isObject(s) && Array.isArray(s.values)) entryCount += s.values.length;
+  if (streams.length > maxItems || entryCount - streams.length > maxItems) throw new LokiTooManyEntriesError(maxItems);
   return streams.map((s, i): DecodedStream => {
     const labels = isObject(s) ? s.stream : undefined;
     const values = isObject(s) ? s.values : undefined;
@@ -317,22 +348,22 @@ export function findDuplicateStreamLabels(text: string): Map<number, string> {
   let pendingKey: string | undefined;
   let i = 0;
   const n = text.length;
-  const readString = (): string => {
-    const start = ++i;
-    let escaped = false;
-    while (i < n) {
-      const c = text.charCodeAt(i);
-      if (c === 0x5c) {
-        escaped = true;
-        i += 2;
-        continue;
-      }
-      if (c === 0x22) break;
-      i++;
+  /** Index of the quote closing the string that opens at `open` (a quote after an even run of backslashes). */
+  const stringEnd = (open: number): number => {
+    let q = text.indexOf('"', open + 1);
+    while (q >= 0) {
+      let bs = 0;
+      for (let k = q - 1; k > open && text.charCodeAt(k) === 0x5c; k--) bs++;
+      if (bs % 2 === 0) return q;
+      q = text.indexOf('"', q + 1);
     }
-    const raw = text.slice(start, i);
-    i++;
-    return escaped ? (JSON.parse(`"${raw}"`) as string) : raw;
+    return n;
+  };
+  const readString = (keep: boolean): string => {
+    const end = stringEnd(i);
+    const raw = keep ? text.slice(i + 1, end) : '';
+    i = end + 1;
+    return raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
   };
   // Path test: root object → "streams" array → element object → "stream" object.
   const inStreamLabels = () =>
@@ -342,7 +373,8 @@ export function findDuplicateStreamLabels(text: string): Map<number, string> {
     if (c === 0x22) {
       const top = stack[stack.length - 1];
       const isKey = top?.kind === 'obj' && pendingKey === undefined;
-      const s = readString();
+      // Only keys are needed (to follow the path and to compare labels); values are skipped whole.
+      const s = readString(isKey);
       if (isKey) {
         pendingKey = s;
         if (inStreamLabels()) {

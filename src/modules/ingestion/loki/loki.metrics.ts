@@ -19,8 +19,8 @@ export const lokiMetricProviders = [
   makeCounterProvider({ name: LOKI_PUSH_FAILURES, help: 'Failed pushes to Loki that will be retried', labelNames: ['tenant', 'status'] }),
   makeZeroedCounterProvider({
     name: LOKI_INTAKE_LINES,
-    help: 'Lines received on /loki/api/v1/push',
+    help: 'Lines received on /loki/api/v1/push: accepted, rejected, and truncated (stored with text cut, also counted as accepted)',
     labelNames: ['tenant', 'outcome'],
-    known: [{ outcome: 'accepted' }, { outcome: 'rejected' }],
+    known: [{ outcome: 'accepted' }, { outcome: 'rejected' }, { outcome: 'truncated' }],
   }),
 ];
