@@ -49,7 +49,7 @@ interface ChartView {
     const job = await request(sut.http).get(`/replay/${started.body.id}`).set('X-API-Key', key).expect(200);
     const detections = job.body.detections as { kind: string; metric?: string }[];
     eventAnomalies = detections.filter((d) => d.kind === 'event').length;
-    seriesLatency = detections.filter((d) => d.kind === 'series' && d.metric === 'latency_p95').length;
+    seriesLatency = detections.filter((d) => d.kind === 'series' && d.metric === 'latency').length;
     html = (await request(sut.http).get(`/replay/${started.body.id}/report`).set('X-API-Key', key).expect(200)).text;
     browser = await launchChromium();
   });

@@ -153,7 +153,8 @@ export function renderReplayReport(
         unit: 'ms',
         color: '#2e7d32',
         values: tr.latencyP95,
-        metrics: ['latency_p95'],
+        // The live signal is the minute's typical latency (`latency`); older jobs kept `latency_p95` detections.
+        metrics: ['latency', 'latency_p95'],
         eventValue: (d) => (typeof d.duration_ms === 'number' ? d.duration_ms : null),
       },
       { key: 'errors', title: 'Error rate', unit: '% of requests', color: '#ef6c00', values: errorPct, metrics: ['error_rate'] },

@@ -151,7 +151,13 @@ export class ReplayService implements OnModuleInit, OnModuleDestroy {
       }
       const traces = await engine.finish();
       const summary = { ...engine.counts, rejected, model_version: active?.version ?? null, services: traces.length, incident_list: engine.incidents };
-      const report = req.report ? renderReplayReport(`Replay ${id} (tenant ${tenantId})`, traces, engine.detections, summary) : null;
+      const spans = engine.incidents.map((i) => ({
+        service: i.service,
+        start: Date.parse(i.started_at),
+        end: Date.parse(i.ended_at ?? i.last_evidence_at) + (i.ended_at ? 0 : 60_000),
+        label: `${i.severity}: ${i.signals.map((x) => x.signal).join(', ')}`,
+      }));
+      const report = req.report ? renderReplayReport(`Replay ${id} (tenant ${tenantId})`, traces, engine.detections, summary, spans) : null;
       await this.jobs.finish(tenantId, id, summary, engine.detections, report);
     } catch (e) {
       this.logger.error(`replay ${id} of tenant ${tenantId} failed: ${(e as Error).message}`);
