@@ -95,7 +95,7 @@ describe(ModelRegistryService.name, () => {
         expect((await r2.active(t))?.version).toBe(1);
         await r1.register(t, model(300, 5), 'dataset');
         let seen: number | undefined;
-        for (let i = 0; i < 40 && seen !== 2; i++) {
+        for (const deadline = Date.now() + 20_000; seen !== 2 && Date.now() < deadline; ) {
           seen = (await r2.active(t))?.version;
           if (seen !== 2) await new Promise((r) => setTimeout(r, 50));
         }
