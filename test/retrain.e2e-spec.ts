@@ -157,6 +157,7 @@ describe('Retraining data and policy', () => {
       // Loki with enough lines wins.
       // Dated from a second ago: a query's end is exclusive (as in Loki), and it may fall in the same millisecond.
       const nowNs = BigInt(Date.now()) * 1_000_000n;
+      // From a second ago: a query ending in the same millisecond as the newest line would leave it out (end is exclusive).
       for (let i = 0; i < 260; i++) {
         loki.entries.push({ orgId: undefined, labels: { tenant: t, service: 'api' }, tsNs: nowNs - BigInt(i + 1) * 1_000_000_000n, line: JSON.stringify({ duration_ms: 100 + (i % 9) }) });
       }
@@ -296,7 +297,7 @@ describe(SchedulerService.name, () => {
       expect(results.find((r) => r.tenant === bad)).toMatchObject({ ran: true, error: expect.stringContaining('No training data') });
       expect(results.find((r) => r.tenant === good)).toMatchObject({ ran: true, retrained: { status: 'active' } });
       const prom = await request(sut.http).get('/prom').expect(200);
-      expect(prom.text).toContain(`anomaly_detector_scheduler_jobs_total{tenant="${bad}",outcome="failed"} 1`);
+      expect(prom.text).toContain(`anomaly_detector_scheduler_jobs_total{tenant="${bad}",outcome="failed",job="scheduler"} 1`);
     } finally {
       await sut.close();
     }

@@ -5,6 +5,7 @@ import { Counter, Gauge } from 'prom-client';
 import { AppConfig } from '../../config/app-config';
 import { AnomalyBus } from '../detection/anomaly-bus';
 import { AlertFilter, AlertRepository, AlertRow } from '../store/alert.repository';
+import { TenantJobRunner } from '../jobs/tenant-job-runner';
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
 import { AlertOutboxSender } from './alert-outbox.sender';
 import { AlertPolicySettings, planAlerts } from './alert-policy';
@@ -29,6 +30,8 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
   private readonly inFlight = new Set<Promise<unknown>>();
   private ticking?: Promise<void>;
   private tickAgain = false;
+  /** A pass asked for on purpose (start-up, a test) is waiting: it runs every tenant, not once per interval. */
+  private forced = false;
   private timer?: NodeJS.Timeout;
   private unsubscribe?: () => void;
   private stopped = false;
@@ -39,6 +42,7 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
     private readonly alerts: AlertRepository,
     private readonly bus: AnomalyBus,
     private readonly sender: AlertOutboxSender,
+    private readonly jobs: TenantJobRunner,
     @InjectMetric(ALERT_ANOMALIES) private readonly anomalyCounter: Counter<string>,
     @InjectMetric(ALERTS_BACKLOG) private readonly backlogGauge: Gauge<string>,
   ) {
@@ -52,7 +56,7 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
 
   onModuleInit(): void {
     this.unsubscribe = this.bus.subscribe((tenantId) => this.track(this.processTenant(tenantId)));
-    this.timer = setInterval(() => void this.tick(), this.config.alertPollSeconds * 1000);
+    this.timer = setInterval(() => void this.tick({ scheduled: true }), this.config.alertPollSeconds * 1000);
     this.timer.unref();
   }
 
@@ -72,10 +76,13 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
   /**
    * One pass of the background job: per tenant, new anomalies into alerts and quiet incidents
    * closed (one tenant's failure never stops the others); then delivery of what is due. Tests call
-   * it directly instead of waiting for the timer. Concurrent calls share one pass.
+   * it directly instead of waiting for the timer. Concurrent calls share one pass. The per-tenant
+   * part goes through the shared job runner (job `alerts`): `scheduled` (the timer) runs a tenant
+   * once per ALERT_POLL_SECONDS across replicas; delivery is shared out by the outbox itself.
    */
-  tick(): Promise<void> {
+  tick(options: { scheduled?: boolean } = {}): Promise<void> {
     if (this.stopped) return Promise.resolve();
+    if (!options.scheduled) this.forced = true;
     if (this.ticking) {
       this.tickAgain = true;
       return this.ticking;
@@ -84,7 +91,9 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
       try {
         do {
           this.tickAgain = false;
-          await this.tickOnce();
+          const forced = this.forced;
+          this.forced = false;
+          await this.tickOnce(!forced);
         } while (this.tickAgain && !this.stopped);
       } finally {
         this.ticking = undefined;
@@ -93,7 +102,7 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
     return this.track(this.ticking) as Promise<void>;
   }
 
-  private async tickOnce(): Promise<void> {
+  private async tickOnce(scheduled: boolean): Promise<void> {
     const tenants = this.tenants.list();
     let work = { pending: new Set(tenants), open: new Set(tenants) };
     try {
@@ -101,18 +110,20 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
     } catch (e) {
       this.logger.warn(`alert job could not list the tenants with work, trying them all: ${(e as Error).message}`);
     }
-    for (const tenant of tenants) {
-      if (this.stopped) return;
-      try {
+    await this.jobs.runEach(
+      'alerts',
+      tenants.filter((t) => work.pending.has(t) || work.open.has(t)),
+      { intervalMs: scheduled ? this.config.alertPollSeconds * 1000 : undefined },
+      async (tenant) => {
         if (work.pending.has(tenant)) await this.processTenant(tenant);
         if (work.open.has(tenant)) {
           const recovered = await this.alerts.recoverQuiet(tenant, this.settings.cooldownMs, randomUUID);
           if (recovered) this.logger.log(`tenant ${tenant}: ${recovered} alert(s) recovered`);
         }
-      } catch (e) {
-        this.logger.warn(`alerts for tenant ${tenant} failed: ${(e as Error).message}`);
-      }
-    }
+      },
+      () => this.stopped,
+    );
+    if (this.stopped) return;
     await this.sender.drain();
     await this.updateBacklog(tenants);
   }
