@@ -157,7 +157,6 @@ describe('Retraining data and policy', () => {
       // Loki with enough lines wins.
       // Dated from a second ago: a query's end is exclusive (as in Loki), and it may fall in the same millisecond.
       const nowNs = BigInt(Date.now()) * 1_000_000n;
-      // From a second ago: a query ending in the same millisecond as the newest line would leave it out (end is exclusive).
       for (let i = 0; i < 260; i++) {
         loki.entries.push({ orgId: undefined, labels: { tenant: t, service: 'api' }, tsNs: nowNs - BigInt(i + 1) * 1_000_000_000n, line: JSON.stringify({ duration_ms: 100 + (i % 9) }) });
       }
