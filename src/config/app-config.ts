@@ -177,6 +177,12 @@ export class AppConfig {
   rateLimitPerMinute = 6000;
 
   // http
+  /**
+   * SIGTERM to exit: draining (503 to new requests), in-flight requests, background loops and the
+   * database close must fit in it, else the process exits 1. Below the chart's
+   * terminationGracePeriodSeconds (30), so SIGKILL never comes first.
+   */
+  shutdownGraceSeconds = 25;
   metricsToken: string | undefined = undefined;
   /** Serve /prom without a token on purpose in production (METRICS_PUBLIC=true). */
   metricsPublic = false;
@@ -386,6 +392,7 @@ function buildConfigWith(r: Reader): AppConfig {
   c.tenantApiKeys = r.get('TENANT_API_KEYS', {}, apiKeys);
   c.rateLimitPerMinute = r.get('RATE_LIMIT_PER_MINUTE', c.rateLimitPerMinute, int(1));
 
+  c.shutdownGraceSeconds = r.get('SHUTDOWN_GRACE_SECONDS', c.shutdownGraceSeconds, int(1, 3600));
   c.metricsToken = r.get('METRICS_TOKEN', undefined as string | undefined, (s) => s);
   c.metricsPublic = r.get('METRICS_PUBLIC', c.metricsPublic, bool);
   c.authFailureLimitPerMinute = r.get('AUTH_FAILURE_LIMIT_PER_MINUTE', c.authFailureLimitPerMinute, int(1));
