@@ -5,42 +5,11 @@ import { AlertsService } from '../src/modules/alerts/alerts.service';
 import { AppConfig } from '../src/config/app-config';
 import { AlertRepository } from '../src/modules/store/alert.repository';
 import { DetectionRow, EventRepository, EventRow } from '../src/modules/store/event.repository';
-import { ingest, normalEvents, serverErrors, sleep, waitFor } from './factories/alert-traffic';
+import { AlertItem, alertsOf, oneAnomaly, settled } from './factories/alert-delivery';
+import { sleep, waitFor } from './factories/alert-traffic';
 import { FakeSlack, ReceivedMessage } from './support/fake-slack';
 import { newApiKey, newTenantId, startTestApp, TestApp } from './support/test-app';
 
-type Delivery = {
-  status: string;
-  attempts: number;
-  last_outcome: string | null;
-  last_error: string | null;
-  uncertain_attempts: number;
-  target: string | null;
-  next_attempt_at: string | null;
-};
-type AlertItem = { id: string; kind: string; service: string; delivery: Delivery };
-
-const alertsOf = async (app: TestApp, key: string, query = ''): Promise<AlertItem[]> =>
-  (await request(app.http).get(`/alerts${query}`).set('X-API-Key', key).expect(200)).body.items;
-/**
- * Waits until the tenant's newest alert is in the given delivery status after at least `minAttempts`
- * attempts: a new message is `pending` with 0 attempts before its first call, so waiting for
- * `pending` alone would race the sender.
- */
-const settled = (app: TestApp, key: string, status: string, minAttempts = 1, timeoutMs = 30_000) =>
-  waitFor(
-    async () => {
-      const [a] = await alertsOf(app, key);
-      return a?.delivery.status === status && a.delivery.attempts >= minAttempts ? a : undefined;
-    },
-    timeoutMs,
-    `an alert ${status} after ${minAttempts} attempt(s)`,
-  );
-/** One anomaly (a rare server error) on a warmed-up service: one alert. */
-async function oneAnomaly(app: TestApp, key: string, service = 'api'): Promise<void> {
-  await ingest(app, key, normalEvents(service));
-  await ingest(app, key, serverErrors(service));
-}
 const alertIdIn = (m: ReceivedMessage) => /alert `([0-9a-f-]{36})`/.exec(JSON.stringify(m.body.blocks))?.[1];
 const prom = async (app: TestApp) => (await request(app.http).get('/prom').expect(200)).text;
 

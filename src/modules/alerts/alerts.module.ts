@@ -6,13 +6,14 @@ import { alertMetricProviders } from './alerts.metrics';
 import { AlertsService } from './alerts.service';
 import { SilencesController } from './silences.controller';
 import { SilencesService } from './silences.service';
+import { SlackBotClient } from './slack/slack-bot.client';
 import { SlackClient } from './slack/slack.client';
 
 /** Slack alerts: the policy (grouping, cooldown, re-notify, recovery, silences) and the delivery outbox. */
 @Module({
   imports: [DetectionModule],
   controllers: [AlertsController, SilencesController],
-  providers: [AlertsService, SilencesService, AlertOutboxSender, SlackClient, ...alertMetricProviders],
+  providers: [AlertsService, SilencesService, AlertOutboxSender, SlackClient, SlackBotClient, ...alertMetricProviders],
   exports: [AlertsService],
 })
 export class AlertsModule {}
