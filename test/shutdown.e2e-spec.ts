@@ -157,6 +157,7 @@ describe('Graceful shutdown', () => {
       const exited = new Promise<typeof exit>((r) => child.once('exit', (code, signal) => r({ code, signal, at: Date.now() })));
       await waitFor(
         async () => {
+          if (child.exitCode !== null) throw new Error(`the child exited (${child.exitCode}): ${log.filter(Boolean).slice(-5).join('\n')}`);
           const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
           return res?.status === 200;
         },
