@@ -8,6 +8,7 @@ import { AppModule } from './app.module';
 import { createValidationPipe } from './common/errors/validation.pipe';
 import { finishOpenApiDocument } from './common/openapi';
 import { rejectUndecodablePath } from './common/undecodable-path.middleware';
+import { GracefulShutdown } from './modules/observability/graceful-shutdown';
 import { Database } from './modules/store/database/database';
 
 /**
@@ -35,7 +36,8 @@ export function setupOpenApi(app: INestApplication): void {
 
 /**
  * Builds the whole application on an opened database: used by main.ts and by the tests, so tests
- * exercise exactly what runs in production.
+ * exercise exactly what runs in production. Signals are main.ts's business (a graceful drain
+ * before `app.close()`), not Nest's shutdown hooks.
  */
 export async function createApp(config: AppConfig, database: Database, logger?: LoggerService): Promise<INestApplication> {
   // prom-client keeps metrics in a process-wide registry; a new application (tests build several)
@@ -46,13 +48,14 @@ export async function createApp(config: AppConfig, database: Database, logger?: 
     logger: logger ?? false,
     abortOnError: false,
   });
+  // First in the chain: a draining replica refuses new requests before anything reads them.
+  app.use(app.get(GracefulShutdown).middleware());
   app.disable('x-powered-by');
   app.set('query parser', 'extended');
   app.use(rejectUndecodablePath);
   // Which X-Forwarded-For hops to believe for req.ip (the per-address limit of failed authentications).
   app.set('trust proxy', config.trustProxy);
   app.useGlobalPipes(createValidationPipe());
-  app.enableShutdownHooks();
   setupOpenApi(app);
   await app.init();
   return app;

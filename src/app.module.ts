@@ -15,6 +15,7 @@ import { IngestionModule } from './modules/ingestion/ingestion.module';
 import { RetrainJobsModule } from './modules/retrain/retrain-jobs.module';
 import { ReplayModule } from './modules/detection/replay/replay.module';
 import { AlertsModule } from './modules/alerts/alerts.module';
+import { JobsModule } from './modules/jobs/jobs.module';
 
 /** The modular monolith: built from a validated config and an opened database. */
 @Module({})
@@ -22,7 +23,7 @@ export class AppModule implements NestModule {
   static register(config: AppConfig, database: Database): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), StoreModule.forRoot(database), ObservabilityModule.forRoot(), TenancyModule, RetrainModule, DetectionModule, IngestionModule, RetrainJobsModule, AlertsModule, ReplayModule],
+      imports: [ConfigModule.forRoot(config), StoreModule.forRoot(database), ObservabilityModule.forRoot(), JobsModule, TenancyModule, RetrainModule, DetectionModule, IngestionModule, RetrainJobsModule, AlertsModule, ReplayModule],
       providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }, BodyParserMiddleware],
     };
   }
@@ -42,6 +43,7 @@ export class WorkerModule {
         ConfigModule.forRoot(config),
         StoreModule.forRoot(database),
         ObservabilityModule.forRoot(),
+        JobsModule,
         TenancyModule,
         RetrainModule,
         DetectionModule,

@@ -92,8 +92,10 @@ const COMMANDS: Record<string, Command> = {
       // The loop is driven here, not by the in-service timer.
       await withContext(Object.assign(new AppConfig(), config, { schedulerEnabled: false }), async (ctx) => {
         const scheduler = ctx.get(SchedulerService);
+        // The loop runs each tenant once per interval across replicas; --once runs now (under the lock only).
         const tickOnce = async () => {
-          for (const r of await scheduler.tick(tenants)) process.stdout.write(JSON.stringify(r) + '\n');
+          for (const r of await scheduler.tick(tenants, undefined, { scheduled: !values.once }))
+            process.stdout.write(JSON.stringify(r) + '\n');
         };
         await tickOnce();
         if (values.once) return;

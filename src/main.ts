@@ -2,8 +2,12 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { ConfigError, loadConfig } from './config/app-config';
 import { createApp } from './app.factory';
+import { GracefulShutdown } from './modules/observability/graceful-shutdown';
 import { JsonLogger } from './modules/observability/json-logger';
 import { Database } from './modules/store/database/database';
+
+/** Draining ends once no request has come or ended for this long (and none is in progress). */
+const LINGER_MS = 2000;
 
 async function main(): Promise<void> {
   let config;
@@ -41,13 +45,35 @@ async function main(): Promise<void> {
   }
   log.log(`listening on port ${config.port} (environment ${config.environment}, tenants ${config.tenants.join(', ')})`);
 
-  // Bound the shutdown: whatever hangs, the process is gone within 10 s of SIGTERM.
+  // Kubernetes' stop: SIGTERM, then SIGKILL after terminationGracePeriodSeconds. Drain first
+  // (readiness fails, new requests 503 + Connection: close, in-flight ones finish), then stop the
+  // background loops between batches and close the database, all within SHUTDOWN_GRACE_SECONDS.
+  const drain = app.get(GracefulShutdown);
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    const started = Date.now();
+    setTimeout(() => {
+      log.error(`shutdown did not finish within SHUTDOWN_GRACE_SECONDS=${config.shutdownGraceSeconds} after ${signal}; exiting`);
+      process.exit(1);
+    }, config.shutdownGraceSeconds * 1000).unref();
+    log.log(`${signal}: draining (grace ${config.shutdownGraceSeconds} s)`);
+    drain.begin();
+    // Requests in progress finish; then keep answering 503 until none has come for a moment, so a
+    // client that got its last answer is told to go elsewhere instead of finding the port closed.
+    await drain.quiet(LINGER_MS);
+    log.log(`no request in progress after ${Date.now() - started} ms; stopping background work`);
+    await app.close();
+    log.log(`stopped after ${Date.now() - started} ms`);
+    process.exit(0);
+  };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      setTimeout(() => {
-        log.error(`shutdown did not finish in time after ${signal}; exiting`);
+    process.on(signal, () => {
+      stop(signal).catch((e) => {
+        log.error(`shutdown failed: ${(e as Error).message}`, (e as Error).stack);
         process.exit(1);
-      }, 9000).unref();
+      });
     });
   }
 }

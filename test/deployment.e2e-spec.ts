@@ -586,7 +586,7 @@ describe('Dashboards and deployment probes against the running service', () => {
     // The alert job may hold the new detection's row for a moment; the shipper skips locked rows
     // (SKIP LOCKED) and takes them on its next pass, as its timer would.
     const shipper = sut.app.get(LokiShipperService);
-    for (let pass = 0; pass < 50; pass++) {
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
       await shipper.runOnce();
       if (loki.entries.some((e) => e.labels.tenant === tenant && e.labels.stream === sut.config.metricsStream)) break;
       await new Promise((r) => setTimeout(r, 100));

@@ -65,7 +65,7 @@ describe('Loki shipping', () => {
       await request(sut.http).post('/ingest').send(httpEvent({ status: 503 })).expect(200);
       // The alert job may hold the detection row for a moment; the shipper skips locked rows and takes them next pass.
       const records = () => loki.entries.filter((e) => e.labels.stream === 'ad_metrics' && e.labels.tenant === sut.tenant);
-      for (let i = 0; i < 20 && records().length === 0; i++) {
+      for (const deadline = Date.now() + 20_000; records().length === 0 && Date.now() < deadline; ) {
         await sut.app.get(LokiShipperService).runOnce();
         if (!records().length) await new Promise((r) => setTimeout(r, 50));
       }
@@ -288,7 +288,7 @@ describe('POST /loki/api/v1/push', () => {
     for (let i = 0; i < 5; i++) logger.info({ message: 'req', timestamp: new Date(Date.UTC(2025, 10, 14, 12, i)).toISOString(), duration_ms: 120 + i });
     await (logger.transports[0] as unknown as { flush(): Promise<void> }).flush();
     let rows: { source: string; duration_ms: number }[] = [];
-    for (let i = 0; i < 50 && rows.length < 5; i++) {
+    for (const deadline = Date.now() + 20_000; rows.length < 5 && Date.now() < deadline; ) {
       await new Promise((r) => setTimeout(r, 100));
       rows = await stored(a, 'winston-svc');
     }
@@ -301,7 +301,7 @@ describe('POST /loki/api/v1/push', () => {
     const log = pino({ base: undefined }, stream);
     for (let i = 0; i < 3; i++) log.info({ timestamp: new Date(Date.UTC(2025, 10, 14, 13, i)).toISOString(), duration_ms: 50 + i });
     let rows: { source: string; duration_ms: number }[] = [];
-    for (let i = 0; i < 50 && rows.length < 3; i++) {
+    for (const deadline = Date.now() + 20_000; rows.length < 3 && Date.now() < deadline; ) {
       await new Promise((r) => setTimeout(r, 100));
       rows = await stored(b, 'pino-svc');
     }

@@ -4,6 +4,7 @@ import { join } from 'path';
 import { writeFileAtomic } from '../src/common/atomic-write';
 import { AnomalyModel, DEFAULT_MODEL_PARAMS } from '../src/modules/detection/model/anomaly-model';
 import { ModelRegistryService } from '../src/modules/retrain/model-registry.service';
+import { waitFor } from './factories/alert-traffic';
 import { normalTraffic } from './factories/log-events';
 import { newTenantId, startTestApp, TestApp } from './support/test-app';
 
@@ -95,11 +96,43 @@ describe(ModelRegistryService.name, () => {
         expect((await r2.active(t))?.version).toBe(1);
         await r1.register(t, model(300, 5), 'dataset');
         let seen: number | undefined;
-        for (let i = 0; i < 40 && seen !== 2; i++) {
+        for (const deadline = Date.now() + 20_000; seen !== 2 && Date.now() < deadline; ) {
           seen = (await r2.active(t))?.version;
           if (seen !== 2) await new Promise((r) => setTimeout(r, 50));
         }
         expect(seen).toBe(2);
+      } finally {
+        await one.close();
+        await two.close();
+      }
+    });
+
+    it('should re-check every cached model when its LISTEN connection comes back, not 30 s later', async () => {
+      const t = newTenantId('l');
+      const cfg = { defaultTenant: t, tenants: [t], modelMinTrainingRows: 200 };
+      const one = await startTestApp(cfg);
+      const two = await startTestApp(cfg);
+      try {
+        const r1 = one.app.get(ModelRegistryService);
+        const r2 = two.app.get(ModelRegistryService);
+        await r1.register(t, model(300, 4), 'dataset');
+        expect((await r2.active(t))?.version).toBe(1);
+        const db = one.database.dataSource;
+        const listeners = async (): Promise<number> =>
+          (await db.query(`SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'LISTEN anomaly_detector_model_activated%'`))[0].n;
+        await waitFor(async () => (await listeners()) >= 2, 20_000, 'both replicas to listen');
+        // The LISTEN connections drop (as in a database outage); replica two serves v1 meanwhile.
+        await db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN anomaly_detector_model_activated%'`);
+        await waitFor(async () => (await listeners()) === 0, 20_000, 'the LISTEN connections to drop');
+        expect((await r2.active(t))?.version).toBe(1);
+        // Activated while replica two is not listening: its notification is lost.
+        await r1.register(t, model(300, 5), 'dataset');
+        const seen = await waitFor(
+          async () => ((await r2.active(t))?.version === 2 ? Date.now() : undefined),
+          20_000,
+          'replica two to serve v2 after reconnecting',
+        );
+        expect(seen).toBeDefined();
       } finally {
         await one.close();
         await two.close();

@@ -131,7 +131,9 @@ describe(PartitionRepository.name, () => {
   let sut: TestApp;
   let repo: PartitionRepository;
   beforeAll(async () => {
-    sut = await startTestApp({ defaultTenant: t, tenants: [t], tenantApiKeys: { [t]: [key] }, eventRetentionHours: 48 });
+    // The background series closing stays off: its writes lock series_partials, and a drop that waits
+    // over its 100 ms lock timeout is (rightly) left for the next run, which this test does not wait for.
+    sut = await startTestApp({ defaultTenant: t, tenants: [t], tenantApiKeys: { [t]: [key] }, eventRetentionHours: 48, seriesCloseIntervalSeconds: 0 });
     repo = sut.app.get(PartitionRepository);
   });
   afterAll(() => sut.close());

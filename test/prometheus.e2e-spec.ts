@@ -85,7 +85,7 @@ describe('Prometheus exposition and rules', () => {
     expect(names.filter((n) => !/^(anomaly_detector_|process_|nodejs_)/.test(n))).toEqual([]);
     expect(text).toContain(`anomaly_detector_ingest_events_total{tenant="${t}",outcome="accepted",reason="",source="api"} 0`);
     expect(text).toContain(`anomaly_detector_anomalies_total{tenant="${t}",kind="series",scorer="series"} 0`);
-    expect(text).toContain(`anomaly_detector_scheduler_jobs_total{tenant="${t}",outcome="failed"} 0`);
+    expect(text).toContain(`anomaly_detector_scheduler_jobs_total{tenant="${t}",outcome="failed",job="scheduler"} 0`);
     expect(text).toContain(`anomaly_detector_alerts_failed_total{tenant="${t}",kind="open"} 0`);
     expect(text).toContain(`anomaly_detector_retrains_total{tenant="${t}",reason="manual",result="failed"} 0`);
     expect(text).toMatch(/^anomaly_detector_build_info\{version="\d+\.\d+\.\d+[^"]*",nodejs_version="v\d+/m);

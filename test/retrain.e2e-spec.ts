@@ -89,7 +89,7 @@ describe('Model API and retraining', () => {
       expect(res.body).toMatchObject({ version: 1, status: 'active' });
       expect((await request(sut.http).get('/metrics').set('X-API-Key', ka).expect(200)).body.active_model_version).toBe(1);
       let seen = 0;
-      for (let i = 0; i < 40 && seen !== 1; i++) {
+      for (const deadline = Date.now() + 20_000; seen !== 1 && Date.now() < deadline; ) {
         seen = (await request(other.http).get('/metrics').set('X-API-Key', ka).expect(200)).body.active_model_version;
         if (seen !== 1) await new Promise((r) => setTimeout(r, 50));
       }
@@ -296,7 +296,7 @@ describe(SchedulerService.name, () => {
       expect(results.find((r) => r.tenant === bad)).toMatchObject({ ran: true, error: expect.stringContaining('No training data') });
       expect(results.find((r) => r.tenant === good)).toMatchObject({ ran: true, retrained: { status: 'active' } });
       const prom = await request(sut.http).get('/prom').expect(200);
-      expect(prom.text).toContain(`anomaly_detector_scheduler_jobs_total{tenant="${bad}",outcome="failed"} 1`);
+      expect(prom.text).toContain(`anomaly_detector_scheduler_jobs_total{tenant="${bad}",outcome="failed",job="scheduler"} 1`);
     } finally {
       await sut.close();
     }

@@ -142,6 +142,29 @@ function webhookMap(raw: string): Record<string, string> {
   return out;
 }
 
+/** A tenant's Slack app (bot token + channel): messages go through chat.postMessage. */
+export interface SlackBotRoute {
+  /** Bot token (xoxb-…); absent: SLACK_BOT_TOKEN. */
+  token?: string;
+  /** Channel id (C…) or name. */
+  channel: string;
+}
+
+/** tenant → { token?, channel } for chat.postMessage. */
+function botMap(raw: string): Record<string, SlackBotRoute> {
+  const obj = jsonObject(raw);
+  const out: Record<string, SlackBotRoute> = {};
+  for (const [tenant, value] of Object.entries(obj)) {
+    tenantId(tenant);
+    const v = value as { token?: unknown; channel?: unknown } | null;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`tenant "${tenant}": value must be an object {"token"?, "channel"}`);
+    if (typeof v.channel !== 'string' || !v.channel.trim()) throw new Error(`tenant "${tenant}": "channel" must be a non-empty string`);
+    if (v.token !== undefined && (typeof v.token !== 'string' || !v.token.trim())) throw new Error(`tenant "${tenant}": "token" must be a non-empty string`);
+    out[tenant] = { channel: v.channel.trim(), ...(v.token ? { token: (v.token as string).trim() } : {}) };
+  }
+  return out;
+}
+
 export interface LoadOptions {
   /** The process environment (defaults to process.env). */
   env?: Source;
@@ -177,6 +200,12 @@ export class AppConfig {
   rateLimitPerMinute = 6000;
 
   // http
+  /**
+   * SIGTERM to exit: draining (503 to new requests), in-flight requests, background loops and the
+   * database close must fit in it, else the process exits 1. Below the chart's
+   * terminationGracePeriodSeconds (30), so SIGKILL never comes first.
+   */
+  shutdownGraceSeconds = 25;
   metricsToken: string | undefined = undefined;
   /** Serve /prom without a token on purpose in production (METRICS_PUBLIC=true). */
   metricsPublic = false;
@@ -258,6 +287,15 @@ export class AppConfig {
   alertRetryBaseSeconds = 5;
   alertPollSeconds = 5;
   slackTimeoutMs = 10_000;
+  /** Default Slack app: bot token and channel for chat.postMessage (exactly-once delivery). */
+  slackBotToken: string | undefined = undefined;
+  slackChannel: string | undefined = undefined;
+  /** tenant → its own bot route (channel, and token unless SLACK_BOT_TOKEN serves). */
+  tenantSlackBots: Record<string, SlackBotRoute> = {};
+  /** Base URL of Slack's Web API (a proxy, or a fake in tests). */
+  slackApiUrl = 'https://slack.com/api/';
+  /** Timeout of the one webhook retry after an attempt with no answer. */
+  slackRetryTimeoutMs = 20_000;
 
   /** Non-fatal notes for the start-up log (deprecated variables, open tenants). */
   warnings: string[] = [];
@@ -390,6 +428,7 @@ function buildConfigWith(r: Reader): AppConfig {
   c.tenantApiKeys = r.get('TENANT_API_KEYS', {}, apiKeys);
   c.rateLimitPerMinute = r.get('RATE_LIMIT_PER_MINUTE', c.rateLimitPerMinute, int(1));
 
+  c.shutdownGraceSeconds = r.get('SHUTDOWN_GRACE_SECONDS', c.shutdownGraceSeconds, int(1, 3600));
   c.metricsToken = r.get('METRICS_TOKEN', undefined as string | undefined, (s) => s);
   c.metricsPublic = r.get('METRICS_PUBLIC', c.metricsPublic, bool);
   c.authFailureLimitPerMinute = r.get('AUTH_FAILURE_LIMIT_PER_MINUTE', c.authFailureLimitPerMinute, int(1));
@@ -457,6 +496,14 @@ function buildConfigWith(r: Reader): AppConfig {
   c.alertRetryBaseSeconds = r.get('ALERT_RETRY_BASE_SECONDS', c.alertRetryBaseSeconds, num(0.01, 3600));
   c.alertPollSeconds = r.get('ALERT_POLL_SECONDS', c.alertPollSeconds, num(0.05, 3600));
   c.slackTimeoutMs = r.get('SLACK_TIMEOUT_MS', c.slackTimeoutMs, int(100, 120_000));
+  c.slackBotToken = r.get('SLACK_BOT_TOKEN', undefined as string | undefined, (s) => s);
+  c.slackChannel = r.get('SLACK_CHANNEL', undefined as string | undefined, (s) => s);
+  c.tenantSlackBots = r.get('TENANT_SLACK_BOTS', {}, botMap);
+  c.slackApiUrl = r.get('SLACK_API_URL', c.slackApiUrl, (s) => {
+    url(['https:', 'http:'])(s);
+    return s.endsWith('/') ? s : `${s}/`;
+  });
+  c.slackRetryTimeoutMs = r.get('SLACK_RETRY_TIMEOUT_MS', c.slackRetryTimeoutMs, int(100, 600_000));
 
   validateCrossFields(c, r);
   return c;
@@ -484,6 +531,20 @@ function validateCrossFields(c: AppConfig, r: Reader): void {
   }
   if (c.lokiBearerToken && (c.lokiUsername || c.lokiPassword)) {
     r.fail('LOKI_BEARER_TOKEN', 'set either LOKI_BEARER_TOKEN or LOKI_USERNAME/LOKI_PASSWORD, not both');
+  }
+  if (c.slackChannel && !c.slackBotToken) {
+    r.fail('SLACK_CHANNEL', 'SLACK_CHANNEL needs SLACK_BOT_TOKEN');
+  }
+  for (const [tenant, bot] of Object.entries(c.tenantSlackBots)) {
+    if (!c.tenants.includes(tenant)) r.fail('TENANT_SLACK_BOTS', `tenant "${tenant}" is not an enabled tenant`);
+    if (!bot.token && !c.slackBotToken) r.fail('TENANT_SLACK_BOTS', `tenant "${tenant}" has no "token" and SLACK_BOT_TOKEN is not set`);
+  }
+  if (c.slackRetryTimeoutMs < c.slackTimeoutMs) {
+    r.fail('SLACK_RETRY_TIMEOUT_MS', `must be at least SLACK_TIMEOUT_MS (${c.slackTimeoutMs})`);
+  }
+  if (c.slackRetryTimeoutMs >= c.shutdownGraceSeconds * 1000) {
+    // A call in flight at SIGTERM is waited for: a longer one can make shutdown overrun its deadline.
+    c.warnings.push(`SLACK_RETRY_TIMEOUT_MS (${c.slackRetryTimeoutMs} ms) is not below SHUTDOWN_GRACE_SECONDS (${c.shutdownGraceSeconds} s): a webhook resend in flight at SIGTERM may make shutdown exit 1`);
   }
   if (Boolean(c.lokiUsername) !== Boolean(c.lokiPassword)) {
     r.fail('LOKI_USERNAME', 'LOKI_USERNAME and LOKI_PASSWORD must be set together');

@@ -11,6 +11,7 @@ import {
   ALERTS_SENT,
   ALERTS_SKIPPED,
 } from './alerts.metrics';
+import { SlackBotClient } from './slack/slack-bot.client';
 import { SlackClient, SlackResult } from './slack/slack.client';
 import { buildAlertMessage, SlackMessage } from './slack/slack-message';
 
@@ -29,6 +30,11 @@ export function backoffMs(attempt: number, baseMs: number, random: () => number 
   const exp = Math.min(MAX_BACKOFF_MS, baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(exp / 2 + (random() * exp) / 2);
 }
+
+/** Where a tenant's messages go. */
+type Route =
+  | { transport: 'bot'; token: string; channel: string; target: 'tenant' | 'default' }
+  | { transport: 'webhook'; url: string; target: 'tenant' | 'default' };
 
 export interface SendRound {
   claimed: number;
@@ -60,6 +66,7 @@ export class AlertOutboxSender {
     @Inject(AppConfig) private readonly config: AppConfig,
     private readonly alerts: AlertRepository,
     private readonly slack: SlackClient,
+    private readonly bot: SlackBotClient,
     private readonly tenants: TenantRegistry,
     @InjectMetric(ALERTS_SENT) private readonly sentCounter: Counter<string>,
     @InjectMetric(ALERTS_FAILED) private readonly failedCounter: Counter<string>,
@@ -128,33 +135,47 @@ export class AlertOutboxSender {
     return round;
   }
 
-  private webhookFor(tenantId: string): { url: string; target: 'tenant' | 'default' } | null {
+  /**
+   * Where the tenant's messages go, by precedence: its own bot (TENANT_SLACK_BOTS), its own
+   * webhook (TENANT_SLACK_WEBHOOKS), the default bot (SLACK_BOT_TOKEN + SLACK_CHANNEL), the
+   * default webhook (SLACK_WEBHOOK_URL). Chosen at send time, so a fixed configuration applies to
+   * the backlog.
+   */
+  private routeFor(tenantId: string): Route | null {
+    const bot = this.config.tenantSlackBots[tenantId];
+    const token = bot?.token ?? this.config.slackBotToken;
+    if (bot && token) return { transport: 'bot', token, channel: bot.channel, target: 'tenant' };
     const own = this.config.tenantSlackWebhooks[tenantId];
-    if (own) return { url: own, target: 'tenant' };
-    if (this.config.slackWebhookUrl) return { url: this.config.slackWebhookUrl, target: 'default' };
+    if (own) return { transport: 'webhook', url: own, target: 'tenant' };
+    if (this.config.slackBotToken && this.config.slackChannel)
+      return { transport: 'bot', token: this.config.slackBotToken, channel: this.config.slackChannel, target: 'default' };
+    if (this.config.slackWebhookUrl) return { transport: 'webhook', url: this.config.slackWebhookUrl, target: 'default' };
     return null;
   }
 
+  /**
+   * One delivery attempt. With a bot, a message that may already be in Slack (an earlier attempt
+   * got no answer, or its sender died) is looked up by its alert id in the channel's history first
+   * and only posted if absent: exactly once. A webhook cannot be asked, so after an attempt with no
+   * answer it is sent once more with SLACK_RETRY_TIMEOUT_MS, and a second attempt with no answer
+   * fails the message: at most one duplicate, counted in `uncertain_attempts`.
+   */
   private async deliver(
     a: ClaimedAlert,
   ): Promise<{ status: 'sent' | 'pending' | 'failed' | 'skipped'; retryInMs?: number }> {
     const tenant = a.tenantId;
-    const webhook = this.webhookFor(tenant);
-    if (!webhook) {
+    const route = this.routeFor(tenant);
+    if (!route) {
       await this.alerts.finishAttempt(tenant, a.id, a.attempts, {
         status: 'skipped',
         outcome: 'not_configured',
-        error: 'no Slack webhook for this tenant (SLACK_WEBHOOK_URL, TENANT_SLACK_WEBHOOKS)',
+        error: 'no Slack route for this tenant (TENANT_SLACK_BOTS, TENANT_SLACK_WEBHOOKS, SLACK_BOT_TOKEN, SLACK_WEBHOOK_URL)',
       });
       this.skippedCounter.inc({ tenant, reason: 'not_configured' });
       return { status: 'skipped' };
     }
-    if (a.retryAfterUncertain) {
-      this.uncertainCounter.inc({ tenant });
-      this.logger.warn(
-        `alert ${a.id} of tenant ${tenant}: retrying after an attempt with no answer; Slack may show it twice`,
-      );
-    }
+    // An earlier attempt may have reached Slack (no answer, or its sender vanished).
+    const mayBeInSlack = a.uncertainAttempts > 0 || a.retryAfterUncertain;
     const normalSince =
       a.kind === 'recovery'
         ? // A detail of the message: without it the recovery still goes out.
@@ -163,14 +184,15 @@ export class AlertOutboxSender {
             .catch(() => undefined)
         : undefined;
     const message = this.message(a, normalSince);
-    const result = await this.slack.post(webhook.url, message);
-    this.attemptCounter.inc({ tenant, outcome: result.kind });
+    const slack =
+      route.transport === 'bot' ? { transport: 'bot' as const, channel: route.channel } : { transport: 'webhook' as const };
     const done = (
       status: 'sent' | 'pending' | 'failed',
       outcome: DeliveryOutcome,
       error: string | null,
       retryInMs?: number,
       uncertain = false,
+      ts?: string,
     ) =>
       this.alerts
         .finishAttempt(tenant, a.id, a.attempts, {
@@ -178,9 +200,10 @@ export class AlertOutboxSender {
           outcome,
           error,
           retryInMs,
-          target: webhook.target,
+          target: route.target,
           payload: message,
           uncertain,
+          slack: { ...slack, ts },
         })
         .then((applied) => {
           if (!applied)
@@ -188,9 +211,41 @@ export class AlertOutboxSender {
           return { status, retryInMs };
         });
 
+    let result: SlackResult;
+    let ts: string | undefined;
+    if (route.transport === 'bot') {
+      const found = mayBeInSlack ? await this.bot.find(route.token, route.channel, a.id, a.createdAt) : { kind: 'absent' as const };
+      if (found.kind === 'found') {
+        this.attemptCounter.inc({ tenant, outcome: 'found' });
+        this.sentCounter.inc({ tenant, kind: a.kind });
+        this.logger.log(`alert ${a.id} of tenant ${tenant}: already in the channel (ts ${found.ts}); not sent again`);
+        return done('sent', 'ok', null, undefined, false, found.ts);
+      }
+      if (found.kind === 'absent') {
+        const posted = await this.bot.post(route.token, route.channel, message, a.id, tenant);
+        result = posted;
+        ts = posted.ts;
+      } else {
+        // Cannot tell whether it is there: posting could double it, so only the lookup is retried.
+        result =
+          found.kind === 'rejected' || found.kind === 'rate_limited'
+            ? found
+            : { kind: 'server_error', status: 0, body: `history lookup: ${describe(found)}` };
+      }
+    } else {
+      if (mayBeInSlack) {
+        this.uncertainCounter.inc({ tenant });
+        this.logger.warn(
+          `alert ${a.id} of tenant ${tenant}: sending again after an attempt with no answer; Slack may show it twice`,
+        );
+      }
+      result = await this.slack.post(route.url, message, mayBeInSlack ? this.config.slackRetryTimeoutMs : undefined);
+    }
+    this.attemptCounter.inc({ tenant, outcome: result.kind });
+
     if (result.kind === 'ok') {
       this.sentCounter.inc({ tenant, kind: a.kind });
-      return done('sent', 'ok', null);
+      return done('sent', 'ok', null, undefined, false, ts);
     }
     if (result.kind === 'rejected') {
       this.failedCounter.inc({ tenant, kind: a.kind });
@@ -209,6 +264,11 @@ export class AlertOutboxSender {
             : 'network';
     const error = describe(result);
     const uncertain = result.kind === 'timeout';
+    if (uncertain && route.transport === 'webhook' && a.uncertainAttempts + 1 >= 2) {
+      this.failedCounter.inc({ tenant, kind: a.kind });
+      this.logger.error(`alert ${a.id} of tenant ${tenant}: no answer from the webhook twice (${error}); not sent again`);
+      return done('failed', outcome, `${error}; no answer twice, not sent again (Slack may show it up to twice)`, undefined, true);
+    }
     if (a.attempts >= this.config.alertMaxAttempts) {
       this.failedCounter.inc({ tenant, kind: a.kind });
       this.logger.error(`alert ${a.id} of tenant ${tenant}: giving up after ${a.attempts} attempts (${error})`);

@@ -7,6 +7,7 @@ import { AnomalyBus } from '../detection/anomaly-bus';
 import { AlertFilter, AlertRepository, AlertRow } from '../store/alert.repository';
 import { IncidentFilter, IncidentRepository, IncidentRow } from '../store/incident.repository';
 import { DetectionRow } from '../store/event.repository';
+import { TenantJobRunner } from '../jobs/tenant-job-runner';
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
 import { AlertOutboxSender } from './alert-outbox.sender';
 import { IncidentPolicySettings, planIncidents } from './incident-policy';
@@ -31,6 +32,8 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
   private readonly inFlight = new Set<Promise<unknown>>();
   private ticking?: Promise<void>;
   private tickAgain = false;
+  /** A pass asked for on purpose (start-up, a test) is waiting: it runs every tenant, not once per interval. */
+  private forced = false;
   private timer?: NodeJS.Timeout;
   private unsubscribe?: () => void;
   private stopped = false;
@@ -42,6 +45,7 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
     private readonly incidents: IncidentRepository,
     private readonly bus: AnomalyBus,
     private readonly sender: AlertOutboxSender,
+    private readonly jobs: TenantJobRunner,
     @InjectMetric(ALERT_ANOMALIES) private readonly anomalyCounter: Counter<string>,
     @InjectMetric(ALERTS_BACKLOG) private readonly backlogGauge: Gauge<string>,
   ) {
@@ -54,7 +58,7 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
 
   onModuleInit(): void {
     this.unsubscribe = this.bus.subscribe((tenantId) => this.track(this.processTenant(tenantId)));
-    this.timer = setInterval(() => void this.tick(), this.config.alertPollSeconds * 1000);
+    this.timer = setInterval(() => void this.tick({ scheduled: true }), this.config.alertPollSeconds * 1000);
     this.timer.unref();
   }
 
@@ -74,10 +78,13 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
   /**
    * One pass of the background job: per tenant, new anomalies into alerts and quiet incidents
    * closed (one tenant's failure never stops the others); then delivery of what is due. Tests call
-   * it directly instead of waiting for the timer. Concurrent calls share one pass.
+   * it directly instead of waiting for the timer. Concurrent calls share one pass. The per-tenant
+   * part goes through the shared job runner (job `alerts`): `scheduled` (the timer) runs a tenant
+   * once per ALERT_POLL_SECONDS across replicas; delivery is shared out by the outbox itself.
    */
-  tick(): Promise<void> {
+  tick(options: { scheduled?: boolean } = {}): Promise<void> {
     if (this.stopped) return Promise.resolve();
+    if (!options.scheduled) this.forced = true;
     if (this.ticking) {
       this.tickAgain = true;
       return this.ticking;
@@ -86,7 +93,9 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
       try {
         do {
           this.tickAgain = false;
-          await this.tickOnce();
+          const forced = this.forced;
+          this.forced = false;
+          await this.tickOnce(!forced);
         } while (this.tickAgain && !this.stopped);
       } finally {
         this.ticking = undefined;
@@ -95,7 +104,7 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
     return this.track(this.ticking) as Promise<void>;
   }
 
-  private async tickOnce(): Promise<void> {
+  private async tickOnce(scheduled: boolean): Promise<void> {
     const tenants = this.tenants.list();
     let work = { pending: new Set(tenants), open: new Set(tenants) };
     try {
@@ -103,19 +112,21 @@ export class AlertsService implements OnModuleInit, OnApplicationBootstrap, OnMo
     } catch (e) {
       this.logger.warn(`alert job could not list the tenants with work, trying them all: ${(e as Error).message}`);
     }
-    for (const tenant of tenants) {
-      if (this.stopped) return;
-      try {
+    await this.jobs.runEach(
+      'alerts',
+      tenants.filter((t) => work.pending.has(t) || work.open.has(t)),
+      { intervalMs: scheduled ? this.config.alertPollSeconds * 1000 : undefined },
+      async (tenant) => {
         if (work.pending.has(tenant)) await this.processTenant(tenant);
         // Anomalies just processed may have opened incidents: they are checked for an end too.
         if (work.open.has(tenant) || work.pending.has(tenant)) {
           const ended = await this.incidents.endQuiet(tenant, this.settings.cooldownMs, randomUUID);
           if (ended) this.logger.log(`tenant ${tenant}: ${ended} incident(s) ended`);
         }
-      } catch (e) {
-        this.logger.warn(`alerts for tenant ${tenant} failed: ${(e as Error).message}`);
-      }
-    }
+      },
+      () => this.stopped,
+    );
+    if (this.stopped) return;
     await this.sender.drain();
     await this.updateBacklog(tenants);
   }

@@ -9,6 +9,7 @@ import { DetectionRow, EventRepository, EventRow } from '../store/event.reposito
 import { SeriesRepository } from '../store/series.repository';
 import { DAY_PARTITIONED, DayPartitionedTable, PartitionRepository } from '../store/partition.repository';
 import { ModelRegistryService } from '../retrain/model-registry.service';
+import { TenantJobRunner } from '../jobs/tenant-job-runner';
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
 import { AnomalyBus } from './anomaly-bus';
 import { ServiceBaseline, BASELINE_WINDOW } from './baseline/service-baseline';
@@ -69,7 +70,7 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
   private readonly stream = new Logger('metrics-stream');
   private readonly baselines = new Map<string, Promise<ServiceBaseline>>();
   private readonly drift: DriftMonitor;
-  private readonly retention = new PeriodicJob(MAINTENANCE_MS, () => this.maintain());
+  private readonly retention = new PeriodicJob(MAINTENANCE_MS, () => this.maintain(undefined, { scheduled: true }), { aligned: true });
 
   constructor(
     @Inject(AppConfig) private readonly config: AppConfig,
@@ -80,6 +81,7 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
     private readonly seriesStore: SeriesRepository,
     private readonly partitions: PartitionRepository,
     private readonly bus: AnomalyBus,
+    private readonly jobs: TenantJobRunner,
     @InjectMetric(INGEST_EVENTS) private readonly ingestCounter: Counter<string>,
     @InjectMetric(ANOMALIES) private readonly anomalyCounter: Counter<string>,
     @InjectMetric(ANOMALY_SCORE) private readonly scoreHistogram: Histogram<string>,
@@ -319,9 +321,10 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
    * dropped whole (event time: a partition goes once its last possible timestamp is older than the
    * cutoff, so rows are kept for the retention period and at most one day more), partitions are
    * created from the cutoff's day to {@link PARTITION_DAYS_AHEAD} days ahead; then the history
-   * limit of detections, tenant by tenant, and detections partitions it emptied are dropped.
+   * limit of detections, tenant by tenant through the shared job runner (job `retention`; with
+   * `scheduled`, once a minute across replicas), and detections partitions it emptied are dropped.
    */
-  async maintain(now = Date.now()): Promise<void> {
+  async maintain(now = Date.now(), options: { scheduled?: boolean } = {}): Promise<void> {
     const cutoff = new Date(now - this.config.eventRetentionHours * 3_600_000);
     for (const table of Object.keys(DAY_PARTITIONED) as DayPartitionedTable[]) {
       try {
@@ -331,13 +334,13 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
         this.logger.warn(`partition maintenance of ${table} failed: ${(e as Error).message}`);
       }
     }
-    for (const tenant of this.tenants.list()) {
-      try {
-        await this.detections.pruneToLimit(tenant, this.config.storeHistoryLimit);
-      } catch (e) {
-        this.logger.warn(`retention for tenant ${tenant} failed: ${(e as Error).message}`);
-      }
-    }
+    await this.jobs.runEach(
+      'retention',
+      this.tenants.list(),
+      { intervalMs: options.scheduled ? MAINTENANCE_MS : undefined },
+      (tenant) => this.detections.pruneToLimit(tenant, this.config.storeHistoryLimit),
+      () => this.retention.stopping,
+    );
     try {
       await this.partitions.dropDayPartitionsBefore('detections', new Date(now - 86_400_000), { onlyEmpty: true });
     } catch (e) {

@@ -6,6 +6,7 @@ import { AppConfig } from '../../config/app-config';
 import { PeriodicJob } from '../../common/periodic-job';
 import { DetectionRow } from '../store/event.repository';
 import { ClosedMinute, PartialRow, SeriesGap, SeriesRepository, SeriesStateRow, Watermark } from '../store/series.repository';
+import { TenantJobRunner } from '../jobs/tenant-job-runner';
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
 import { AnomalyBus } from './anomaly-bus';
 import { ANOMALIES } from './detection.metrics';
@@ -37,29 +38,40 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly tenants: TenantRegistry,
     private readonly series: SeriesRepository,
     private readonly bus: AnomalyBus,
+    private readonly jobs: TenantJobRunner,
     @InjectMetric(ANOMALIES) private readonly anomalies: Counter<string>,
   ) {
     this.signalOptions = signalOptionsOf(config);
   }
 
   onApplicationBootstrap(): void {
-    this.job = new PeriodicJob(this.config.seriesCloseIntervalSeconds * 1000, () => this.closeAll()).start();
+    this.job = new PeriodicJob(this.intervalMs, () => this.closeAll(undefined, { scheduled: true }), { aligned: true }).start();
   }
 
   async onModuleDestroy(): Promise<void> {
     await this.job?.stop();
   }
 
-  /** Closes due minutes of every tenant; one tenant's failure never stops the others. */
-  async closeAll(now = Date.now()): Promise<void> {
-    for (const tenant of this.tenants.list()) {
-      try {
+  private get intervalMs(): number {
+    return this.config.seriesCloseIntervalSeconds * 1000;
+  }
+
+  /**
+   * Closes due minutes of every tenant through the shared job runner (job `series-close`; with
+   * `scheduled`, once per SERIES_CLOSE_INTERVAL_SECONDS across replicas); one tenant's failure
+   * never stops the others, and a stopping service stops between tenants.
+   */
+  async closeAll(now = Date.now(), options: { scheduled?: boolean } = {}): Promise<void> {
+    await this.jobs.runEach(
+      'series-close',
+      this.tenants.list(),
+      { intervalMs: options.scheduled ? this.intervalMs : undefined },
+      async (tenant) => {
         await this.closeTenant(tenant, now);
         await this.series.pruneGapsBefore(tenant, new Date(now - this.config.eventRetentionHours * 3_600_000));
-      } catch (e) {
-        this.logger.error(`closing series minutes of tenant ${tenant} failed: ${(e as Error).message}`);
-      }
-    }
+      },
+      () => Boolean(this.job?.stopping),
+    );
   }
 
   /** The tenant's event-time watermark as the series job sees it at `now` (wall clock, epoch ms). */

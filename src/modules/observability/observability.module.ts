@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+import { GracefulShutdown } from './graceful-shutdown';
 import { HealthController } from './health.controller';
 import { httpMetricProviders } from './http-metrics';
 import { PromController } from './prom.controller';
@@ -20,8 +21,8 @@ export class ObservabilityModule {
         PrometheusModule.register({ path: '/prom', controller: PromController, defaultMetrics: { enabled: true } }),
       ],
       controllers: [HealthController],
-      providers: [...httpMetricProviders, ...serviceMetricProviders, ServiceMetrics, RequestContextMiddleware],
-      exports: [PrometheusModule, ...httpMetricProviders, RequestContextMiddleware],
+      providers: [...httpMetricProviders, ...serviceMetricProviders, ServiceMetrics, RequestContextMiddleware, GracefulShutdown],
+      exports: [PrometheusModule, ...httpMetricProviders, RequestContextMiddleware, GracefulShutdown],
     };
   }
 }

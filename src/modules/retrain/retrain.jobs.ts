@@ -1,18 +1,16 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { SchedulerRegistry } from '@nestjs/schedule';
-import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { createHash } from 'crypto';
-import { Counter } from 'prom-client';
 import { AppConfig } from '../../config/app-config';
+import { PeriodicJob } from '../../common/periodic-job';
 import { IngestionService } from '../ingestion/ingestion.service';
 import { formatLabels } from '../ingestion/loki/loki-push.codec';
 import { LokiClient } from '../ingestion/loki/loki.client';
 import { RetrainStateRepository } from '../store/retrain-state.repository';
+import { TenantJobRunner } from '../jobs/tenant-job-runner';
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
 import { RetrainService } from './retrain.service';
-import { SCHEDULER_JOBS } from './retrain.metrics';
 
-const INTERVAL_NAME = 'detection-and-retrain';
+const JOB = 'scheduler';
 /** Sources of lines that are already ours: pulled back from Loki, they would be scored twice. */
 const OWN_SOURCES = new Set(['api', 'loki-push', 'scheduler']);
 
@@ -27,13 +25,16 @@ export interface TenantTickResult {
 /**
  * The seed's main_scheduler: every DETECTION_INTERVAL_SECONDS, per tenant, pull the new log lines
  * from Loki (when configured) and score them like /ingest, then run the retrain check. Each
- * tenant's job holds a PostgreSQL advisory lock, so with several replicas (or the CLI scheduler
- * next to the service) it runs once per tick; one tenant's failure never stops the others.
+ * tenant's run goes through the shared {@link TenantJobRunner}: it holds the tenant's advisory
+ * lock and records the interval's run, so with several replicas (or the CLI scheduler next to the
+ * service) a tenant's job runs once per interval and the others count it `skipped`; one tenant's
+ * failure never stops the others.
  */
 @Injectable()
 export class SchedulerService implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger(SchedulerService.name);
   private running?: Promise<TenantTickResult[]>;
+  private job?: PeriodicJob;
+  private stopped = false;
 
   constructor(
     @Inject(AppConfig) private readonly config: AppConfig,
@@ -42,8 +43,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnModuleDestroy
     private readonly ingestion: IngestionService,
     private readonly loki: LokiClient,
     private readonly state: RetrainStateRepository,
-    private readonly schedules: SchedulerRegistry,
-    @InjectMetric(SCHEDULER_JOBS) private readonly jobs: Counter<string>,
+    private readonly jobs: TenantJobRunner,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -52,24 +52,49 @@ export class SchedulerService implements OnApplicationBootstrap, OnModuleDestroy
 
   /** Starts the periodic loop (the service does at boot; the CLI scheduler too unless --once). */
   start(): void {
-    if (this.schedules.doesExist('interval', INTERVAL_NAME)) return;
-    const timer = setInterval(() => void this.tick().catch(() => undefined), this.config.detectionIntervalSeconds * 1000);
-    timer.unref();
-    this.schedules.addInterval(INTERVAL_NAME, timer);
+    if (this.job) return;
+    this.job = new PeriodicJob(
+      this.intervalMs,
+      () => this.tick(undefined, undefined, { scheduled: true }),
+      { aligned: true },
+    ).start();
   }
 
+  /** Stops the loop between tenants and waits for the tenant in progress. */
   async onModuleDestroy(): Promise<void> {
-    if (this.schedules.doesExist('interval', INTERVAL_NAME)) this.schedules.deleteInterval(INTERVAL_NAME);
+    this.stopped = true;
+    await this.job?.stop();
     await this.running?.catch(() => undefined);
   }
 
-  /** One pass over `tenants` (default: all); overlapping ticks in one process are skipped. */
-  async tick(tenants = this.tenants.list(), now = () => new Date()): Promise<TenantTickResult[]> {
+  private get intervalMs(): number {
+    return this.config.detectionIntervalSeconds * 1000;
+  }
+
+  /**
+   * One pass over `tenants` (default: all); overlapping passes in one process are skipped. With
+   * `scheduled` (the timer, the CLI loop) a tenant whose job already ran in the current interval,
+   * on any replica, is skipped; without it (a pass asked for on purpose) only the lock applies.
+   */
+  async tick(
+    tenants = this.tenants.list(),
+    now = () => new Date(),
+    options: { scheduled?: boolean } = {},
+  ): Promise<TenantTickResult[]> {
     if (this.running) return [];
     this.running = (async () => {
-      const results: TenantTickResult[] = [];
-      for (const tenant of tenants) results.push(await this.runTenant(tenant, now));
-      return results;
+      const runs = await this.jobs.runEach(
+        JOB,
+        tenants,
+        { intervalMs: options.scheduled ? this.intervalMs : undefined, failure: (r: TenantTickResult) => r.error },
+        (tenant) => this.runTenant(tenant, now),
+        () => this.stopped,
+      );
+      return runs.map(({ tenant, run }): TenantTickResult => {
+        if (run.outcome === 'skipped') return { tenant, ran: false };
+        if (run.outcome === 'ran') return run.value;
+        return run.value ?? { tenant, ran: true, error: run.error };
+      });
     })();
     try {
       return await this.running;
@@ -79,40 +104,25 @@ export class SchedulerService implements OnApplicationBootstrap, OnModuleDestroy
   }
 
   private async runTenant(tenant: string, now: () => Date): Promise<TenantTickResult> {
+    const result: TenantTickResult = { tenant, ran: true, pulled: 0, retrained: null };
+    const errors: string[] = [];
+    // Detection and the retrain check fail separately: Loki being down must not stop retraining.
     try {
-      const r = await this.state.withTenantLock(tenant, 'scheduler', async () => {
-        const result: TenantTickResult = { tenant, ran: true, pulled: 0, retrained: null };
-        const errors: string[] = [];
-        // Detection and the retrain check fail separately: Loki being down must not stop retraining.
-        try {
-          if (this.loki.queryBase) result.pulled = await this.pullFromLoki(tenant, now());
-        } catch (e) {
-          errors.push(`pull from Loki: ${(e as Error).message}`);
-        }
-        try {
-          const reason = await this.retrain.due(tenant, now());
-          if (reason) {
-            const o = await this.retrain.retrain(tenant, reason);
-            result.retrained = { version: o.version, status: o.status, reason };
-          }
-        } catch (e) {
-          errors.push(`retrain: ${(e as Error).message}`);
-        }
-        if (errors.length) result.error = errors.join('; ');
-        return result;
-      });
-      if (!r.ran) {
-        this.jobs.inc({ tenant, outcome: 'skipped' });
-        return { tenant, ran: false };
-      }
-      this.jobs.inc({ tenant, outcome: r.value.error ? 'failed' : 'ran' });
-      if (r.value.error) this.logger.error(`scheduler job of tenant ${tenant} failed: ${r.value.error}`);
-      return r.value;
+      if (this.loki.queryBase) result.pulled = await this.pullFromLoki(tenant, now());
     } catch (e) {
-      this.jobs.inc({ tenant, outcome: 'failed' });
-      this.logger.error(`scheduler job of tenant ${tenant} failed: ${(e as Error).message}`);
-      return { tenant, ran: true, error: (e as Error).message };
+      errors.push(`pull from Loki: ${(e as Error).message}`);
     }
+    try {
+      const reason = await this.retrain.due(tenant, now());
+      if (reason) {
+        const o = await this.retrain.retrain(tenant, reason);
+        result.retrained = { version: o.version, status: o.status, reason };
+      }
+    } catch (e) {
+      errors.push(`retrain: ${(e as Error).message}`);
+    }
+    if (errors.length) result.error = errors.join('; ');
+    return result;
   }
 
   /**

@@ -1,8 +1,6 @@
 import { makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
 import { labelCombinations, makeZeroedCounterProvider, METRIC_PREFIX } from '../observability/metric-names';
 
-export const SCHEDULER_JOBS = `${METRIC_PREFIX}scheduler_jobs_total`;
-
 export const MODEL_ACTIVE_VERSION = `${METRIC_PREFIX}model_active_version`;
 export const MODEL_TRAINED_AT = `${METRIC_PREFIX}model_trained_timestamp_seconds`;
 export const RETRAINS = `${METRIC_PREFIX}retrains_total`;
@@ -26,11 +24,5 @@ export const retrainMetricProviders = [
     help: 'Time to gather data, train and register a model, in seconds',
     labelNames: ['tenant'],
     buckets: [1, 2, 5, 10, 30, 60, 120, 300, 600],
-  }),
-  makeZeroedCounterProvider({
-    name: SCHEDULER_JOBS,
-    help: 'Per-tenant scheduler jobs by outcome (ran, skipped: another replica had it, failed)',
-    labelNames: ['tenant', 'outcome'],
-    known: [{ outcome: 'ran' }, { outcome: 'skipped' }, { outcome: 'failed' }],
   }),
 ];

@@ -208,6 +208,8 @@ export class AlertRepository {
       target?: 'tenant' | 'default' | null;
       payload?: unknown;
       uncertain?: boolean;
+      /** How it was sent, and for a bot the channel and Slack's message ts once known. */
+      slack?: { transport: 'webhook' | 'bot'; channel?: string; ts?: string };
     },
   ): Promise<boolean> {
     const [rows]: [unknown[], number] = await this.dataSource.query(
@@ -217,6 +219,7 @@ export class AlertRepository {
               lease_until = NULL, target = COALESCE($8, target), payload = COALESCE($9::jsonb, payload),
               sent_at = CASE WHEN $4 = 'sent' THEN now() ELSE sent_at END,
               uncertain_attempts = uncertain_attempts + CASE WHEN $10 THEN 1 ELSE 0 END,
+              transport = COALESCE($11, transport), slack_channel = COALESCE($12, slack_channel), slack_ts = COALESCE($13, slack_ts),
               updated_at = now()
         WHERE tenant_id = $1 AND id = $2 AND status = 'sending' AND attempts = $3
         RETURNING id`,
@@ -231,6 +234,9 @@ export class AlertRepository {
         result.target ?? null,
         result.payload === undefined ? null : JSON.stringify(result.payload),
         result.uncertain ?? false,
+        result.slack?.transport ?? null,
+        result.slack?.channel ?? null,
+        result.slack?.ts ?? null,
       ],
     );
     return rows.length > 0;

@@ -132,12 +132,15 @@ export class ModelRepository {
 
   /**
    * Calls `onActivated(tenantId)` whenever any replica activates a model, over a dedicated
-   * LISTEN connection that reconnects by itself. Returns a function that stops listening.
+   * LISTEN connection that reconnects by itself; `onActivated('*')` when that connection drops
+   * and again when it is back (notifications in between are lost). Returns a function that stops
+   * listening.
    */
   subscribeActivations(onActivated: (tenantId: string) => void): () => Promise<void> {
     const pool = (this.dataSource.driver as unknown as { master: Pool }).master;
     let client: PoolClient | undefined;
     let stopped = false;
+    let listenedBefore = false;
     let retry: NodeJS.Timeout | undefined;
     const connect = async (delay: number) => {
       if (stopped) return;
@@ -162,6 +165,10 @@ export class ModelRepository {
           return;
         }
         client = mine;
+        // Back after a drop (e.g. a database outage): activations made meanwhile were never
+        // notified here, so every cached model is re-checked now rather than at the 30 s re-check.
+        if (listenedBefore) onActivated('*');
+        listenedBefore = true;
       } catch (e) {
         if (c && client !== c) c.release(true);
         if (stopped) return;

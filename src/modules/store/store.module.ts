@@ -12,8 +12,9 @@ import { RetrainStateRepository } from './retrain-state.repository';
 import { SeriesRepository } from './series.repository';
 import { ReplayJobRepository } from './replay-job.repository';
 import { SilenceRepository } from './silence.repository';
+import { JobTickRepository } from './job-tick.repository';
 
-const REPOSITORIES = [RateLimitRepository, ModelRepository, EventRepository, DetectionRepository, OutboxRepository, RetrainStateRepository, SeriesRepository, ReplayJobRepository, AlertRepository, IncidentRepository, SilenceRepository, PartitionRepository];
+const REPOSITORIES = [RateLimitRepository, ModelRepository, EventRepository, DetectionRepository, OutboxRepository, RetrainStateRepository, SeriesRepository, ReplayJobRepository, AlertRepository, IncidentRepository, SilenceRepository, PartitionRepository, JobTickRepository];
 
 /**
  * The data layer: the opened {@link Database} and the repositories, the only classes that touch it.

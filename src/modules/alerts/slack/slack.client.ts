@@ -46,10 +46,11 @@ export function parseRetryAfter(header: unknown, now = Date.now()): number | nul
 export class SlackClient {
   constructor(@Inject(AppConfig) private readonly config: AppConfig) {}
 
-  async post(url: string, message: SlackMessage): Promise<SlackResult> {
+  /** Posts to the webhook `url`; `timeoutMs` defaults to SLACK_TIMEOUT_MS. */
+  async post(url: string, message: SlackMessage, timeoutMs = this.config.slackTimeoutMs): Promise<SlackResult> {
     try {
       const res = await axios.post<string>(url, message, {
-        timeout: this.config.slackTimeoutMs,
+        timeout: timeoutMs,
         headers: { 'Content-Type': 'application/json' },
         responseType: 'text',
         transformResponse: (data: unknown) => data,

@@ -67,6 +67,13 @@ describe(parseLogLine.name, () => {
     expect(sut).toMatchObject({ format: 'json', service: 'unknown_service', method: 'GET', path: '/a', statusCode: 404, durationMs: 17, iso: '2025-11-14T11:50:00.123Z' });
   });
 
+  it("should read Caddy's and Traefik's JSON access logs", () => {
+    const caddy = JSON.stringify({ level: 'info', ts: 1763121600.5, logger: 'http.log.access.log0', msg: 'handled request', request: { method: 'GET', uri: '/shop?x=1', host: 'ex.org' }, duration: 0.0125, size: 812, status: 502 });
+    expect(ingest(caddy)).toMatchObject({ method: 'GET', path: '/shop', durationMs: 12.5, bytes: 812, statusCode: 502, iso: '2025-11-14T12:00:00.500Z' });
+    const traefik = JSON.stringify({ RequestMethod: 'POST', RequestPath: '/api/x', DownstreamStatus: 201, DownstreamContentSize: 19, Duration: 3_500_000, time: '2025-11-14T11:59:00Z' });
+    expect(ingest(traefik)).toMatchObject({ method: 'POST', path: '/api/x', durationMs: 3.5, bytes: 19, statusCode: 201 });
+  });
+
   it('should keep the ingest shape of JSON lines as they are, filling only what is missing', () => {
     const line = JSON.stringify({ service: 'seo', timestamp: '2025-11-14T10:00:00Z', http: { request: { method: 'GET', path: '/p' }, response: { status_code: 200 } }, performance: { duration_ms: 1680 } });
     expect(ingest(line, { service: 'other' })).toMatchObject({ service: 'seo', durationMs: 1680, statusCode: 200, method: 'GET', path: '/p', iso: '2025-11-14T10:00:00.000Z' });

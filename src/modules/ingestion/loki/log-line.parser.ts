@@ -50,10 +50,12 @@ export const UNKNOWN_SERVICE = 'unknown_service';
 const LINE_SERVICE = ['service', 'service_name', 'serviceName', 'svc', 'app', 'application'];
 const TIME_KEYS = ['timestamp', '@timestamp', 'time', 'ts', 'datetime', 'date', 't'];
 const LEVEL_KEYS = ['level', 'lvl', 'severity', 'log.level', 'levelname', 'loglevel', 'detected_level'];
-const STATUS_KEYS = ['status_code', 'status', 'statusCode', 'http_status', 'response_status', 'res.statusCode', 'response.status', 'response.status_code', 'http.status_code'];
-const BYTES_KEYS = ['bytes', 'response_size', 'body_bytes_sent', 'bytes_sent', 'resp_bytes', 'responseSize', 'size', 'content_length'];
-const METHOD_KEYS = ['method', 'http_method', 'request_method', 'req.method', 'verb', 'http.method'];
-const PATH_KEYS = ['path', 'uri', 'url', 'request_uri', 'req.url', 'endpoint', 'route', 'http.path', 'http.url', 'url.path'];
+// Traefik's JSON access log: DownstreamStatus, RequestMethod, RequestPath, DownstreamContentSize, Duration (ns).
+// Caddy's: request.method, request.uri, status, size, duration (seconds, see readCore).
+const STATUS_KEYS = ['status_code', 'status', 'statusCode', 'http_status', 'response_status', 'res.statusCode', 'response.status', 'response.status_code', 'http.status_code', 'DownstreamStatus'];
+const BYTES_KEYS = ['bytes', 'response_size', 'body_bytes_sent', 'bytes_sent', 'resp_bytes', 'responseSize', 'size', 'content_length', 'DownstreamContentSize'];
+const METHOD_KEYS = ['method', 'http_method', 'request_method', 'req.method', 'verb', 'http.method', 'request.method', 'RequestMethod'];
+const PATH_KEYS = ['path', 'uri', 'url', 'request_uri', 'req.url', 'endpoint', 'route', 'http.path', 'http.url', 'url.path', 'request.uri', 'request.path', 'RequestPath'];
 /** Duration fields and the factor to milliseconds of a bare number in them. */
 const DURATION_KEYS: [string, number][] = [
   ['duration_ms', 1],
@@ -83,6 +85,7 @@ const DURATION_KEYS: [string, number][] = [
   ['took', 1],
   ['response_time', 1],
   ['time_taken', 1],
+  ['Duration', 1e-6], // Traefik: nanoseconds
 ];
 /** Keys of the ingest shape that have a meaning there; a non-JSON line's own fields of these names are kept as `line_<name>`. */
 const RESERVED = new Set(['timestamp', 'service', 'id', 'http', 'performance', 'duration_ms', 'status_code', 'bytes', 'intake', 'message']);
@@ -261,10 +264,12 @@ function readCore(src: Record<string, unknown>): Core {
     }
     core.badTime ??= v;
   }
+  // Caddy (zap) writes its access log's `duration` in seconds.
+  const seconds = typeof src.logger === 'string' && src.logger.startsWith('http.log.access');
   for (const [key, factor] of DURATION_KEYS) {
     const v = lookup(src, key);
     if (v === undefined || v === null || v === '') continue;
-    const ms = toDurationMs(v, factor);
+    const ms = toDurationMs(v, seconds && key === 'duration' ? 1000 : factor);
     if (ms !== undefined) {
       core.durationMs = Math.round(ms * 1000) / 1000;
       break;

@@ -46,6 +46,7 @@ export class LokiShipperService implements OnApplicationBootstrap, OnModuleDestr
     this.job = new PeriodicJob(this.config.lokiShipIntervalMs, () => this.runOnce()).start();
   }
 
+  /** Stops between batches: a push in flight finishes and is marked shipped; the rest of the backlog waits. */
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
     await this.job?.stop();
@@ -94,6 +95,8 @@ export class LokiShipperService implements OnApplicationBootstrap, OnModuleDestr
       this.backoff.delete(tenant);
       this.shipped.inc({ tenant, outcome: r.decision.kind }, r.events + r.detections);
       if (r.events < BATCH && r.detections < BATCH) return;
+      // Stopping: the batch just pushed is marked; the backlog waits for the next replica or start.
+      if (this.stopped) return;
     }
   }
 
