@@ -1,4 +1,6 @@
 import { gzipSync } from 'zlib';
+import { AlertsService } from '../src/modules/alerts/alerts.service';
+import { SeriesService } from '../src/modules/detection/series.service';
 import { encodePushRequest, snappyBlock } from './support/loki-wire';
 import { newApiKey, newTenantId, startTestApp, TestApp } from './support/test-app';
 
@@ -139,5 +141,35 @@ describe('log shippers: their exact requests', () => {
     expect(orders.slice(40).every((r) => r.prediction === -1)).toBe(true);
     expect(orders.slice(30, 40).every((r) => r.prediction === 1)).toBe(true);
     expect(NGINX_LOG_FORMAT).toContain('$request_time $upstream_response_time');
+  });
+
+  it('end to end: a latency spike in an nginx and a logfmt log pushed through the intake opens an incident on each service, since its first minute', async () => {
+    // 90 minutes of event time at 8 requests a minute, the last 20 ending 5 minutes ago; latency ×6 in minutes 70–75.
+    const t0 = Math.floor(Date.now() / 60_000) * 60_000 - 95 * 60_000;
+    const at = (m: number, k: number) => new Date(t0 + m * 60_000 + k * 7_000);
+    const slow = (m: number) => (m >= 70 && m < 76 ? 6 : 1);
+    for (let from = 0; from < 90; from += 10) {
+      const minutes = Array.from({ length: 10 }, (_, j) => from + j);
+      const entries = (line: (m: number, k: number, i: number) => string) =>
+        minutes.flatMap((m) => Array.from({ length: 8 }, (_, k) => ({ seconds: BigInt(Math.floor(at(m, k).getTime() / 1000)), nanos: 0, line: line(m, k, m * 8 + k) })));
+      const body = snappyBlock(
+        encodePushRequest([
+          { labels: '{job="nginx", service="spike-nginx"}', entries: entries((m, k, i) => nginxLine(at(m, k), i, (0.04 + (i % 7) / 1000) * slow(m))) },
+          // (logfmtLine's size grows with its index: keep the index small so the sizes stay level.)
+          { labels: '{app="spike-orders", job="orders"}', entries: entries((m, k, i) => logfmtLine(at(m, k), i % 50, (20 + (i % 5)) * slow(m))) },
+        ]),
+      );
+      expect(await send({ 'Content-Type': 'application/x-protobuf', Authorization: basic }, body)).toEqual({ status: 204, text: '' });
+    }
+    await sut.app.get(SeriesService).closeTenant(tenant);
+    await sut.app.get(AlertsService).tick();
+    type Listed = { items: { service: string; started_at: string; signals: { signal: string }[] }[] };
+    const { items } = (await (await fetch(`${base}/incidents?limit=100`, { headers: { 'X-API-Key': key } })).json()) as Listed;
+    for (const service of ['spike-nginx', 'spike-orders']) {
+      const found = items.filter((i) => i.service === service);
+      expect(found).toHaveLength(1);
+      expect(found[0].started_at).toBe(new Date(t0 + 70 * 60_000).toISOString());
+      expect(found[0].signals.map((x) => x.signal)).toContain('latency');
+    }
   });
 });
