@@ -83,6 +83,7 @@ export async function startService(dbUrl: string, opts: { cpuProfileDir?: string
     DEFAULT_TENANT: TENANT,
     TENANT_API_KEYS: JSON.stringify({ [TENANT]: KEY }),
     RATE_LIMIT_PER_MINUTE: '100000000',
+    METRICS_TOKEN: 'bench-metrics-token-0123456789',
     LOG_LEVEL: 'warn',
     TRAINING_DATASET_PATH: `/tmp/${TENANT}-${process.pid}-training.json`,
     MODELS_DIR: `/tmp/${TENANT}-${process.pid}-models`,

@@ -94,6 +94,8 @@ export async function run(argv: string[]): Promise<void> {
     DEFAULT_TENANT: tenants[0],
     TENANT_API_KEYS: JSON.stringify(keys),
     RATE_LIMIT_PER_MINUTE: '100000000',
+    // Production settings require a token for /prom.
+    METRICS_TOKEN: 'soak-metrics-token-0123456789',
     LOG_LEVEL: 'warn',
     DETECTION_INTERVAL_SECONDS: String(interval),
     TRAINING_DATASET_PATH: `/tmp/soak-${process.pid}-no-dataset.json`,

@@ -6,7 +6,7 @@ import { Readable, Transform } from 'stream';
 import { AppConfig } from '../config/app-config';
 import { AppException } from './errors/app.exception';
 import { ErrorCode } from './errors/error-code';
-import { jsonDepthExceeds, MAX_JSON_DEPTH } from './validation/storable';
+import { jsonTextDepthExceeds, MAX_JSON_DEPTH } from './validation/storable';
 
 /** Loki's push route: Content-Encoding snappy there is left to the handler (Loki's semantics). */
 const LOKI_PUSH = '/loki/api/v1/push';
@@ -149,6 +149,7 @@ export class BodyParserMiddleware implements NestMiddleware {
     // An array where one object is expected is refused before it is even parsed: validated per
     // element it would cost time and memory in proportion to its (decompressed) length.
     if (objectOnly && firstSignificantByte(raw) === 0x5b) throw invalidBody('must be a JSON object, not an array');
+    if (jsonTextDepthExceeds(raw, MAX_BODY_DEPTH)) throw invalidBody(`is nested deeper than ${MAX_BODY_DEPTH} levels`);
     let body: unknown;
     try {
       body = JSON.parse(raw.toString('utf8'));
@@ -156,7 +157,6 @@ export class BodyParserMiddleware implements NestMiddleware {
       throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.INVALID_BODY, `Body is not valid JSON: ${(e as Error).message}`);
     }
     if (objectOnly && (typeof body !== 'object' || body === null || Array.isArray(body))) throw invalidBody('must be a JSON object');
-    if (jsonDepthExceeds(body, MAX_BODY_DEPTH)) throw invalidBody(`is nested deeper than ${MAX_BODY_DEPTH} levels`);
     req.body = body;
     next();
   }

@@ -1,4 +1,4 @@
-import { jsonDepthExceeds, jsonValueProblem, parseStorableDate, timeWindowReason, unstorableStringReason } from './storable';
+import { jsonDepthExceeds, jsonTextDepthExceeds, jsonValueProblem, parseStorableDate, timeWindowReason, unstorableStringReason } from './storable';
 
 describe('storable values', () => {
   describe(unstorableStringReason.name, () => {
@@ -36,6 +36,14 @@ describe('storable values', () => {
 
     it('should take clean values', () => {
       expect(jsonValueProblem({ a: [1, 'x', null, { b: true }] }, '')).toBeUndefined();
+    });
+  });
+
+  describe(jsonTextDepthExceeds.name, () => {
+    it('should count brackets outside strings only', () => {
+      expect(jsonTextDepthExceeds(Buffer.from('{"a":[{"b":"[[[[[[\\"[["}]}'), 3)).toBe(false);
+      expect(jsonTextDepthExceeds(Buffer.from('{"a":[{"b":[1]}]}'), 3)).toBe(true);
+      expect(jsonTextDepthExceeds(Buffer.from('['.repeat(500_000) + ']'.repeat(500_000)), 72)).toBe(true);
     });
   });
 
