@@ -61,7 +61,8 @@ export class ReplayController {
     // The events are validated one by one by the replay itself; the DTO pipe would first deep-copy
     // every one of them (class-transformer: ~200 ms of blocked event loop for 14,000 events), so it
     // sees the request without them.
-    const { events, ...rest } = raw;
+    // A body that is not a JSON object (another content type leaves none) is the DTO pipe's to refuse.
+    const { events, ...rest } = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw : {};
     const options = (await OPTIONS_PIPE.transform(rest, { type: 'body', metatype: ReplayRequestDto, data: '' })) as ReplayRequestDto;
     if (events !== undefined && (!Array.isArray(events) || events.some((e) => typeof e !== 'object' || e === null || Array.isArray(e)))) {
       throw AppException.validation([{ field: 'events', reason: 'must be an array of event objects' }]);
