@@ -422,22 +422,23 @@ describe('Retrain triggers', () => {
 });
 
 describe('Training data', () => {
-  it('should leave out services with too short a span and the traffic around series anomalies', async () => {
+  it('should leave out services with too short a span and the traffic around incidents', async () => {
     const t = newTenantId();
     const sut = await startTestApp({ defaultTenant: t, tenants: [t], modelMinTrainingRows: 200 });
     const retrain = sut.app.get(RetrainService);
     try {
       await ingest(sut, items(600, 19));
       await ingest(sut, Array.from({ length: 150 }, (_, i) => httpEvent({ service: 'blip', at: new Date(Date.UTC(2025, 10, 14, 12, 0, i)) })));
+      // An incident of api from 11:55 to 12:05: with the 10-minute margin, 11:45 to 12:15 stays out.
       await sut.database.dataSource.query(
-        `INSERT INTO detections (tenant_id, id, kind, service, ts, score, prediction, metric, value, expected, likelihood)
-         VALUES ($1, gen_random_uuid(), 'series', 'api', $2, -0.1, -1, 'latency_p95', 900, 120, 0.99999)`,
-        [t, new Date(Date.UTC(2025, 10, 14, 12))],
+        `INSERT INTO incidents (tenant_id, id, service, status, severity, started_at, detected_at, last_evidence_at, ended_at, signals)
+         VALUES ($1, gen_random_uuid(), 'api', 'resolved', 'warning', $2, $2, $3, $3, '[]')`,
+        [t, new Date(Date.UTC(2025, 10, 14, 11, 55)), new Date(Date.UTC(2025, 10, 14, 12, 5))],
       );
       const data = await retrain.trainingData(t, new Date());
       expect(data.cleaning.servicesLeftOut).toEqual([{ service: 'blip', rows: 150, spanMinutes: 2.5, reason: 'too short a span' }]);
       expect(data.events.filter((e) => e.service === 'blip')).toEqual([]);
-      const inWindow = data.events.filter((e) => Math.abs(e.timestamp.getTime() - Date.UTC(2025, 10, 14, 12)) <= 10 * 60_000);
+      const inWindow = data.events.filter((e) => Math.abs(e.timestamp.getTime() - Date.UTC(2025, 10, 14, 12)) <= 15 * 60_000);
       expect(inWindow).toEqual([]);
       expect(data.cleaning.inExclusionWindows).toBeGreaterThan(0);
       expect(data.events.length).toBe(600 - data.cleaning.inExclusionWindows);

@@ -240,7 +240,7 @@ export class AppConfig {
   retrainMinServiceSpanMinutes = 60;
   /** …and number at least this many. */
   retrainMinServiceEvents = 100;
-  /** Events this close (event time) to a series anomaly or a confirmed anomaly of their service are left out of training. */
+  /** Traffic of a service within this many minutes (event time) of one of its incidents or confirmed anomalies is left out of training. */
   retrainExclusionMarginMinutes = 10;
   trainingDatasetPath = 'data/training_logs.json';
   driftPsiThreshold = 0.2;

@@ -9,6 +9,7 @@ import { LogEvent, parseLogEvent } from '../detection/features/log-event';
 import { LokiClient } from '../ingestion/loki/loki.client';
 import { DetectionRepository } from '../store/detection.repository';
 import { EventRepository } from '../store/event.repository';
+import { IncidentRepository } from '../store/incident.repository';
 import { RetrainStateRepository } from '../store/retrain-state.repository';
 import { ModelRegistryService } from './model-registry.service';
 import { anomalyBound, validateChallenger } from './model-validation';
@@ -54,7 +55,7 @@ export interface TrainingData {
  * The retrain policy of SPEC §8: when to retrain (interval; the active model's anomalies beyond what
  * its own rate explains; drift of what it scored against its training sample — the last two at most
  * once per RETRAIN_MIN_INTERVAL_MINUTES), from which data (Loki, else stored events, else
- * TRAINING_DATASET_PATH; without the traffic around series and confirmed anomalies, and without
+ * TRAINING_DATASET_PATH; without the traffic around incidents and confirmed anomalies, and without
  * services with too little of it), and champion/challenger validation of each retrained version
  * on the newest traffic held out of its training (model-validation.ts). A tenant's retraining holds
  * a PostgreSQL advisory lock, so one replica at a time runs it.
@@ -71,6 +72,7 @@ export class RetrainService {
     private readonly state: RetrainStateRepository,
     private readonly events: EventRepository,
     private readonly detections: DetectionRepository,
+    private readonly incidents: IncidentRepository,
     @InjectMetric(RETRAINS) private readonly retrains: Counter<string>,
     @InjectMetric(RETRAIN_DURATION) private readonly duration: Histogram<string>,
   ) {}
@@ -179,7 +181,7 @@ export class RetrainService {
   /**
    * Training events in the order of SPEC §8 — Loki, else stored events, else the dataset file —
    * the first with MODEL_MIN_TRAINING_ROWS events once cleaned: confirmed anomalies and the traffic
-   * within RETRAIN_EXCLUSION_MARGIN_MINUTES of a series or confirmed anomaly of its service left
+   * within RETRAIN_EXCLUSION_MARGIN_MINUTES of an incident or confirmed anomaly of its service left
    * out, and services with fewer than RETRAIN_MIN_SERVICE_EVENTS events or less than
    * RETRAIN_MIN_SERVICE_SPAN_MINUTES of event time.
    * @throws RetrainException (NO_TRAINING_DATA) naming what each source had.
@@ -247,8 +249,16 @@ export class RetrainService {
       hi = Math.max(hi, e.timestamp.getTime());
     }
     const margin = this.config.retrainExclusionMarginMinutes * 60_000;
-    const anchors = events.length ? await this.detections.trainingExclusions(tenantId, new Date(lo - margin), new Date(hi + margin), MAX_EXCLUSIONS) : [];
-    const windows = anchors.map((a) => ({ service: a.service, from: a.ts.getTime() - margin, to: a.ts.getTime() + margin }));
+    if (!events.length) return cleanTrainingData(events, [], { minServiceEvents: 0, minServiceSpanMs: 0 });
+    const [from, to] = [new Date(lo - margin), new Date(hi + margin)];
+    const [anchors, incidents] = await Promise.all([
+      this.detections.trainingExclusions(tenantId, from, to, MAX_EXCLUSIONS),
+      this.incidents.timeWindows(tenantId, from, to, MAX_EXCLUSIONS),
+    ]);
+    const windows = [
+      ...anchors.map((a) => ({ service: a.service, from: a.ts.getTime() - margin, to: a.ts.getTime() + margin })),
+      ...incidents.map((w) => ({ service: w.service, from: w.from.getTime() - margin, to: w.to.getTime() + margin })),
+    ];
     return cleanTrainingData(events, windows, {
       minServiceEvents: this.config.retrainMinServiceEvents,
       minServiceSpanMs: this.config.retrainMinServiceSpanMinutes * 60_000,

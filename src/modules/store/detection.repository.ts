@@ -99,13 +99,13 @@ export class DetectionRepository {
   }
 
   /**
-   * Event times of series anomalies and confirmed anomalies per service between `from` and `to`
-   * (at most `limit`, newest first): training data leaves out the traffic around them.
+   * Event times of confirmed anomalies per service between `from` and `to` (at most `limit`,
+   * newest first): training data leaves out the traffic around them.
    */
   async trainingExclusions(tenantId: string, from: Date, to: Date, limit: number): Promise<{ service: string; ts: Date }[]> {
     return this.dataSource.query(
       `SELECT service, ts FROM detections
-        WHERE tenant_id = $1 AND ts >= $2 AND ts <= $3 AND (kind = 'series' OR feedback = 'confirmed')
+        WHERE tenant_id = $1 AND ts >= $2 AND ts <= $3 AND feedback = 'confirmed'
         ORDER BY ts DESC LIMIT $4`,
       [tenantId, from, to, limit],
     );

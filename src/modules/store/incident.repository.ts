@@ -326,6 +326,20 @@ export class IncidentRepository {
   }
 
   /** Which of these tenants have open incidents (system job, across tenants). */
+  /**
+   * Event-time windows of the tenant's incidents that overlap [from, to], newest first (at most
+   * `limit`): an open incident runs to `to`. Retraining leaves their traffic out.
+   */
+  async timeWindows(tenantId: string, from: Date, to: Date, limit: number): Promise<{ service: string; from: Date; to: Date }[]> {
+    const rows = await this.dataSource.query(
+      `SELECT service, started_at, COALESCE(ended_at, $3) AS ended_at FROM incidents
+        WHERE tenant_id = $1 AND started_at <= $3 AND COALESCE(ended_at, $3) >= $2
+        ORDER BY started_at DESC LIMIT $4`,
+      [tenantId, from, to, limit],
+    );
+    return rows.map((r: { service: string; started_at: Date; ended_at: Date }) => ({ service: r.service, from: r.started_at, to: r.ended_at }));
+  }
+
   async tenantsWithOpenIncidents(tenantIds: string[]): Promise<Set<string>> {
     if (!tenantIds.length) return new Set();
     const rows: { tenant_id: string }[] = await this.dataSource.query(
