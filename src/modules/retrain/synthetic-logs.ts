@@ -1,4 +1,4 @@
-import { Rng } from '../detection/core/rng';
+import { gaussian, poisson, Rng } from '../detection/core/rng';
 
 /** Incident kinds injected into synthetic logs; each affected event carries its kind as `label`. */
 export const INCIDENT_KINDS = ['latency_spike', 'error_burst', 'slow_degradation', 'traffic_drop'] as const;
@@ -53,25 +53,6 @@ export interface SyntheticEvent {
 }
 
 const MINUTE = 60_000;
-
-/** Normal draw (Box–Muller). */
-function gaussian(rng: Rng): number {
-  const u = Math.max(rng.nextDouble(), 1e-12);
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.nextDouble());
-}
-
-function poisson(rng: Rng, lambda: number): number {
-  if (lambda <= 0) return 0;
-  if (lambda > 30) return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * gaussian(rng)));
-  const limit = Math.exp(-lambda);
-  let k = 0;
-  let p = rng.nextDouble();
-  while (p > limit) {
-    k++;
-    p *= rng.nextDouble();
-  }
-  return k;
-}
 
 /** Daily traffic shape: quiet at night (UTC 03:00), busiest mid-afternoon; 0.25..1. */
 function dailyFactor(t: number): number {

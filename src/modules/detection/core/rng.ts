@@ -134,3 +134,26 @@ export class Rng {
     return low + (high - low) * this.nextDouble();
   }
 }
+
+/** A standard normal draw from `rng` (Box–Muller, one value per two uniforms). */
+export function gaussian(rng: Rng): number {
+  const u = Math.max(rng.nextDouble(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.nextDouble());
+}
+
+/**
+ * A Poisson draw of mean `lambda` from `rng`: Knuth's product of uniforms up to 30, the normal
+ * approximation (rounded, at least 0) above. 0 for a mean ≤ 0.
+ */
+export function poisson(rng: Rng, lambda: number): number {
+  if (lambda <= 0) return 0;
+  if (lambda > 30) return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * gaussian(rng)));
+  const limit = Math.exp(-lambda);
+  let k = 0;
+  let p = rng.nextDouble();
+  while (p > limit) {
+    k++;
+    p *= rng.nextDouble();
+  }
+  return k;
+}

@@ -1,27 +1,10 @@
-import { Rng } from '../core/rng';
+import { gaussian, poisson, Rng } from '../core/rng';
 import { MinuteSignals, MinuteStats, SignalFinding, DEFAULT_SIGNAL_OPTIONS } from './minute-signals';
 
 const MINUTE = 60_000;
 const DAY = 1440;
 
 type Change = (minute: number) => { rate?: number; latency?: number; errorShare?: number; bytes?: number } | null;
-
-function gaussian(rng: Rng): number {
-  const u = Math.max(rng.nextDouble(), 1e-12);
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.nextDouble());
-}
-
-function poisson(rng: Rng, lambda: number): number {
-  if (lambda > 50) return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * gaussian(rng)));
-  const limit = Math.exp(-lambda);
-  let k = 0;
-  let p = rng.nextDouble();
-  while (p > limit) {
-    k++;
-    p *= rng.nextDouble();
-  }
-  return k;
-}
 
 /**
  * Minutes of one service: Poisson traffic with a daily cycle (×0.5..×1.5), lognormal latency
