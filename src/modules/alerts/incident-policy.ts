@@ -128,7 +128,6 @@ export function planIncidents(
         signals: [signal],
         notifiedSeverity: null,
         lastMessageAt: null,
-        isNew: true,
       };
       current.set(d.service, inc);
       touched.set(inc.id, inc);

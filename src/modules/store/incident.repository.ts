@@ -41,7 +41,6 @@ export interface OpenIncident {
   notifiedSeverity: AlertSeverity | null;
   /** Event time of the latest message. */
   lastMessageAt: Date | null;
-  isNew?: boolean;
 }
 
 export interface IncidentRow extends OpenIncident {
@@ -325,7 +324,6 @@ export class IncidentRepository {
     return rows.map(detectionFromRow);
   }
 
-  /** Which of these tenants have open incidents (system job, across tenants). */
   /**
    * Event-time windows of the tenant's incidents that overlap [from, to], newest first (at most
    * `limit`): an open incident runs to `to`. Retraining leaves their traffic out.
@@ -338,15 +336,5 @@ export class IncidentRepository {
       [tenantId, from, to, limit],
     );
     return rows.map((r: { service: string; started_at: Date; ended_at: Date }) => ({ service: r.service, from: r.started_at, to: r.ended_at }));
-  }
-
-  async tenantsWithOpenIncidents(tenantIds: string[]): Promise<Set<string>> {
-    if (!tenantIds.length) return new Set();
-    const rows: { tenant_id: string }[] = await this.dataSource.query(
-      `SELECT t.tenant_id FROM unnest($1::text[]) AS t(tenant_id)
-        WHERE EXISTS (SELECT 1 FROM incidents i WHERE i.tenant_id = t.tenant_id AND i.status = 'open')`,
-      [tenantIds],
-    );
-    return new Set(rows.map((r) => r.tenant_id));
   }
 }

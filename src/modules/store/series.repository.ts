@@ -251,13 +251,4 @@ export class SeriesRepository {
   async pruneGapsBefore(tenantId: string, cutoff: Date): Promise<void> {
     await this.dataSource.query(`DELETE FROM series_gaps WHERE tenant_id = $1 AND gap_to < $2`, [tenantId, cutoff]);
   }
-
-  /** The tenant's recorded gaps (runs of empty minutes not walked one by one), newest first. */
-  async gaps(tenantId: string, limit: number): Promise<SeriesGap[]> {
-    const rows = await this.dataSource.query(
-      `SELECT service, gap_from, gap_to FROM series_gaps WHERE tenant_id = $1 ORDER BY gap_from DESC LIMIT $2`,
-      [tenantId, limit],
-    );
-    return rows.map((r: Record<string, unknown>) => ({ service: r.service as string, from: r.gap_from as Date, to: r.gap_to as Date }));
-  }
 }

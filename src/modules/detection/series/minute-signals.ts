@@ -234,11 +234,6 @@ export class MinuteSignals {
     return this.s.emptyRun;
   }
 
-  /** Whether the service has a traffic reference at all (a new service has none yet). */
-  get warmedUp(): boolean {
-    return this.s.traffic.minutes >= WARMUP;
-  }
-
   /**
    * Marks the minutes from `minuteMs` on as a gap (not fed): windows must not span it; references
    * are kept for when the service comes back. Returns where the gap started (an open gap goes on).
