@@ -19,9 +19,10 @@ export function pct(sorted: number[], p: number): number {
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Creates an empty database `ad_bench_<time>_<random>` on the server of `serverUrl`; returns its URL. */
-export async function freshDatabase(serverUrl: string): Promise<string> {
-  const name = `ad_bench_${Date.now()}_${randomBytes(3).toString('hex')}`;
+/** Creates an empty database `<prefix>_<time>_<random>` on the server of `serverUrl`; returns its URL. */
+export async function freshDatabase(serverUrl: string, prefix = 'ad_bench'): Promise<string> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(prefix)) throw new Error(`bad database name prefix: ${prefix}`);
+  const name = `${prefix}_${Date.now()}_${randomBytes(3).toString('hex')}`;
   const admin = new URL(serverUrl);
   admin.pathname = '/postgres';
   const c = new Client({ connectionString: admin.toString() });
@@ -31,6 +32,20 @@ export async function freshDatabase(serverUrl: string): Promise<string> {
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/** Drops the database of `url` (a database made by {@link freshDatabase}), closing its connections. */
+export async function dropDatabase(url: string): Promise<void> {
+  const name = new URL(url).pathname.slice(1);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const c = new Client({ connectionString: admin.toString() });
+  await c.connect();
+  try {
+    await c.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
+  } finally {
+    await c.end();
+  }
 }
 
 /** Resolves once the service at `base` answers /readyz; throws when `child` exits or after 60 s. */

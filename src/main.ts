@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { ConfigError, loadConfig } from './config/app-config';
 import { createApp } from './app.factory';
-import { GracefulShutdown } from './modules/observability/graceful-shutdown';
+import { backgroundStopMs, GracefulShutdown } from './modules/observability/graceful-shutdown';
 import { JsonLogger } from './modules/observability/json-logger';
 import { Database } from './modules/store/database/database';
 
@@ -62,8 +62,13 @@ async function main(): Promise<void> {
     drain.begin();
     // Requests in progress finish; then keep answering 503 until none has come for a moment, so a
     // client that got its last answer is told to go elsewhere instead of finding the port closed.
-    await drain.quiet(LINGER_MS);
-    log.log(`no request in progress after ${Date.now() - started} ms; stopping background work`);
+    // Clients that keep sending (a load balancer still routing here) cannot hold the stop: draining
+    // ends in time for the background loops to stop within the grace period.
+    const drainUntil = started + Math.max(LINGER_MS, config.shutdownGraceSeconds * 1000 - backgroundStopMs(config));
+    await drain.quiet(LINGER_MS, drainUntil);
+    log.log(
+      `no request in progress after ${Date.now() - started} ms${Date.now() >= drainUntil ? ' (drain deadline reached, clients still sending)' : ''}; stopping background work`,
+    );
     await app.close();
     log.log(`stopped after ${Date.now() - started} ms`);
     process.exit(0);

@@ -1,6 +1,45 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { ErrorBody, ErrorCode } from '../../common/errors/error-code';
+import type { AppConfig } from '../../config/app-config';
+
+/** Kept after the longest background call for the loops' bookkeeping and the database close (ms). */
+export const STOP_MARGIN_MS = 3000;
+
+/**
+ * How long the background loops may take to stop once asked (ms). They stop between batches, so
+ * the longest wait is an outbound call started just before: when Slack is configured, a delivery
+ * (a bot's history look-up then its post, 2 × SLACK_TIMEOUT_MS, or a webhook resend,
+ * SLACK_RETRY_TIMEOUT_MS); when Loki is, a push or a pull (LOKI_TIMEOUT_MS); plus
+ * {@link STOP_MARGIN_MS}. Draining on SIGTERM ends at the latest this long before
+ * SHUTDOWN_GRACE_SECONDS runs out, so the stop that follows fits in the grace period.
+ */
+export function backgroundStopMs(
+  c: Pick<
+    AppConfig,
+    | 'slackWebhookUrl'
+    | 'tenantSlackWebhooks'
+    | 'slackBotToken'
+    | 'tenantSlackBots'
+    | 'slackTimeoutMs'
+    | 'slackRetryTimeoutMs'
+    | 'lokiPushUrl'
+    | 'lokiQueryUrl'
+    | 'lokiTimeoutMs'
+  >,
+): number {
+  const slack =
+    Boolean(c.slackWebhookUrl || c.slackBotToken) ||
+    Object.keys(c.tenantSlackWebhooks).length > 0 ||
+    Object.keys(c.tenantSlackBots).length > 0;
+  const loki = Boolean(c.lokiPushUrl || c.lokiQueryUrl);
+  return (
+    Math.max(
+      slack ? Math.max(2 * c.slackTimeoutMs, c.slackRetryTimeoutMs) : 0,
+      loki ? c.lokiTimeoutMs : 0,
+    ) + STOP_MARGIN_MS
+  );
+}
 
 /** Paths that keep answering while draining: liveness (the process is fine, do not restart it). */
 const ALWAYS_SERVED = new Set(['/healthz']);
@@ -52,14 +91,18 @@ export class GracefulShutdown {
   /**
    * Resolves once draining has begun, no request is in progress and none has arrived or ended for `ms`:
    * clients still sending (whose load balancer has not yet dropped this replica) get their 503
-   * rather than a closed port.
+   * rather than a closed port. Clients that never stop would keep that from happening: from
+   * `until` (epoch ms) on it resolves as soon as no request is in progress. Requests in progress
+   * are always waited for.
    */
-  async quiet(ms: number): Promise<void> {
+  async quiet(ms: number, until = Infinity): Promise<void> {
     for (;;) {
       await this.idle();
-      const wait = this.lastRequestAt + ms - Date.now();
+      const now = Date.now();
+      if (now >= until) return;
+      const wait = this.lastRequestAt + ms - now;
       if (wait <= 0 && this.inFlight.size === 0) return;
-      await new Promise((r) => setTimeout(r, Math.max(wait, 10)));
+      await new Promise((r) => setTimeout(r, Math.max(10, Math.min(wait, until - now))));
     }
   }
 
