@@ -37,30 +37,13 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
 }
 
-/**
- * A Slack that hangs: from the first request it reads, and for `windowMs`, every request (webhook
- * or Web API) is taken at once — a message is in the channel as soon as it is read, as with the
- * real Slack when its answer is slow — and answered only after `hangMs`; after the window it
- * answers at once. Incoming webhooks under `/services/…`; the Web API under `/api/`:
- * `chat.postMessage` (message metadata kept) and `conversations.history` (newest first, `oldest`
- * exclusive, `limit`, cursor pages, metadata only with `include_all_metadata`), form-encoded or
- * JSON arguments as Slack accepts them.
- */
-export class HangingSlack {
-  readonly requests: SlackRequest[] = [];
-  /** Channel → messages, oldest first. */
-  readonly channels = new Map<string, ChannelMessage[]>();
-  /** When the hang window began (the first request), or null. */
-  windowStart: number | null = null;
+/** A server on a free port of 127.0.0.1 whose `handle` answers every request; `stop` cuts open connections. */
+abstract class FakeServer {
   private server?: Server;
   private readonly sockets = new Set<Socket>();
-  private seq = 0;
-  private port = 0;
+  protected port = 0;
 
-  constructor(
-    readonly hangMs: number,
-    readonly windowMs: number,
-  ) {}
+  protected abstract handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => void this.handle(req, res).catch(() => res.destroy()));
@@ -76,6 +59,31 @@ export class HangingSlack {
   async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}
+
+/**
+ * A Slack that hangs: from the first request it reads, and for `windowMs`, every request (webhook
+ * or Web API) is taken at once — a message is in the channel as soon as it is read, as with the
+ * real Slack when its answer is slow — and answered only after `hangMs`; after the window it
+ * answers at once. Incoming webhooks under `/services/…`; the Web API under `/api/`:
+ * `chat.postMessage` (message metadata kept) and `conversations.history` (newest first, `oldest`
+ * exclusive, `limit`, cursor pages, metadata only with `include_all_metadata`), form-encoded or
+ * JSON arguments as Slack accepts them.
+ */
+export class HangingSlack extends FakeServer {
+  readonly requests: SlackRequest[] = [];
+  /** Channel → messages, oldest first. */
+  readonly channels = new Map<string, ChannelMessage[]>();
+  /** When the hang window began (the first request), or null. */
+  windowStart: number | null = null;
+  private seq = 0;
+
+  constructor(
+    readonly hangMs: number,
+    readonly windowMs: number,
+  ) {
+    super();
   }
 
   /** An incoming-webhook URL named `name`. */
@@ -103,7 +111,7 @@ export class HangingSlack {
     return out;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = (await readBody(req)).toString('utf8');
     const now = Date.now();
     if (this.windowStart === null) this.windowStart = now;
@@ -185,30 +193,11 @@ export interface LokiQuery {
  * be slowed (`pushDelayMs`) so a backlog builds and a push is in flight when the sender stops.
  * `query_range` answers an empty result and records the call (the scheduler's pulls).
  */
-export class CountingLoki {
+export class CountingLoki extends FakeServer {
   readonly counts = new Map<string, number>();
   readonly pushes: { entries: number; at: number; answeredAt: number }[] = [];
   readonly queries: LokiQuery[] = [];
   pushDelayMs = 0;
-  private server?: Server;
-  private readonly sockets = new Set<Socket>();
-  private port = 0;
-
-  async start(): Promise<this> {
-    this.server = createServer((req, res) => void this.handle(req, res).catch(() => res.destroy()));
-    this.server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-  }
 
   /** LOKI_PUSH_URL. */
   get pushUrl(): string {
@@ -238,7 +227,7 @@ export class CountingLoki {
     return out;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://loki');
     const orgId = req.headers['x-scope-orgid'] as string | undefined;
     if (req.method === 'POST' && url.pathname === '/loki/api/v1/push') {
