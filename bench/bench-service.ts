@@ -4,6 +4,7 @@
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { randomBytes } from 'crypto';
+import { readFileSync } from 'fs';
 import { join } from 'path';
 import { Client } from 'pg';
 import { generateSyntheticLogs, SyntheticEvent } from '../src/modules/retrain/synthetic-logs';
@@ -65,8 +66,28 @@ export async function pool<T>(tasks: (() => Promise<T>)[], n: number): Promise<T
 
 export interface BenchService {
   base: string;
+  /** The service's process id. */
+  pid: number;
   stop(): Promise<void>;
 }
+
+/**
+ * CPU time (user + system, ms) a process has used so far, from /proc/<pid>/stat (Linux; null
+ * elsewhere or once it has exited). Differences over a round give its CPU per event whatever
+ * else runs on the machine.
+ */
+export function processCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, in parentheses): utime and stime are 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+/** USER_HZ of /proc times: 100 on every Linux we run on. */
+const CLOCK_TICKS = 100;
 
 /**
  * Trains a model for the bench tenant (`generate-data` + `train`, unless `train` is false) and starts `dist/src/main.js`
@@ -108,7 +129,7 @@ export async function startService(dbUrl: string, opts: { cpuProfileDir?: string
     await stop();
     throw e;
   }
-  return { base, stop };
+  return { base, pid: service.pid!, stop };
 }
 
 /** `total` events of the bench tenant (two days of `generate-data`-style logs ending now, repeated), without labels. */

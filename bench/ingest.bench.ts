@@ -20,7 +20,7 @@ import { randomBytes } from 'crypto';
 import { cpus, loadavg, totalmem } from 'os';
 import { parseArgs } from 'util';
 import { Pool } from 'pg';
-import { benchEvents, freshDatabase, ingestBodies, ingestRound, KEY, median, pct, pool, startService } from './bench-service';
+import { benchEvents, freshDatabase, ingestBodies, ingestRound, KEY, median, pct, pool, processCpuMs, startService } from './bench-service';
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -62,11 +62,18 @@ export async function run(argv: string[]): Promise<void> {
     const pg = new Pool({ connectionString: dbUrl, max: concurrency });
 
     const ours: number[] = [];
+    // The service's CPU per event in each of our rounds (µs, all replicas): what the code costs,
+    // much less sensitive to the machine's other load than the rates.
+    const cpuPerEvent: number[] = [];
+    const serviceCpu = () => replicas.reduce((sum, r) => sum + (processCpuMs(r.pid) ?? NaN), 0);
     const oursInsert: number[] = [];
     const baseline: number[] = [];
     for (let round = 0; round < rounds; round++) {
       const prefix = `r${round}-${randomBytes(3).toString('hex')}`;
-      ours.push(await ingestRound(bases, ingestBodies(events, batch, prefix), events.length, concurrency));
+      const bodies = ingestBodies(events, batch, prefix);
+      const cpu0 = serviceCpu();
+      ours.push(await ingestRound(bases, bodies, events.length, concurrency));
+      cpuPerEvent.push(((serviceCpu() - cpu0) * 1000) / events.length);
       if (insertOnly) oursInsert.push(await ingestRound(insertOnly.base, ingestBodies(events, batch, `${prefix}-i`), events.length, concurrency));
 
       // Baseline: the same rows (ids, columns, JSON metadata) straight into `events`.
@@ -108,7 +115,9 @@ export async function run(argv: string[]): Promise<void> {
       );
       baseline.push(events.length / (Number(process.hrtime.bigint() - t0) / 1e9));
       const insertNote = insertOnly ? `, ours with COPY off ${oursInsert[round].toFixed(0)} ev/s` : '';
-      process.stderr.write(`round ${round + 1}: ours ${ours[round].toFixed(0)} ev/s${insertNote}, baseline ${baseline[round].toFixed(0)} ev/s\n`);
+      process.stderr.write(
+        `round ${round + 1}: ours ${ours[round].toFixed(0)} ev/s (service CPU ${cpuPerEvent[round].toFixed(1)} µs/event)${insertNote}, baseline ${baseline[round].toFixed(0)} ev/s\n`,
+      );
     }
     await pg.end();
     await insertOnly?.stop();
@@ -120,9 +129,11 @@ export async function run(argv: string[]): Promise<void> {
     const skip = rate * warmup;
     const n = rate * (seconds + warmup);
     const start = performance.now();
+    let singleCpu0 = NaN;
     const inflight: Promise<void>[] = [];
     let errors = 0;
     for (let i = 0; i < n; i++) {
+      if (i === skip) singleCpu0 = serviceCpu();
       const due = start + (i * 1000) / rate;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -147,6 +158,7 @@ export async function run(argv: string[]): Promise<void> {
       );
     }
     await Promise.all(inflight);
+    const singleCpuMs = (serviceCpu() - singleCpu0) / (n - skip);
     latencies.sort((a, b) => a - b);
 
     const result = {
@@ -159,6 +171,7 @@ export async function run(argv: string[]): Promise<void> {
       baseline_insert_events_per_s: rounds ? Math.round(median(baseline)) : null,
       ratio: rounds ? Math.round((median(ours) / median(baseline)) * 1000) / 1000 : null,
       ratios_per_round: ours.map((o, i) => Math.round((o / baseline[i]) * 1000) / 1000),
+      service_cpu_us_per_event: rounds ? Math.round(median(cpuPerEvent) * 10) / 10 : null,
       ...(insertOnly
         ? {
             copy_off_events_per_s: Math.round(median(oursInsert)),
@@ -172,6 +185,7 @@ export async function run(argv: string[]): Promise<void> {
       single_event_p50_ms: Math.round(pct(latencies, 0.5) * 100) / 100,
       single_event_p99_ms: Math.round(pct(latencies, 0.99) * 100) / 100,
       single_event_errors: errors,
+      single_event_service_cpu_ms: Math.round(singleCpuMs * 1000) / 1000,
     };
     process.stdout.write(`machine: ${cpus()[0]?.model} x${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}\n`);
     process.stdout.write(`load average: ${load0.map((x) => x.toFixed(2)).join(' ')} at start, ${loadavg().map((x) => x.toFixed(2)).join(' ')} at end\n`);

@@ -11,6 +11,7 @@ import { TenantRegistry } from '../tenancy/tenant-registry.service';
 import { AnomalyBus } from './anomaly-bus';
 import { ANOMALIES } from './detection.metrics';
 import { MinuteSignals, SignalOptions, signalOptionsOf } from './series/minute-signals';
+import { sketchToProto } from './series/sketch-proto';
 import { emptyPoint, MinutePoint, seriesDetection, walkMinutes } from './series/minute-walk';
 
 const MINUTE = 60_000;
@@ -187,7 +188,7 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
       p50: q(0.5),
       p95: q(0.95),
       p99: q(0.99),
-      sketch: sketch ? Buffer.from(sketch.toProto()) : null,
+      sketch: sketch ? Buffer.from(sketchToProto(sketch)) : null,
       late,
     };
   }

@@ -427,7 +427,6 @@ function copyText(v: string): string {
 }
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
-/** The events' per-minute partials (as the INSERT path computes them in SQL), as JSON for jsonb_to_recordset. */
 /**
  * The series partials of a batch, summed in JavaScript for the COPY path exactly as the INSERT path's
  * SQL sums them: per service and minute, requests, server errors, latencies in range, the newest event
@@ -435,7 +434,7 @@ const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': 
  */
 function partialsJson(events: EventRow[]): string {
   type Group = {
-    service: string; minute: string; count: number; errors: number; latencies: number[]; max_ts: string; anomalies: number;
+    service: string; minute: number; count: number; errors: number; latencies: number[]; max_ts: number; anomalies: number;
     bytes_n: number; bytes_log_sum: number; bytes_log_sq: number; bytes_log_max: number | null; bytes_log_min: number | null;
   };
   const groups = new Map<string, Group>();
@@ -445,14 +444,14 @@ function partialsJson(events: EventRow[]): string {
     const key = `${minute} ${e.service}`;
     let g = groups.get(key);
     if (!g) {
-      g = { service: e.service, minute: new Date(minute).toISOString(), count: 0, errors: 0, latencies: [], max_ts: e.ts.toISOString(), anomalies: 0,
+      g = { service: e.service, minute, count: 0, errors: 0, latencies: [], max_ts: t, anomalies: 0,
             bytes_n: 0, bytes_log_sum: 0, bytes_log_sq: 0, bytes_log_max: null, bytes_log_min: null };
       groups.set(key, g);
     }
     g.count++;
     if (e.statusCode !== null && e.statusCode >= 500) g.errors++;
     if (e.durationMs !== null && e.durationMs >= 0 && e.durationMs <= MAX_DURATION_MS) g.latencies.push(e.durationMs);
-    if (e.ts.toISOString() > g.max_ts) g.max_ts = e.ts.toISOString();
+    if (t > g.max_ts) g.max_ts = t;
     if (e.prediction === -1) g.anomalies++;
     if (e.bytes !== null && e.bytes >= 0) {
       const v = Math.log1p(e.bytes);
@@ -463,7 +462,8 @@ function partialsJson(events: EventRow[]): string {
       g.bytes_log_min = g.bytes_log_min === null ? v : Math.min(g.bytes_log_min, v);
     }
   }
-  return JSON.stringify([...groups.values()]);
+  // Times as ISO strings only once per group, not per event.
+  return JSON.stringify([...groups.values()].map((g) => ({ ...g, minute: new Date(g.minute).toISOString(), max_ts: new Date(g.max_ts).toISOString() })));
 }
 
 function detectionsJson(d: DetectionRow[]): string {

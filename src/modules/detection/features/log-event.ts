@@ -145,8 +145,9 @@ export function parseLogEvent(raw: unknown, options: ParseOptions): ParseResult 
   let tenant: string | undefined;
   let label: string | undefined;
   const metadata: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(raw)) {
-    if (k === 'timestamp' || k === 'service' || k === 'id') continue;
+  for (const k in raw) {
+    if (k === 'timestamp' || k === 'service' || k === 'id' || !Object.prototype.hasOwnProperty.call(raw, k)) continue;
+    const v = raw[k];
     if (options.datasetFields && k === 'tenant') {
       if (typeof v !== 'string' || !TENANT.test(v)) errors.push({ field: 'tenant', reason: 'must be a tenant id' });
       else tenant = v;
