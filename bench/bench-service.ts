@@ -12,6 +12,23 @@ import { generateSyntheticLogs, SyntheticEvent } from '../src/modules/retrain/sy
 const ROOT = join(__dirname, '..', '..');
 export const TENANT = 'bench';
 export const KEY = 'bench-key-0123456789';
+const METRICS_TOKEN = 'bench-metrics-token-0123456789';
+
+/**
+ * The service's event-loop delay since the previous call (prom-client's default metrics reset
+ * their histogram at each scrape of /prom): p99 and max in ms, or null when not exposed.
+ */
+export async function eventLoopDelay(base: string): Promise<{ p99: number; max: number } | null> {
+  try {
+    const text = await (await fetch(`${base}/prom`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    const read = (name: string) => Number(new RegExp(`^${name} ([0-9.eE+-]+)`, 'm').exec(text)?.[1]) * 1000;
+    const p99 = read('nodejs_eventloop_lag_p99_seconds');
+    const max = read('nodejs_eventloop_lag_max_seconds');
+    return Number.isFinite(p99) && Number.isFinite(max) ? { p99, max } : null;
+  } catch {
+    return null;
+  }
+}
 
 /** The `p` quantile (0–1) of an ascending array. */
 export function pct(sorted: number[], p: number): number {
@@ -104,7 +121,7 @@ export async function startService(dbUrl: string, opts: { cpuProfileDir?: string
     DEFAULT_TENANT: TENANT,
     TENANT_API_KEYS: JSON.stringify({ [TENANT]: KEY }),
     RATE_LIMIT_PER_MINUTE: '100000000',
-    METRICS_TOKEN: 'bench-metrics-token-0123456789',
+    METRICS_TOKEN,
     LOG_LEVEL: 'warn',
     TRAINING_DATASET_PATH: `/tmp/${TENANT}-${process.pid}-training.json`,
     MODELS_DIR: `/tmp/${TENANT}-${process.pid}-models`,

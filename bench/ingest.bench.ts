@@ -20,7 +20,7 @@ import { randomBytes } from 'crypto';
 import { cpus, loadavg, totalmem } from 'os';
 import { parseArgs } from 'util';
 import { Pool } from 'pg';
-import { benchEvents, freshDatabase, ingestBodies, ingestRound, KEY, median, pct, pool, processCpuMs, startService } from './bench-service';
+import { benchEvents, eventLoopDelay, freshDatabase, ingestBodies, ingestRound, KEY, median, pct, pool, processCpuMs, startService } from './bench-service';
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -133,7 +133,10 @@ export async function run(argv: string[]): Promise<void> {
     const inflight: Promise<void>[] = [];
     let errors = 0;
     for (let i = 0; i < n; i++) {
-      if (i === skip) singleCpu0 = serviceCpu();
+      if (i === skip) {
+        singleCpu0 = serviceCpu();
+        void eventLoopDelay(bases[0]); // resets the service's event-loop delay histogram
+      }
       const due = start + (i * 1000) / rate;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -159,6 +162,7 @@ export async function run(argv: string[]): Promise<void> {
     }
     await Promise.all(inflight);
     const singleCpuMs = (serviceCpu() - singleCpu0) / (n - skip);
+    const loopDelay = await eventLoopDelay(bases[0]);
     latencies.sort((a, b) => a - b);
 
     const result = {
@@ -186,6 +190,8 @@ export async function run(argv: string[]): Promise<void> {
       single_event_p99_ms: Math.round(pct(latencies, 0.99) * 100) / 100,
       single_event_errors: errors,
       single_event_service_cpu_ms: Math.round(singleCpuMs * 1000) / 1000,
+      // The first replica's event-loop delay while the single events were recorded (prom-client, 10 ms resolution).
+      single_event_loop_delay_ms: loopDelay && { p99: Math.round(loopDelay.p99 * 10) / 10, max: Math.round(loopDelay.max * 10) / 10 },
     };
     process.stdout.write(`machine: ${cpus()[0]?.model} x${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}\n`);
     process.stdout.write(`load average: ${load0.map((x) => x.toFixed(2)).join(' ')} at start, ${loadavg().map((x) => x.toFixed(2)).join(' ')} at end\n`);
