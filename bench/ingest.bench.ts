@@ -68,12 +68,27 @@ export async function run(argv: string[]): Promise<void> {
     const serviceCpu = () => replicas.reduce((sum, r) => sum + (processCpuMs(r.pid) ?? NaN), 0);
     const oursInsert: number[] = [];
     const baseline: number[] = [];
+    // PostgreSQL's CPU per event (µs, the backends connected to the bench database) for each side.
+    const dbPerEvent: { ours: number[]; baseline: number[] } = { ours: [], baseline: [] };
+    const dbName = new URL(dbUrl).pathname.slice(1);
+    const backends = async () => {
+      const { rows } = await pg.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [dbName]);
+      return new Map(rows.map((r) => [r.pid, processCpuMs(r.pid) ?? 0]));
+    };
+    /** CPU the database's backends used since `before` (backends new since then count from zero). */
+    const dbCpuSince = async (before: Map<number, number>) => {
+      let ms = 0;
+      for (const [pid, cpu] of await backends()) ms += cpu - (before.get(pid) ?? 0);
+      return ms;
+    };
     for (let round = 0; round < rounds; round++) {
       const prefix = `r${round}-${randomBytes(3).toString('hex')}`;
       const bodies = ingestBodies(events, batch, prefix);
       const cpu0 = serviceCpu();
+      let db0 = await backends();
       ours.push(await ingestRound(bases, bodies, events.length, concurrency));
       cpuPerEvent.push(((serviceCpu() - cpu0) * 1000) / events.length);
+      dbPerEvent.ours.push(((await dbCpuSince(db0)) * 1000) / events.length);
       if (insertOnly) oursInsert.push(await ingestRound(insertOnly.base, ingestBodies(events, batch, `${prefix}-i`), events.length, concurrency));
 
       // Baseline: the same rows (ids, columns, JSON metadata) straight into `events`.
@@ -106,6 +121,7 @@ export async function run(argv: string[]): Promise<void> {
           params,
         });
       }
+      db0 = await backends();
       const t0 = process.hrtime.bigint();
       await pool(
         statements.map((s) => async () => {
@@ -114,9 +130,11 @@ export async function run(argv: string[]): Promise<void> {
         concurrency,
       );
       baseline.push(events.length / (Number(process.hrtime.bigint() - t0) / 1e9));
+      dbPerEvent.baseline.push(((await dbCpuSince(db0)) * 1000) / events.length);
       const insertNote = insertOnly ? `, ours with COPY off ${oursInsert[round].toFixed(0)} ev/s` : '';
       process.stderr.write(
-        `round ${round + 1}: ours ${ours[round].toFixed(0)} ev/s (service CPU ${cpuPerEvent[round].toFixed(1)} µs/event)${insertNote}, baseline ${baseline[round].toFixed(0)} ev/s\n`,
+        `round ${round + 1}: ours ${ours[round].toFixed(0)} ev/s (service CPU ${cpuPerEvent[round].toFixed(1)} µs/event, PostgreSQL ${dbPerEvent.ours[round].toFixed(1)})${insertNote}, ` +
+          `baseline ${baseline[round].toFixed(0)} ev/s (PostgreSQL ${dbPerEvent.baseline[round].toFixed(1)} µs/event)\n`,
       );
     }
     await pg.end();
@@ -176,6 +194,7 @@ export async function run(argv: string[]): Promise<void> {
       ratio: rounds ? Math.round((median(ours) / median(baseline)) * 1000) / 1000 : null,
       ratios_per_round: ours.map((o, i) => Math.round((o / baseline[i]) * 1000) / 1000),
       service_cpu_us_per_event: rounds ? Math.round(median(cpuPerEvent) * 10) / 10 : null,
+      db_cpu_us_per_event: rounds ? { ours: Math.round(median(dbPerEvent.ours) * 10) / 10, baseline: Math.round(median(dbPerEvent.baseline) * 10) / 10 } : null,
       ...(insertOnly
         ? {
             copy_off_events_per_s: Math.round(median(oursInsert)),

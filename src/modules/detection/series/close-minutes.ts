@@ -42,7 +42,9 @@ export async function closeMinutes(input: CloseInput, yieldNow: () => Promise<vo
     const point = minutes.get(t) ?? emptyPoint();
     point.count += p.count;
     point.errors += p.errors;
-    for (const l of p.latencies) point.latencies.push(l);
+    if (typeof p.latencies === 'string') {
+      if (p.latencies) for (const l of p.latencies.split(',')) point.latencies.push(Number(l));
+    } else for (const l of p.latencies) point.latencies.push(l);
     point.anomalies += p.anomalies;
     point.bytesN += p.bytesN;
     point.bytesLogSum += p.bytesLogSum;
