@@ -206,7 +206,7 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
     });
     const inserted = await this.events.insertScored(tenantId, rows, anomalies);
 
-    const repeats = incoming.filter((inc) => !inserted.has(inc.id)).map((inc) => inc.id);
+    const repeats = incoming.filter((inc) => !inserted.has(inc.id)).map((inc) => ({ id: inc.id, ts: inc.event.timestamp }));
     if (repeats.length) {
       const stored = await this.events.findResults(tenantId, repeats);
       incoming.forEach((inc, i) => {

@@ -184,7 +184,7 @@ export class EventRepository {
    * statement's JSON or parameters, about the cheapest way in short of not writing. COPY has no
    * ON CONFLICT, so it is optimistic: events, their series partials and their detections go in
    * one transaction, and when any event is already stored (a retry: unique violation on
-   * `(tenant_id, id, ts)`) the transaction is rolled back and the write goes through
+   * the primary key `(tenant_id, ts, id)`) the transaction is rolled back and the write goes through
    * {@link insertNow}, which skips stored events. Resolves after the commit with the ids stored.
    */
   private async copyScored(tenantId: string, events: EventRow[], detections: DetectionRow[]): Promise<Set<string>> {
@@ -282,14 +282,18 @@ export class EventRepository {
     return new Set(rows.map((r) => r.id));
   }
 
-  /** What was stored for these event ids (to answer a retried request with the original result). */
-  async findResults(tenantId: string, ids: string[]): Promise<Map<string, StoredResult>> {
-    if (!ids.length) return new Map();
+  /**
+   * What was stored for these events, by id and timestamp (to answer a retried request with the
+   * original result): the primary key `(tenant_id, ts, id)` finds them by both.
+   */
+  async findResults(tenantId: string, keys: { id: string; ts: Date }[]): Promise<Map<string, StoredResult>> {
+    if (!keys.length) return new Map();
     const rows = await this.dataSource.query(
       `SELECT e.id, e.score, e.prediction, e.model_version, e.baseline, d.explanation
-         FROM events e LEFT JOIN detections d ON d.tenant_id = e.tenant_id AND d.event_id = e.id
-        WHERE e.tenant_id = $1 AND e.id = ANY($2::text[])`,
-      [tenantId, ids],
+         FROM unnest($2::timestamptz[], $3::text[]) AS k(ts, id)
+         JOIN events e ON e.tenant_id = $1 AND e.ts = k.ts AND e.id = k.id
+         LEFT JOIN detections d ON d.tenant_id = e.tenant_id AND d.event_id = e.id AND d.ts = e.ts`,
+      [tenantId, keys.map((k) => k.ts), keys.map((k) => k.id)],
     );
     return new Map(
       rows.map((r: Record<string, unknown>) => [
@@ -400,7 +404,7 @@ export class EventRepository {
   async withFeedback(tenantId: string, label: 'confirmed' | 'false_positive', limit: number): Promise<LogEvent[]> {
     const rows = await this.dataSource.query(
       `SELECT e.id, e.ts, e.service, e.duration_ms, e.status_code, e.bytes
-         FROM detections d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
+         FROM detections d JOIN events e ON e.tenant_id = d.tenant_id AND e.ts = d.ts AND e.id = d.event_id
         WHERE d.tenant_id = $1 AND d.feedback = $2 AND d.kind = 'event'
         ORDER BY d.ts DESC LIMIT $3`,
       [tenantId, label, limit],
@@ -555,11 +559,11 @@ export class OutboxRepository {
       );
       if (decision.kind !== 'retry') {
         const error = decision.kind === 'refused' ? decision.error : null;
-        await m.query(`UPDATE events SET shipped_at = now(), ship_error = $3 WHERE tenant_id = $1 AND id = ANY($2::text[])`, [
-          tenantId,
-          events.map((r) => r.id),
-          error,
-        ]);
+        await m.query(
+          `UPDATE events e SET shipped_at = now(), ship_error = $4 FROM unnest($2::timestamptz[], $3::text[]) AS k(ts, id)
+            WHERE e.tenant_id = $1 AND e.ts = k.ts AND e.id = k.id`,
+          [tenantId, events.map((r) => r.ts), events.map((r) => r.id), error],
+        );
         await m.query(`UPDATE detections SET shipped_at = now() WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, [tenantId, detections.map((r) => r.id)]);
       }
       return { events: events.length, detections: detections.length, decision };
