@@ -15,6 +15,10 @@
  * (INGEST_COPY_MIN_EVENTS=0) takes each round too, right after the first: what COPY changes, same run.
  * With --replicas N, N processes of the service share the database and the requests go to them
  * round-robin (one Node.js process uses one core; the baseline's 4 connections are 4 processes).
+ * Besides the rates it reports the CPU each side costs per event (the service's process, worker
+ * threads included, and the PostgreSQL backends of the bench database, from /proc), which moves much
+ * less with the machine's other load than the rates do, and for the single events the service's CPU
+ * per request and its event-loop delay (from its /prom).
  */
 import { randomBytes } from 'crypto';
 import { cpus, loadavg, totalmem } from 'os';
