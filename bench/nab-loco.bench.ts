@@ -3,7 +3,7 @@
  * chosen on some categories hold on the one it was not chosen on?
  *
  *   npm run bench -- nab-loco --input-dir DIR --scorer PATH/nab-score.mjs [--grid default|none]
- *                             [--set key=value ...]
+ *                             [--set key=value ...] [--within CATEGORY]
  *
  * DIR holds `<category>/<file>.csv` and `combined_windows.json` (the layout of NAB and of its
  * development subset). Every configuration of the grid (a few values of a few constants of
@@ -21,7 +21,9 @@
  *     held-out configuration's score on all categories, threshold by the scorer over all of them
  *     (the NAB protocol: one threshold for the corpus, the configuration fixed beforehand).
  * Also reported: the best configuration on all categories, its score, and each held-out
- * configuration's score on all categories. Scoring is done by the NAB-compatible scorer given
+ * configuration's score on all categories. With `--within C` the same is done inside one category:
+ * its files are split in two halves (alternating in name order), tuned on one, scored on the other
+ * (a check that needs no artificial data). Scoring is done by the NAB-compatible scorer given
  * with `--scorer` (run as a child process, `--json`). Prints `#` lines, then one JSON line.
  */
 import { execFileSync } from 'node:child_process';
@@ -70,6 +72,7 @@ export async function run(argv: string[]): Promise<void> {
       scorer: { type: 'string' },
       grid: { type: 'string', default: 'default' },
       set: { type: 'string', multiple: true, default: [] },
+      within: { type: 'string' },
     },
     strict: true,
   });
@@ -86,7 +89,12 @@ export async function run(argv: string[]): Promise<void> {
   }
   const labels = join(dir, 'combined_windows.json');
   const files = listCsv(dir).map((rel) => ({ rel, series: parseNabCsv(readFileSync(join(dir, rel), 'utf8'), rel) }));
-  const categories = [...new Set(files.map((f) => dirname(f.rel)))].sort();
+  // A group is what is held out: a category folder, or with --within C one half of C's files.
+  const groups = groupFiles(
+    files.map((f) => f.rel),
+    values.within,
+  );
+  const categories = [...groups.keys()].sort();
   if (categories.length < 2) throw new Error(`${dir}: needs at least two category folders`);
   const configs = expand(grid, fixed);
   process.stdout.write(
@@ -96,7 +104,15 @@ export async function run(argv: string[]): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'nab-loco-'));
   try {
     const score = (results: string, cats: string[], binariseAt?: number): ScoreResult =>
-      scoreCategories(scorer, dir, labels, results, work, cats, binariseAt);
+      scoreCategories(
+        scorer,
+        dir,
+        labels,
+        results,
+        work,
+        cats.flatMap((c) => groups.get(c) ?? []),
+        binariseAt,
+      );
     // One replay per configuration, kept on disk: every subset below is scored from it.
     const outDirs = configs.map((c, k) => {
       const out = join(work, `c${k}`);
@@ -169,6 +185,23 @@ export async function run(argv: string[]): Promise<void> {
   }
 }
 
+/**
+ * Files by group: by category folder, or, with `within`, only the files of that category, split
+ * in two halves (sorted names, alternating: `C#a` the 1st, 3rd, … file, `C#b` the others).
+ */
+function groupFiles(rels: string[], within: string | undefined): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const add = (g: string, rel: string): void => void out.set(g, [...(out.get(g) ?? []), rel]);
+  if (within === undefined) {
+    for (const rel of rels) add(dirname(rel), rel);
+    return out;
+  }
+  const mine = rels.filter((rel) => dirname(rel) === within).sort();
+  if (mine.length < 2) throw new Error(`--within ${within}: needs a category folder with at least two files`);
+  mine.forEach((rel, i) => add(`${within}#${i % 2 === 0 ? 'a' : 'b'}`, rel));
+  return out;
+}
+
 /** Every combination of the grid's values, on top of the fixed settings. */
 function expand(grid: Record<string, number[]>, fixed: Record<string, number>): Config[] {
   let out: Array<Record<string, number>> = [{ ...fixed }];
@@ -202,8 +235,9 @@ function writeResults(path: string, series: NabSeries, scores: ArrayLike<number>
 }
 
 /**
- * NAB standard score of the results of some categories. With `binariseAt`, scores are first
- * replaced by 1 at or above it and 0 below, which fixes the threshold.
+ * NAB standard score of the results of some files (paths relative to the data folder). With
+ * `binariseAt`, scores are first replaced by 1 at or above it and 0 below, which fixes the
+ * threshold.
  */
 function scoreCategories(
   scorer: string,
@@ -211,20 +245,18 @@ function scoreCategories(
   labels: string,
   results: string,
   work: string,
-  cats: string[],
+  rels: string[],
   binariseAt?: number,
 ): ScoreResult {
   const view = mkdtempSync(join(work, 'view-'));
   try {
-    for (const c of cats) {
-      for (const rel of listCsv(join(results, c))) {
-        const text = readFileSync(join(results, c, rel), 'utf8');
-        writeResults(
-          join(view, c, rel),
-          parseNabCsv(text, rel),
-          binariseAt === undefined ? column(text) : column(text).map((x) => (x >= binariseAt ? 1 : 0)),
-        );
-      }
+    for (const rel of rels) {
+      const text = readFileSync(join(results, rel), 'utf8');
+      writeResults(
+        join(view, rel),
+        parseNabCsv(text, rel),
+        binariseAt === undefined ? column(text) : column(text).map((x) => (x >= binariseAt ? 1 : 0)),
+      );
     }
     const out = execFileSync(
       process.execPath,
