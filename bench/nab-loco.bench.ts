@@ -102,7 +102,7 @@ export async function run(argv: string[]): Promise<void> {
   if (categories.length < 2) throw new Error(`${dir}: needs at least two category folders`);
   const configs = expand(grid, fixed);
   process.stdout.write(
-    `# ${files.length} files in ${categories.length} categories, ${configs.length} configurations\n`,
+    `# ${[...groups.values()].flat().length} files in ${categories.length} groups, ${configs.length} configurations\n`,
   );
 
   const work = mkdtempSync(join(tmpdir(), 'nab-loco-'));
