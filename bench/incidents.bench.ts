@@ -10,6 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { buildIncidentReport, IncidentReport } from '../src/modules/detection/evaluation/incident-report';
+import { foundIncidentsOf } from '../src/modules/detection/evaluation/replay-labels';
 import { buildScenario, DAY_MS, ScenarioEvent } from '../src/modules/detection/evaluation/scenario';
 import { LogEvent, parseLogEvent } from '../src/modules/detection/features/log-event';
 import { AnomalyModel, DEFAULT_MODEL_PARAMS } from '../src/modules/detection/model/anomaly-model';
@@ -48,7 +49,7 @@ async function evaluate(seed: number, rate: number, days: number, tenants: numbe
     const engine = new ReplayEngine(trained, trained ? 1 : null, settings);
     for (let i = 0; i < events.length; i += 5000) engine.addEvents(events.slice(i, i + 5000));
     await engine.finish();
-    for (const i of engine.incidents) found.push({ ...i, tenant, signals: i.signals.map((s) => ({ signal: s.signal, first_at: s.firstAt })) });
+    found.push(...foundIncidentsOf(tenant, engine.incidents));
   }
   const from = model ? scenario.start + DAY_MS : scenario.start;
   const report = buildIncidentReport(scenario.labels, found, { tenants: scenario.tenants, from, to: scenario.end });

@@ -16,6 +16,8 @@ import { SchedulerService } from './modules/retrain/retrain.jobs';
 import { parseReplayArgs, replayNab } from './modules/detection/series/nab-replay';
 import { ReplayEngine, replaySettingsOf } from './modules/detection/replay/replay-engine';
 import { runEvaluate } from './modules/detection/evaluation/evaluate.command';
+import { buildIncidentReport, formatIncidentReport, IncidentLabel, FoundIncident } from './modules/detection/evaluation/incident-report';
+import { foundIncidentsOf, labelsFromEvents, readLabelFile } from './modules/detection/evaluation/replay-labels';
 import { ProgressReporter } from './common/progress-reporter';
 
 async function withContext<T>(config: AppConfig, fn: (ctx: INestApplicationContext) => Promise<T>): Promise<T> {
@@ -34,9 +36,15 @@ async function withContext<T>(config: AppConfig, fn: (ctx: INestApplicationConte
  * each tenant's active model and the series detectors, writing one NDJSON line per detection. A
  * backtest: nothing is stored, nothing alerts.
  */
-async function replayEvents(config: AppConfig, input: string, output: string): Promise<void> {
+async function replayEvents(config: AppConfig, input: string, output: string, labelFile?: string): Promise<void> {
+  // A bad labels file is refused before the replay runs, not after it.
+  const fileLabels = labelFile ? readLabelFile(labelFile, config.defaultTenant) : null;
   const dataset = await readTrainingDataset(input, config.defaultTenant, config.ingestMaxMetadataBytes);
   if (dataset.invalid) process.stderr.write(`skipped ${dataset.invalid} invalid items, e.g. ${JSON.stringify(dataset.examples.slice(0, 2))}\n`);
+  const eventLabels: IncidentLabel[] = [];
+  const found: FoundIncident[] = [];
+  let from = Infinity;
+  let to = -Infinity;
   await withContext(config, async (ctx) => {
     const registry = ctx.get(ModelRegistryService);
     mkdirSync(dirname(output), { recursive: true });
@@ -55,8 +63,14 @@ async function replayEvents(config: AppConfig, input: string, output: string): P
         await engine.finish();
         for (const d of engine.detections) writeSync(fd, JSON.stringify({ tenant, ...d }) + '\n');
         process.stdout.write(
-          `${tenant}: ${engine.counts.events} events, ${engine.counts.eventAnomalies} event anomalies, ${engine.counts.seriesAnomalies} series anomalies (model ${active?.version ?? 'none: baselines'})\n`,
+          `${tenant}: ${engine.counts.events} events, ${engine.counts.eventAnomalies} event anomalies, ${engine.counts.seriesAnomalies} series anomalies, ${engine.counts.incidents} incidents (model ${active?.version ?? 'none: baselines'})\n`,
         );
+        found.push(...foundIncidentsOf(tenant, engine.incidents));
+        if (!fileLabels) eventLabels.push(...labelsFromEvents(tenant, data.events, data.labels));
+        if (events.length) {
+          from = Math.min(from, events[0].timestamp.getTime());
+          to = Math.max(to, events[events.length - 1].timestamp.getTime() + 60_000);
+        }
       }
     } finally {
       progress.stop();
@@ -64,6 +78,12 @@ async function replayEvents(config: AppConfig, input: string, output: string): P
     }
   });
   process.stdout.write(`wrote ${output}\n`);
+  // The incident report of `npm run evaluate`, when the input carries labels (or a labels file is given).
+  const labels = fileLabels ?? eventLabels;
+  if (labels.length && to > from) {
+    const report = buildIncidentReport(labels, found, { tenants: [...dataset.byTenant.keys()], from, to });
+    process.stdout.write('\n' + formatIncidentReport(report));
+  }
 }
 
 /** Parsed options of a command, by camel-cased name (`--input-dir` → `inputDir`). */
@@ -222,6 +242,10 @@ const COMMANDS: Record<string, Command> = {
       { flags: '--input-dir <dir>', help: 'folder of NAB CSVs (recursive), with --output-dir' },
       { flags: '--output-dir <dir>', help: 'folder for the scored CSVs' },
       { flags: '--format <format>', help: 'input format', default: 'nab', choices: ['nab', 'ndjson'] },
+      {
+        flags: '--labels <file>',
+        help: 'with --format ndjson: labelled incidents (JSON array of {tenant?, service, kind, start, end, benign?}, as `npm run evaluate -- --write-dir D` writes) for an incident report; without it, the events\' own `label` fields are used when they carry any',
+      },
     ],
     run: async (config, opts) => {
       // The pairing rules (file or folder, each with its output) live with the NAB replay.
@@ -232,9 +256,10 @@ const COMMANDS: Record<string, Command> = {
       const { target, format } = parseReplayArgs(args);
       if (format === 'ndjson') {
         if (!('input' in target)) throw new Error('--format ndjson takes --input F --output G');
-        await replayEvents(config, target.input, target.output);
+        await replayEvents(config, target.input, target.output, str(opts.labels));
         return;
       }
+      if (opts.labels !== undefined) throw new Error('--labels is for --format ndjson (NAB results are scored with the NAB scorer)');
       const started = Date.now();
       let progress: ProgressReporter | undefined;
       const r = replayNab(target, {

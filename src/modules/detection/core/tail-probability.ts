@@ -84,3 +84,37 @@ export function logNormalUpper(z: number): number {
     t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
   return Math.min(0, Math.log(t) + poly - Math.LN2);
 }
+
+/**
+ * The standard normal quantile Φ⁻¹(p) for p in (0, 1) (±Infinity at 0 and 1, NaN outside). P. J.
+ * Acklam's rational approximation (relative error < 1.15e-9), as given in his note "An algorithm for
+ * computing the inverse normal cumulative distribution function" (2003).
+ */
+export function normalQuantile(p: number): number {
+  if (!(p >= 0 && p <= 1)) return NaN;
+  if (p === 0) return -Infinity;
+  if (p === 1) return Infinity;
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const low = 0.02425;
+  if (p < low || p > 1 - low) {
+    const q = Math.sqrt(-2 * Math.log(p < low ? p : 1 - p));
+    const x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+    return p < low ? x : -x;
+  }
+  const q = p - 0.5;
+  const r = q * q;
+  return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+/**
+ * The expected largest of n independent standard normal values (0 for n ≤ 1), by Blom's plotting
+ * position Φ⁻¹((n − 0.375) / (n + 0.25)) (G. Blom, "Statistical Estimates and Transformed Beta-Variables",
+ * 1958): 4.5 % above the exact value at n = 2 (0.590 vs 0.564), within 1.5 % from n = 5 and 0.5 % from
+ * n = 10 (1.547 vs 1.539; 1.868 vs 1.867 at n = 20).
+ */
+export function expectedNormalMax(n: number): number {
+  return n <= 1 ? 0 : normalQuantile((n - 0.375) / (n + 0.25));
+}

@@ -1,5 +1,8 @@
 import { MultiBar, Presets, SingleBar } from 'cli-progress';
 import { parseArgs } from 'util';
+import { createWriteStream, mkdirSync, writeFileSync } from 'fs';
+import { once } from 'events';
+import { join } from 'path';
 import { parseRetryAfter } from '../../../common/http/retry-after';
 import { DAY_MS, MINUTE_MS, Scenario, ScenarioEvent, buildScenario } from './scenario';
 import { FoundIncident, IncidentReport, buildIncidentReport, formatIncidentReport } from './incident-report';
@@ -36,6 +39,11 @@ options:
                        incident backlog empty) before the report is made (default 30)
   --allow-existing     send even when the tenants already hold events (results are then unreliable)
   --json               print the structured report (JSON) instead of the text report
+  --write-dir DIR      write the scenario instead of sending it, no service needed: DIR/events.ndjson
+                       (ingest shape, each event with its tenant) and DIR/labels.json; replay them with
+                       npm run replay -- --format ndjson --input DIR/events.ndjson \
+                         --output DIR/detections.ndjson --labels DIR/labels.json
+                       for the same report offline (--model does not apply there)
   --help               this text
 
 The server must know the tenants and let the harness in, e.g. with keyless development tenants:
@@ -65,6 +73,8 @@ export interface EvaluateOptions {
   settleSeconds: number;
   allowExisting: boolean;
   json: boolean;
+  /** Write the scenario (events.ndjson, labels.json) into this folder instead of sending it. */
+  writeDir?: string;
 }
 
 /** A bad command line; the message names the option. */
@@ -102,6 +112,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions {
         'settle-seconds': { type: 'string', default: '30' },
         'allow-existing': { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
+        'write-dir': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     }));
@@ -170,6 +181,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions {
     settleSeconds: num('settle-seconds', (n) => n >= 0 && n <= 3600, 'seconds in 0..3600'),
     allowExisting: values['allow-existing'] === true,
     json: values.json === true,
+    writeDir: writeDirOf(values['write-dir']),
   };
 }
 
@@ -557,6 +569,7 @@ export async function runEvaluate(
     io.err.write(`evaluate: ${e.message} (see npm run evaluate -- --help)\n`);
     return 2;
   }
+  if (o.writeDir !== undefined) return writeScenario(o, now(), io);
   const client = new EvaluationClient(o.url, o.keys);
   const progress = new Progress(io.err, o.json && !io.err.isTTY);
   const say = (s: string) => progress.log(s);
@@ -722,4 +735,43 @@ export async function runEvaluate(
     io.out.write(formatIncidentReport(report));
   }
   return report.acceptance.pass ? 0 : 1;
+}
+
+function writeDirOf(v: string | boolean | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.trim() === '') throw new EvaluateUsageError('--write-dir must name a folder');
+  return v;
+}
+
+/**
+ * `--write-dir`: writes the run's scenario (the same seed, tenants, rate, days and end as a run
+ * through the API) as `events.ndjson` (one event per line, ingest shape, with `tenant`) and
+ * `labels.json` (the labelled changes, ISO 8601 times), for `npm run replay -- --format ndjson
+ * --labels …` or any other tool. Returns 0.
+ * @throws the fs error when the folder cannot be written.
+ */
+async function writeScenario(o: EvaluateOptions, end: number, io: EvaluateIo): Promise<number> {
+  const dir = o.writeDir!;
+  mkdirSync(dir, { recursive: true });
+  const scenario = buildScenario({ tenants: o.tenants, servicesPerTenant: o.services, days: o.days, rate: o.rate, seed: o.seed, end, firstIncidentDay: 0 });
+  const eventsPath = join(dir, 'events.ndjson');
+  const out = createWriteStream(eventsPath);
+  let n = 0;
+  for (const tenant of scenario.tenants) {
+    let chunk = '';
+    for (const e of scenario.events(tenant)) {
+      chunk += JSON.stringify(e) + '\n';
+      n++;
+      if (chunk.length > 1 << 20) {
+        if (!out.write(chunk)) await once(out, 'drain');
+        chunk = '';
+      }
+    }
+    if (chunk) out.write(chunk);
+  }
+  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  const labels = scenario.labels.map((l) => ({ ...l, start: new Date(l.start).toISOString(), end: new Date(l.end).toISOString() }));
+  writeFileSync(join(dir, 'labels.json'), JSON.stringify(labels, null, 2) + '\n');
+  io.out.write(`wrote ${n} events to ${eventsPath} and ${labels.length} labels to ${join(dir, 'labels.json')}\n`);
+  return 0;
 }

@@ -98,6 +98,23 @@ describe(MinuteSignals.name, () => {
       expect(found.map((x) => x.f.summary)).toEqual([]);
     });
 
+    it.each([10, 30])('should take a faster deploy as the new level at once, so a slowdown an hour later is found against it (%i requests/min)', (rate) => {
+      // 40 % faster from START; an hour later ×1.5 of that (still 10 % faster than before the deploy).
+      const found = run(15, rate, START + 120, (m) => (m >= START + 60 ? { latency: 0.9 } : m >= START ? { latency: 0.6 } : null));
+      expect(found.filter((x) => x.minute < START + 60)).toEqual([]);
+      expect(firstAt(found, 'latency')).toBeLessThanOrEqual(START + 60 + 10);
+    });
+
+    it('should take the end of a lasting degradation at once: a new slow degradation two hours later is found in time', () => {
+      // ×3 for 5 hours (learnt as the new normal after MAX_FROZEN), fixed at START + 300, a +3 %/min ramp from START + 420.
+      const found = run(16, 10, START + 500, (m) =>
+        m >= START + 420 ? { latency: Math.pow(1.03, Math.min(90, m - START - 420)) } : m >= START && m < START + 300 ? { latency: 3 } : null,
+      );
+      const ramp = found.find((x) => x.f.signal === 'latency' && x.minute >= START + 420);
+      expect(ramp!.minute).toBeLessThanOrEqual(START + 420 + 20);
+      expect(found.filter((x) => x.minute >= START + 300 && x.minute < START + 420)).toEqual([]);
+    });
+
     it('should learn a lasting change as the new normal instead of flagging it for ever', () => {
       const found = run(12, 10, START + 600, (m) => (m >= START ? { latency: 3 } : null));
       expect(found.length).toBeGreaterThan(0);

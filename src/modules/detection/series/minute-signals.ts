@@ -1,4 +1,4 @@
-import { logBinomialUpper, logNormalUpper, logPoissonLower, logPoissonUpper } from '../core/tail-probability';
+import { expectedNormalMax, logBinomialUpper, logNormalUpper, logPoissonLower, logPoissonUpper } from '../core/tail-probability';
 
 /**
  * What one closed minute of one service holds, as summed from its events.
@@ -138,6 +138,8 @@ const EFFECT = {
 interface GaussState {
   /** Reference mean of ln(1 + x) per minute. */
   mu: number;
+  /** Minutes learnt since the latest rebase (absent once the level is back to its half-life weights). */
+  restart?: number;
   /** Pooled variance of ln(1 + x) between events of a minute. */
   within: number;
   /** Variance of minute means beyond sampling noise (daily cycle lag, minute-to-minute wobble). */
@@ -160,6 +162,8 @@ export interface MinuteSignalsState {
   gapFrom: number | null;
   /** Minute (epoch ms) of each signal's latest finding. */
   lastFinding?: Partial<Record<SignalName, number>>;
+  /** Minute (epoch ms) at which the reference took a lasting change in the direction not watched. */
+  rebasedAt?: Partial<Record<'latency' | 'payload', number>>;
 }
 
 const FIELDS: (keyof MinuteStats)[] = [
@@ -188,7 +192,10 @@ const pct = (x: number) => `${round(x * 100, 1)}%`;
  * data), learn a minute only once it has left the test windows (a 20-minute guard band; traffic at
  * once, its drops are found within minutes and it follows the daily cycle closely), and are
  * frozen while a signal is anomalous, so an incident does not become its own baseline; after
- * MAX_FROZEN minutes a lasting change is learnt as the new normal.
+ * MAX_FROZEN minutes a lasting change is learnt as the new normal. A lasting change of latency the way it
+ * is not watched (faster under ALERT_DIRECTION=slower: a faster deploy, the end of a degradation) is
+ * taken by the reference at once (a rebase), so it neither hides the next slowdown nor fills the spreads
+ * with hours of its own lag.
  * The tests are those of statistical process control (Montgomery, "Introduction to Statistical
  * Quality Control", ch. 7 and 9: c-, p- and EWMA charts) with exact tails instead of 3-sigma limits.
  */
@@ -268,12 +275,12 @@ export class MinuteSignals {
     if (s.traffic.minutes >= WARMUP) judge(this.testTraffic());
     if (s.errors.minutes >= GUARDED_WARMUP) judge(this.testErrors());
     if (s.anomalies.minutes >= GUARDED_WARMUP) judge(this.testAnomalies());
-    if (s.latency.minutes >= GUARDED_WARMUP) judge(this.testGauss('latency'));
-    if (s.payload.minutes >= GUARDED_WARMUP) judge(this.testGauss('payload'));
+    if (s.latency.minutes >= GUARDED_WARMUP) judge(this.testGauss('latency', minuteMs));
+    if (s.payload.minutes >= GUARDED_WARMUP) judge(this.testGauss('payload', minuteMs));
     // Traffic learns the minute at once: a drop is found in its first minutes, and a reference that
     // lagged 20 minutes behind the daily cycle would see every evening's decline as a drop.
     this.learn(minuteMs, m, ['traffic'], 0);
-    if (leaving) this.learn(minuteMs, Object.fromEntries(FIELDS.map((f, j) => [f, leaving[j] ?? 0])) as unknown as MinuteStats, ['errors', 'anomalies', 'latency', 'payload'], RING);
+    if (leaving) this.learn(minuteMs, Object.fromEntries(FIELDS.map((f, j) => [f, leaving[j] ?? 0])) as unknown as MinuteStats, ['errors', 'anomalies', 'latency', 'payload'], RING, minuteMs - RING * 60_000);
     return findings;
   }
 
@@ -282,7 +289,7 @@ export class MinuteSignals {
    * `guardMinutes` (frozen: an incident does not become its own baseline); a change that lasts
    * MAX_FROZEN minutes is learnt from then on as the new level (the spreads still only from normal minutes).
    */
-  private learn(now: number, m: MinuteStats, signals: SignalName[], guardMinutes: number): void {
+  private learn(now: number, m: MinuteStats, signals: SignalName[], guardMinutes: number, minuteMs = now): void {
     const s = this.s;
     const learn = (signal: SignalName, apply: (levelOnly: boolean) => void) => {
       if (!signals.includes(signal)) return;
@@ -309,8 +316,10 @@ export class MinuteSignals {
         s.anomalies.minutes++;
       });
     }
-    if (m.latN > 0) learn('latency', (levelOnly) => learnGauss(s.latency, m.latN, m.latLogSum, m.latLogSq, levelOnly));
-    if (m.bytesN > 0) learn('payload', (levelOnly) => learnGauss(s.payload, m.bytesN, m.bytesLogSum, m.bytesLogSq, levelOnly));
+    // Minutes from before a rebase (see testGauss) are not learnt: the reference has taken the new level.
+    const rebased = (signal: 'latency' | 'payload') => minuteMs <= (s.rebasedAt?.[signal] ?? -Infinity);
+    if (m.latN > 0 && !rebased('latency')) learn('latency', (levelOnly) => learnGauss(s.latency, m.latN, m.latLogSum, m.latLogSq, levelOnly));
+    if (m.bytesN > 0 && !rebased('payload')) learn('payload', (levelOnly) => learnGauss(s.payload, m.bytesN, m.bytesLogSum, m.bytesLogSq, levelOnly));
   }
 
   /** Sums of the last w minutes for every window w (computed once per minute, newest minute backwards). */
@@ -429,21 +438,29 @@ export class MinuteSignals {
     return best;
   }
 
-  private testGauss(signal: 'latency' | 'payload') {
+  private testGauss(signal: 'latency' | 'payload', minuteMs: number) {
     const g = this.s[signal];
+    let rebase: number | null = null;
     const watch: Watch = signal === 'latency' ? this.options.latency : 'both';
     const factor = signal === 'latency' ? EFFECT.latency : EFFECT.payload;
     const [nKey, sumKey] = signal === 'latency' ? (['latN', 'latLogSum'] as const) : (['bytesN', 'bytesLogSum'] as const);
     let best: SignalFinding | null = null;
+    const rebasedAt = this.s.rebasedAt?.[signal] ?? -Infinity;
     for (const w of WINDOWS) {
       const win = this.window(w);
       if (!win) break;
+      // A window reaching back before a rebase would weigh the old level against the new reference.
+      if (win.since <= rebasedAt) break;
       // The window's single most extreme request is left out (one request never makes a finding by itself).
       const n = win.sums[nKey] - 1;
       if (n < 1) continue;
       const extreme = signal === 'latency' ? [win.sums.latMax, win.sums.latMin] : [win.sums.bytesMax, win.sums.bytesMin];
-      const meanUp = (win.sums[sumKey] - extreme[0]) / n;
-      const meanDown = (win.sums[sumKey] - extreme[1]) / n;
+      // Leaving out the largest of n + 1 requests lowers the mean of the rest by what the largest of
+      // n + 1 normal values exceeds the mean by on average (σ · E[max]); that is added back, so the test
+      // stays unbiased instead of needing a larger change at low traffic (20 requests: ≈ 0.1 σ).
+      const corr = (Math.sqrt(g.within) * expectedNormalMax(n + 1)) / n;
+      const meanUp = (win.sums[sumKey] - extreme[0]) / n + corr;
+      const meanDown = (win.sums[sumKey] - extreme[1]) / n - corr;
       // Sampling noise of the window's requests, plus the minute-to-minute wobble averaged over its minutes.
       const sd = Math.sqrt(g.within / n + g.between / w + 1e-6);
       const up = logNormalUpper((meanUp - g.mu) / sd);
@@ -467,6 +484,19 @@ export class MinuteSignals {
           summary: `typical ${what} ${round(value)}${unit} over ${w} min, ${round(ratio * 100, 0)}% of the usual ${round(expected)}${unit}`,
         });
       }
+      // A lasting change (5+ minutes) the way this signal is not watched — latency falling under
+      // ALERT_DIRECTION=slower: a faster deploy, the end of a degradation — is no incident, and the
+      // reference takes it at once instead of over hours of a 60-minute half-life (during which it would
+      // hide a new slowdown and fill the spreads with its own lag). The longest such window sets the level.
+      if (watch !== 'both' && w >= 5) {
+        const unwatched = watch === 'up' ? down < Math.log(windowAlpha(this.options.alpha, w)) && ratio <= 1 / factor : up < Math.log(windowAlpha(this.options.alpha, w)) && ratio >= factor;
+        if (unwatched) rebase = win.sums[sumKey] / win.sums[nKey];
+      }
+    }
+    if (rebase !== null) {
+      g.mu = rebase;
+      g.restart = 5;
+      (this.s.rebasedAt ??= {})[signal] = minuteMs;
     }
     return best;
   }
@@ -510,7 +540,9 @@ function learnGauss(g: GaussState, n: number, sum: number, sq: number, levelOnly
     g.between = 0;
   } else {
     // Running means (weight 1/k) until k reaches the half-life's weight, so early minutes settle quickly.
-    const a = Math.max(1 / (g.minutes + 1), 1 - DECAY);
+    // After a rebase the level is a running mean again, of the minutes since (the rebase's window counting as 5).
+    const a = Math.max(1 / ((g.restart ?? g.minutes) + 1), 1 - DECAY);
+    if (g.restart !== undefined) g.restart = 1 / (g.restart + 2) > 1 - DECAY ? g.restart + 1 : undefined;
     const b = Math.max(1 / (g.minutes + 1), 1 - SPREAD_DECAY);
     const resid = mean - g.mu;
     if (!levelOnly) {
@@ -522,3 +554,5 @@ function learnGauss(g: GaussState, n: number, sum: number, sq: number, levelOnly
   }
   g.minutes++;
 }
+
+
