@@ -572,5 +572,3 @@ function learnGauss(g: GaussState, n: number, sum: number, sq: number, levelOnly
   }
   g.minutes++;
 }
-
-
