@@ -4,6 +4,7 @@
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { randomBytes } from 'crypto';
+import { readFileSync } from 'fs';
 import { join } from 'path';
 import { Client } from 'pg';
 import { generateSyntheticLogs, SyntheticEvent } from '../src/modules/retrain/synthetic-logs';
@@ -11,6 +12,23 @@ import { generateSyntheticLogs, SyntheticEvent } from '../src/modules/retrain/sy
 const ROOT = join(__dirname, '..', '..');
 export const TENANT = 'bench';
 export const KEY = 'bench-key-0123456789';
+const METRICS_TOKEN = 'bench-metrics-token-0123456789';
+
+/**
+ * The service's event-loop delay since the previous call (prom-client's default metrics reset
+ * their histogram at each scrape of /prom): p99 and max in ms, or null when not exposed.
+ */
+export async function eventLoopDelay(base: string): Promise<{ p99: number; max: number } | null> {
+  try {
+    const text = await (await fetch(`${base}/prom`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    const read = (name: string) => Number(new RegExp(`^${name} ([0-9.eE+-]+)`, 'm').exec(text)?.[1]) * 1000;
+    const p99 = read('nodejs_eventloop_lag_p99_seconds');
+    const max = read('nodejs_eventloop_lag_max_seconds');
+    return Number.isFinite(p99) && Number.isFinite(max) ? { p99, max } : null;
+  } catch {
+    return null;
+  }
+}
 
 /** The `p` quantile (0–1) of an ascending array. */
 export function pct(sorted: number[], p: number): number {
@@ -80,8 +98,28 @@ export async function pool<T>(tasks: (() => Promise<T>)[], n: number): Promise<T
 
 export interface BenchService {
   base: string;
+  /** The service's process id. */
+  pid: number;
   stop(): Promise<void>;
 }
+
+/**
+ * CPU time (user + system, ms) a process has used so far, from /proc/<pid>/stat (Linux; null
+ * elsewhere or once it has exited). Differences over a round give its CPU per event whatever
+ * else runs on the machine.
+ */
+export function processCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, in parentheses): utime and stime are 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+/** USER_HZ of /proc times: 100 on every Linux we run on. */
+const CLOCK_TICKS = 100;
 
 /**
  * Trains a model for the bench tenant (`generate-data` + `train`, unless `train` is false) and starts `dist/src/main.js`
@@ -98,7 +136,7 @@ export async function startService(dbUrl: string, opts: { cpuProfileDir?: string
     DEFAULT_TENANT: TENANT,
     TENANT_API_KEYS: JSON.stringify({ [TENANT]: KEY }),
     RATE_LIMIT_PER_MINUTE: '100000000',
-    METRICS_TOKEN: 'bench-metrics-token-0123456789',
+    METRICS_TOKEN,
     LOG_LEVEL: 'warn',
     TRAINING_DATASET_PATH: `/tmp/${TENANT}-${process.pid}-training.json`,
     MODELS_DIR: `/tmp/${TENANT}-${process.pid}-models`,
@@ -123,7 +161,7 @@ export async function startService(dbUrl: string, opts: { cpuProfileDir?: string
     await stop();
     throw e;
   }
-  return { base, stop };
+  return { base, pid: service.pid!, stop };
 }
 
 /** `total` events of the bench tenant (two days of `generate-data`-style logs ending now, repeated), without labels. */

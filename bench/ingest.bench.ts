@@ -15,12 +15,16 @@
  * (INGEST_COPY_MIN_EVENTS=0) takes each round too, right after the first: what COPY changes, same run.
  * With --replicas N, N processes of the service share the database and the requests go to them
  * round-robin (one Node.js process uses one core; the baseline's 4 connections are 4 processes).
+ * Besides the rates it reports the CPU each side costs per event (the service's process, worker
+ * threads included, and the PostgreSQL backends of the bench database, from /proc), which moves much
+ * less with the machine's other load than the rates do, and for the single events the service's CPU
+ * per request and its event-loop delay (from its /prom).
  */
 import { randomBytes } from 'crypto';
 import { cpus, loadavg, totalmem } from 'os';
 import { parseArgs } from 'util';
 import { Pool } from 'pg';
-import { benchEvents, freshDatabase, ingestBodies, ingestRound, KEY, median, pct, pool, startService } from './bench-service';
+import { benchEvents, eventLoopDelay, freshDatabase, ingestBodies, ingestRound, KEY, median, pct, pool, processCpuMs, startService } from './bench-service';
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -62,11 +66,33 @@ export async function run(argv: string[]): Promise<void> {
     const pg = new Pool({ connectionString: dbUrl, max: concurrency });
 
     const ours: number[] = [];
+    // The service's CPU per event in each of our rounds (µs, all replicas): what the code costs,
+    // much less sensitive to the machine's other load than the rates.
+    const cpuPerEvent: number[] = [];
+    const serviceCpu = () => replicas.reduce((sum, r) => sum + (processCpuMs(r.pid) ?? NaN), 0);
     const oursInsert: number[] = [];
     const baseline: number[] = [];
+    // PostgreSQL's CPU per event (µs, the backends connected to the bench database) for each side.
+    const dbPerEvent: { ours: number[]; baseline: number[] } = { ours: [], baseline: [] };
+    const dbName = new URL(dbUrl).pathname.slice(1);
+    const backends = async () => {
+      const { rows } = await pg.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [dbName]);
+      return new Map(rows.map((r) => [r.pid, processCpuMs(r.pid) ?? 0]));
+    };
+    /** CPU the database's backends used since `before` (backends new since then count from zero). */
+    const dbCpuSince = async (before: Map<number, number>) => {
+      let ms = 0;
+      for (const [pid, cpu] of await backends()) ms += cpu - (before.get(pid) ?? 0);
+      return ms;
+    };
     for (let round = 0; round < rounds; round++) {
       const prefix = `r${round}-${randomBytes(3).toString('hex')}`;
-      ours.push(await ingestRound(bases, ingestBodies(events, batch, prefix), events.length, concurrency));
+      const bodies = ingestBodies(events, batch, prefix);
+      const cpu0 = serviceCpu();
+      let db0 = await backends();
+      ours.push(await ingestRound(bases, bodies, events.length, concurrency));
+      cpuPerEvent.push(((serviceCpu() - cpu0) * 1000) / events.length);
+      dbPerEvent.ours.push(((await dbCpuSince(db0)) * 1000) / events.length);
       if (insertOnly) oursInsert.push(await ingestRound(insertOnly.base, ingestBodies(events, batch, `${prefix}-i`), events.length, concurrency));
 
       // Baseline: the same rows (ids, columns, JSON metadata) straight into `events`.
@@ -99,6 +125,7 @@ export async function run(argv: string[]): Promise<void> {
           params,
         });
       }
+      db0 = await backends();
       const t0 = process.hrtime.bigint();
       await pool(
         statements.map((s) => async () => {
@@ -107,8 +134,12 @@ export async function run(argv: string[]): Promise<void> {
         concurrency,
       );
       baseline.push(events.length / (Number(process.hrtime.bigint() - t0) / 1e9));
+      dbPerEvent.baseline.push(((await dbCpuSince(db0)) * 1000) / events.length);
       const insertNote = insertOnly ? `, ours with COPY off ${oursInsert[round].toFixed(0)} ev/s` : '';
-      process.stderr.write(`round ${round + 1}: ours ${ours[round].toFixed(0)} ev/s${insertNote}, baseline ${baseline[round].toFixed(0)} ev/s\n`);
+      process.stderr.write(
+        `round ${round + 1}: ours ${ours[round].toFixed(0)} ev/s (service CPU ${cpuPerEvent[round].toFixed(1)} µs/event, PostgreSQL ${dbPerEvent.ours[round].toFixed(1)})${insertNote}, ` +
+          `baseline ${baseline[round].toFixed(0)} ev/s (PostgreSQL ${dbPerEvent.baseline[round].toFixed(1)} µs/event)\n`,
+      );
     }
     await pg.end();
     await insertOnly?.stop();
@@ -120,9 +151,14 @@ export async function run(argv: string[]): Promise<void> {
     const skip = rate * warmup;
     const n = rate * (seconds + warmup);
     const start = performance.now();
+    let singleCpu0 = NaN;
     const inflight: Promise<void>[] = [];
     let errors = 0;
     for (let i = 0; i < n; i++) {
+      if (i === skip) {
+        singleCpu0 = serviceCpu();
+        void eventLoopDelay(bases[0]); // resets the service's event-loop delay histogram
+      }
       const due = start + (i * 1000) / rate;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -147,6 +183,8 @@ export async function run(argv: string[]): Promise<void> {
       );
     }
     await Promise.all(inflight);
+    const singleCpuMs = (serviceCpu() - singleCpu0) / (n - skip);
+    const loopDelay = await eventLoopDelay(bases[0]);
     latencies.sort((a, b) => a - b);
 
     const result = {
@@ -159,6 +197,8 @@ export async function run(argv: string[]): Promise<void> {
       baseline_insert_events_per_s: rounds ? Math.round(median(baseline)) : null,
       ratio: rounds ? Math.round((median(ours) / median(baseline)) * 1000) / 1000 : null,
       ratios_per_round: ours.map((o, i) => Math.round((o / baseline[i]) * 1000) / 1000),
+      service_cpu_us_per_event: rounds ? Math.round(median(cpuPerEvent) * 10) / 10 : null,
+      db_cpu_us_per_event: rounds ? { ours: Math.round(median(dbPerEvent.ours) * 10) / 10, baseline: Math.round(median(dbPerEvent.baseline) * 10) / 10 } : null,
       ...(insertOnly
         ? {
             copy_off_events_per_s: Math.round(median(oursInsert)),
@@ -172,6 +212,9 @@ export async function run(argv: string[]): Promise<void> {
       single_event_p50_ms: Math.round(pct(latencies, 0.5) * 100) / 100,
       single_event_p99_ms: Math.round(pct(latencies, 0.99) * 100) / 100,
       single_event_errors: errors,
+      single_event_service_cpu_ms: Math.round(singleCpuMs * 1000) / 1000,
+      // The first replica's event-loop delay while the single events were recorded (prom-client, 10 ms resolution).
+      single_event_loop_delay_ms: loopDelay && { p99: Math.round(loopDelay.p99 * 10) / 10, max: Math.round(loopDelay.max * 10) / 10 },
     };
     process.stdout.write(`machine: ${cpus()[0]?.model} x${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}\n`);
     process.stdout.write(`load average: ${load0.map((x) => x.toFixed(2)).join(' ')} at start, ${loadavg().map((x) => x.toFixed(2)).join(' ')} at end\n`);

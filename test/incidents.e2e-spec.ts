@@ -158,7 +158,9 @@ describe('Incidents (event time, through POST /ingest)', () => {
     } finally {
       await sut.close();
     }
-  });
+    // 150 paced rounds of ingest + series closing + alerting: about 25 s on an idle machine, over the
+    // default minute with a CPU burner and a load average near 10 (it failed once so).
+  }, 300_000);
 
   it('should record a long silence as a gap instead of walking every empty minute', async () => {
     const t = newTenantId('gap');

@@ -48,7 +48,8 @@ describe(PartitionByDay1764300600000.name, () => {
   afterAll(() => db.drop());
 
   it('should convert a database with rows: same rows, day partitions, keys holding the partition key, and back', async () => {
-    const before = ALL_MIGRATIONS.filter((m) => m !== PartitionByDay1764300600000);
+    // Every migration before the conversion; it and the ones after it are applied by the service.
+    const before = ALL_MIGRATIONS.slice(0, ALL_MIGRATIONS.indexOf(PartitionByDay1764300600000));
     const ds = new DataSource({ type: 'postgres', url: db.url, migrations: before, migrationsTableName: 'schema_migrations' });
     await ds.initialize();
     try {
@@ -78,7 +79,7 @@ describe(PartitionByDay1764300600000.name, () => {
 
       const sut = await Database.open(AppConfig.from({ databaseUrl: db.url }), { migrate: false });
       try {
-        expect(await sut.migrate()).toEqual(['PartitionByDay1764300600000']);
+        expect(await sut.migrate()).toEqual(['PartitionByDay1764300600000', 'EventsKeyByTime1764400000000']);
       } finally {
         await sut.close();
       }
@@ -101,15 +102,26 @@ describe(PartitionByDay1764300600000.name, () => {
       expect(keys.map((k) => [k.name, k.def.slice(k.def.indexOf('('))])).toEqual([
         ['detections_pkey', '(tenant_id, id, ts)'],
         ['detections_tenant_event_idx', '(tenant_id, event_id, ts) WHERE (event_id IS NOT NULL)'],
-        ['events_pkey', '(tenant_id, id, ts)'],
+        ['events_pkey', '(tenant_id, ts, id)'],
         ['series_minutes_pkey', '(tenant_id, service, minute)'],
       ]);
+      // Every partition's key in the same order (new events land at the "now" end of the index).
+      const partitionKeys: { def: string }[] = await ds.query(
+        `SELECT pg_get_indexdef(i.indexrelid) AS def FROM pg_inherits h JOIN pg_index i ON i.indrelid = h.inhrelid AND i.indisunique
+          WHERE h.inhparent = 'events'::regclass`,
+      );
+      expect(partitionKeys.length).toBe((await partitionsOf(ds, 'events')).length);
+      for (const k of partitionKeys) expect(k.def).toContain('(tenant_id, ts, id)');
       const indexes: { name: string }[] = await ds.query(`SELECT indexname AS name FROM pg_indexes WHERE tablename = 'events' ORDER BY 1`);
       expect(indexes.map((i) => i.name)).toEqual(['events_outbox_idx', 'events_pkey', 'events_tenant_received_idx', 'events_tenant_service_received_idx']);
 
-      // and back to plain tables, rows intact
+      // and back: the key in its old order, then plain tables, rows intact
       const reverting = await Database.open(AppConfig.from({ databaseUrl: db.url }), { migrate: false });
       try {
+        await reverting.revertLastMigration();
+        const [old] = await ds.query(`SELECT pg_get_indexdef('events_pkey'::regclass) AS def`);
+        expect(old.def).toContain('(tenant_id, id, ts)');
+        expect(await snapshot()).toEqual(rows);
         await reverting.revertLastMigration();
       } finally {
         await reverting.close();

@@ -67,6 +67,9 @@ export function unstorableStringReason(s: string): string | undefined {
  * the dotted path inside it (array indexes in brackets).
  */
 export function jsonValueProblem(value: unknown, field: string, maxDepth = MAX_JSON_DEPTH): ValueProblem | undefined {
+  // Almost every value is fine: a first walk that builds no paths says so; only a value with a
+  // problem is walked again, naming where.
+  if (jsonValueStorable(value, maxDepth)) return undefined;
   const stack: { v: unknown; path: string; depth: number }[] = [{ v: value, path: field, depth: 0 }];
   while (stack.length) {
     const { v, path, depth } = stack.pop()!;
@@ -91,6 +94,36 @@ export function jsonValueProblem(value: unknown, field: string, maxDepth = MAX_J
     }
   }
   return undefined;
+}
+
+/** Whether {@link jsonValueProblem} finds nothing, without building the paths it reports. */
+function jsonValueStorable(value: unknown, maxDepth: number): boolean {
+  const values: unknown[] = [value];
+  const depths: number[] = [0];
+  while (values.length) {
+    const v = values.pop();
+    const depth = depths.pop()!;
+    if (typeof v === 'string') {
+      if (unstorableStringReason(v)) return false;
+      continue;
+    }
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= maxDepth) return false;
+    if (Array.isArray(v)) {
+      for (const c of v) {
+        values.push(c);
+        depths.push(depth + 1);
+      }
+      continue;
+    }
+    for (const k in v) {
+      if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
+      if (unstorableStringReason(k)) return false;
+      values.push((v as Record<string, unknown>)[k]);
+      depths.push(depth + 1);
+    }
+  }
+  return true;
 }
 
 /** Depth of nesting of a parsed JSON value, counted without recursion, stopping once past `limit`. */

@@ -92,8 +92,28 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
     });
   }
 
-  onModuleInit(): void {
+  /**
+   * Creates the day partitions from the retention cutoff to {@link PARTITION_DAYS_AHEAD} days
+   * ahead before the service takes requests, then starts the retention job (its first run is at
+   * the next aligned minute). Without this, a fresh database routes the first minute's rows to the
+   * default partitions, and creating a day's partition while inserts route rows into the default
+   * one for that day fails them ("violates partition constraint") or deadlocks the series job.
+   */
+  async onModuleInit(): Promise<void> {
+    await this.ensurePartitions(Date.now());
     this.retention.start();
+  }
+
+  /** The day partitions of every partitioned table from the retention cutoff (detections: today) to the days ahead. */
+  private async ensurePartitions(now: number): Promise<void> {
+    const cutoff = new Date(now - this.config.eventRetentionHours * 3_600_000);
+    for (const table of Object.keys(DAY_PARTITIONED) as DayPartitionedTable[]) {
+      try {
+        await this.partitions.ensureDayPartitions(table, table === 'detections' ? new Date(now) : cutoff, new Date(now + PARTITION_DAYS_AHEAD * 86_400_000));
+      } catch (e) {
+        this.logger.warn(`partition maintenance of ${table} failed: ${(e as Error).message}`);
+      }
+    }
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -186,7 +206,7 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
     });
     const inserted = await this.events.insertScored(tenantId, rows, anomalies);
 
-    const repeats = incoming.filter((inc) => !inserted.has(inc.id)).map((inc) => inc.id);
+    const repeats = incoming.filter((inc) => !inserted.has(inc.id)).map((inc) => ({ id: inc.id, ts: inc.event.timestamp }));
     if (repeats.length) {
       const stored = await this.events.findResults(tenantId, repeats);
       incoming.forEach((inc, i) => {
@@ -326,10 +346,11 @@ export class DetectionService implements OnModuleInit, OnModuleDestroy {
    */
   async maintain(now = Date.now(), options: { scheduled?: boolean } = {}): Promise<void> {
     const cutoff = new Date(now - this.config.eventRetentionHours * 3_600_000);
+    await this.ensurePartitions(now);
     for (const table of Object.keys(DAY_PARTITIONED) as DayPartitionedTable[]) {
+      if (table === 'detections') continue;
       try {
-        await this.partitions.ensureDayPartitions(table, table === 'detections' ? new Date(now) : cutoff, new Date(now + PARTITION_DAYS_AHEAD * 86_400_000));
-        if (table !== 'detections') await this.partitions.dropDayPartitionsBefore(table, cutoff);
+        await this.partitions.dropDayPartitionsBefore(table, cutoff);
       } catch (e) {
         this.logger.warn(`partition maintenance of ${table} failed: ${(e as Error).message}`);
       }

@@ -1,19 +1,17 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
-import { DDSketch } from '@datadog/sketches-js';
 import { Counter } from 'prom-client';
 import { AppConfig } from '../../config/app-config';
 import { PeriodicJob } from '../../common/periodic-job';
 import { DetectionRow } from '../store/event.repository';
-import { ClosedMinute, PartialRow, SeriesGap, SeriesRepository, SeriesStateRow, Watermark } from '../store/series.repository';
+import { CloseResult, PartialRow, SeriesRepository, SeriesStateRow, Watermark } from '../store/series.repository';
 import { TenantJobRunner } from '../jobs/tenant-job-runner';
 import { TenantRegistry } from '../tenancy/tenant-registry.service';
 import { AnomalyBus } from './anomaly-bus';
 import { ANOMALIES } from './detection.metrics';
-import { MinuteSignals, SignalOptions, signalOptionsOf } from './series/minute-signals';
-import { emptyPoint, MinutePoint, seriesDetection, walkMinutes } from './series/minute-walk';
+import { SignalOptions, signalOptionsOf } from './series/minute-signals';
+import { CloseMinutesRunner } from './series/close-minutes.runner';
 
-const MINUTE = 60_000;
 /**
  * Series detection in event time (SPEC §7, issue 12). Events are summed per tenant, service and
  * minute as they are stored (count, server errors, latencies, response sizes, per-event anomalies).
@@ -25,13 +23,16 @@ const MINUTE = 60_000;
  * detections. Each closed minute is fed to the service's MinuteSignals (traffic judged as a count,
  * errors given the minute's requests, latency and response size on a log scale, per-event anomalies
  * against the model's rate); a finding becomes a detection (`kind: "series"`) that alerting turns into
- * an incident. Silences longer than MAX_EMPTY_RUN minutes are recorded as gaps, not walked.
+ * an incident. Silences longer than MAX_EMPTY_RUN minutes are recorded as gaps, not walked. The
+ * computation (`closeMinutes`, series/close-minutes.ts) runs in a worker thread: a backlog of minutes never holds the
+ * event loop that answers requests.
  */
 @Injectable()
 export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(SeriesService.name);
   private job?: PeriodicJob;
   private readonly signalOptions: SignalOptions;
+  private readonly closer = new CloseMinutesRunner();
 
   constructor(
     @Inject(AppConfig) private readonly config: AppConfig,
@@ -50,6 +51,7 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     await this.job?.stop();
+    await this.closer.stop();
   }
 
   private get intervalMs(): number {
@@ -98,97 +100,9 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
     return { now, graceMs: this.config.seriesGraceSeconds * 1000, idleMs: this.config.seriesIdleSeconds * 1000 };
   }
 
-  private async compute(tenantId: string, horizon: number, states: SeriesStateRow[], partials: PartialRow[]) {
-    let slice = performance.now();
-    // A backlog (a backfill, a restart after downtime) is long work: give requests the event loop every few ms.
-    const yieldNow = async () => {
-      if (performance.now() - slice < 8) return;
-      await new Promise((r) => setImmediate(r));
-      slice = performance.now();
-    };
-    const byService = new Map<string, Map<number, MinutePoint>>();
-    for (const p of partials) {
-      const minutes = byService.get(p.service) ?? new Map<number, MinutePoint>();
-      const t = p.minute.getTime();
-      const point = minutes.get(t) ?? emptyPoint();
-      point.count += p.count;
-      point.errors += p.errors;
-      for (const l of p.latencies) point.latencies.push(l);
-      point.anomalies += p.anomalies;
-      point.bytesN += p.bytesN;
-      point.bytesLogSum += p.bytesLogSum;
-      point.bytesLogSq += p.bytesLogSq;
-      if (p.bytesLogMax !== null) point.bytesMax = Math.max(point.bytesMax, p.bytesLogMax);
-      if (p.bytesLogMin !== null) point.bytesMin = Math.min(point.bytesMin, p.bytesLogMin);
-      minutes.set(t, point);
-      byService.set(p.service, minutes);
-    }
-    const stateOf = new Map(states.map((s) => [s.service, s]));
-    const services = new Set([...stateOf.keys(), ...byService.keys()]);
-    const minutes: ClosedMinute[] = [];
-    const newStates: SeriesStateRow[] = [];
-    const detections: DetectionRow[] = [];
-    const gaps: SeriesGap[] = [];
-
-    for (const service of services) {
-      const points = byService.get(service) ?? new Map<number, MinutePoint>();
-      const dataMinutes = [...points.keys()].sort((a, b) => a - b);
-      const state = stateOf.get(service);
-      // A service's series starts at its first event, not at some earlier time of the tenant.
-      const start = state ? state.lastMinute.getTime() + MINUTE : (dataMinutes[0] ?? Infinity);
-      // Minutes that closed before these events arrived: merge the counts, do not re-score the past.
-      for (const t of dataMinutes) if (t < start) minutes.push(this.closed(service, t, points.get(t)!, true));
-      // Nothing new to close (most ticks: they run more often than minutes end): state unchanged.
-      if (!Number.isFinite(start) || start >= horizon) continue;
-      const signals = this.signalsFor(service, state);
-      for (const step of walkMinutes(signals, points, dataMinutes, start, horizon)) {
-        await yieldNow();
-        if (step.type === 'gap') {
-          gaps.push({ service, from: new Date(step.from), to: new Date(step.to) });
-          continue;
-        }
-        const closed = this.closed(service, step.t, step.point, false);
-        minutes.push(closed);
-        const figures = { count: closed.count, errors: closed.errors, p50: closed.p50, p95: closed.p95, p99: closed.p99, bytes: closed.bytesGeomean };
-        for (const f of step.findings) detections.push(seriesDetection(service, step.t, f, this.signalOptions.alpha, figures, Boolean(this.config.lokiPushUrl)));
-      }
-      newStates.push({ service, lastMinute: new Date(horizon - MINUTE), detectors: signals.toJSON() as unknown as Record<string, unknown> });
-    }
-    return { minutes, states: newStates, detections, gaps };
-  }
-
-  /** The service's signal tests as of its stored state, or new ones (first minute, or a state of an older format). */
-  private signalsFor(service: string, state: SeriesStateRow | undefined): MinuteSignals {
-    if (state?.detectors) {
-      try {
-        return MinuteSignals.fromJSON(state.detectors, this.signalOptions);
-      } catch (e) {
-        // An older build's state (or an unreadable one) must not block the tenant's series: start afresh.
-        this.logger.warn(`series state of ${service} cannot be restored (${(e as Error).message}); starting new signal tests`);
-      }
-    }
-    return new MinuteSignals(this.signalOptions);
-  }
-
-  private closed(service: string, t: number, p: MinutePoint, late: boolean): ClosedMinute {
-    let sketch: DDSketch | null = null;
-    if (p.latencies.length) {
-      sketch = new DDSketch();
-      for (const l of p.latencies) sketch.accept(l);
-    }
-    const q = (x: number) => (sketch ? Math.round(sketch.getValueAtQuantile(x) * 100) / 100 : null);
-    return {
-      service,
-      minute: new Date(t),
-      count: p.count,
-      errors: p.errors,
-      anomalies: p.anomalies,
-      bytesGeomean: p.bytesN ? Math.round(Math.expm1(p.bytesLogSum / p.bytesN)) : null,
-      p50: q(0.5),
-      p95: q(0.95),
-      p99: q(0.99),
-      sketch: sketch ? Buffer.from(sketch.toProto()) : null,
-      late,
-    };
+  private async compute(tenantId: string, horizon: number, states: SeriesStateRow[], partials: PartialRow[]): Promise<CloseResult> {
+    const { warnings, ...result } = await this.closer.run({ horizon, states, partials, signalOptions: this.signalOptions, ship: Boolean(this.config.lokiPushUrl) });
+    for (const w of warnings) this.logger.warn(`tenant ${tenantId}: ${w}`);
+    return result;
   }
 }

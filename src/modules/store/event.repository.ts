@@ -184,7 +184,7 @@ export class EventRepository {
    * statement's JSON or parameters, about the cheapest way in short of not writing. COPY has no
    * ON CONFLICT, so it is optimistic: events, their series partials and their detections go in
    * one transaction, and when any event is already stored (a retry: unique violation on
-   * `(tenant_id, id, ts)`) the transaction is rolled back and the write goes through
+   * the primary key `(tenant_id, ts, id)`) the transaction is rolled back and the write goes through
    * {@link insertNow}, which skips stored events. Resolves after the commit with the ids stored.
    */
   private async copyScored(tenantId: string, events: EventRow[], detections: DetectionRow[]): Promise<Set<string>> {
@@ -282,14 +282,18 @@ export class EventRepository {
     return new Set(rows.map((r) => r.id));
   }
 
-  /** What was stored for these event ids (to answer a retried request with the original result). */
-  async findResults(tenantId: string, ids: string[]): Promise<Map<string, StoredResult>> {
-    if (!ids.length) return new Map();
+  /**
+   * What was stored for these events, by id and timestamp (to answer a retried request with the
+   * original result): the primary key `(tenant_id, ts, id)` finds them by both.
+   */
+  async findResults(tenantId: string, keys: { id: string; ts: Date }[]): Promise<Map<string, StoredResult>> {
+    if (!keys.length) return new Map();
     const rows = await this.dataSource.query(
       `SELECT e.id, e.score, e.prediction, e.model_version, e.baseline, d.explanation
-         FROM events e LEFT JOIN detections d ON d.tenant_id = e.tenant_id AND d.event_id = e.id
-        WHERE e.tenant_id = $1 AND e.id = ANY($2::text[])`,
-      [tenantId, ids],
+         FROM unnest($2::timestamptz[], $3::text[]) AS k(ts, id)
+         JOIN events e ON e.tenant_id = $1 AND e.ts = k.ts AND e.id = k.id
+         LEFT JOIN detections d ON d.tenant_id = e.tenant_id AND d.event_id = e.id AND d.ts = e.ts`,
+      [tenantId, keys.map((k) => k.ts), keys.map((k) => k.id)],
     );
     return new Map(
       rows.map((r: Record<string, unknown>) => [
@@ -400,7 +404,7 @@ export class EventRepository {
   async withFeedback(tenantId: string, label: 'confirmed' | 'false_positive', limit: number): Promise<LogEvent[]> {
     const rows = await this.dataSource.query(
       `SELECT e.id, e.ts, e.service, e.duration_ms, e.status_code, e.bytes
-         FROM detections d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
+         FROM detections d JOIN events e ON e.tenant_id = d.tenant_id AND e.ts = d.ts AND e.id = d.event_id
         WHERE d.tenant_id = $1 AND d.feedback = $2 AND d.kind = 'event'
         ORDER BY d.ts DESC LIMIT $3`,
       [tenantId, label, limit],
@@ -427,7 +431,6 @@ function copyText(v: string): string {
 }
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
-/** The events' per-minute partials (as the INSERT path computes them in SQL), as JSON for jsonb_to_recordset. */
 /**
  * The series partials of a batch, summed in JavaScript for the COPY path exactly as the INSERT path's
  * SQL sums them: per service and minute, requests, server errors, latencies in range, the newest event
@@ -435,7 +438,7 @@ const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': 
  */
 function partialsJson(events: EventRow[]): string {
   type Group = {
-    service: string; minute: string; count: number; errors: number; latencies: number[]; max_ts: string; anomalies: number;
+    service: string; minute: number; count: number; errors: number; latencies: number[]; max_ts: number; anomalies: number;
     bytes_n: number; bytes_log_sum: number; bytes_log_sq: number; bytes_log_max: number | null; bytes_log_min: number | null;
   };
   const groups = new Map<string, Group>();
@@ -445,14 +448,14 @@ function partialsJson(events: EventRow[]): string {
     const key = `${minute} ${e.service}`;
     let g = groups.get(key);
     if (!g) {
-      g = { service: e.service, minute: new Date(minute).toISOString(), count: 0, errors: 0, latencies: [], max_ts: e.ts.toISOString(), anomalies: 0,
+      g = { service: e.service, minute, count: 0, errors: 0, latencies: [], max_ts: t, anomalies: 0,
             bytes_n: 0, bytes_log_sum: 0, bytes_log_sq: 0, bytes_log_max: null, bytes_log_min: null };
       groups.set(key, g);
     }
     g.count++;
     if (e.statusCode !== null && e.statusCode >= 500) g.errors++;
     if (e.durationMs !== null && e.durationMs >= 0 && e.durationMs <= MAX_DURATION_MS) g.latencies.push(e.durationMs);
-    if (e.ts.toISOString() > g.max_ts) g.max_ts = e.ts.toISOString();
+    if (t > g.max_ts) g.max_ts = t;
     if (e.prediction === -1) g.anomalies++;
     if (e.bytes !== null && e.bytes >= 0) {
       const v = Math.log1p(e.bytes);
@@ -463,7 +466,8 @@ function partialsJson(events: EventRow[]): string {
       g.bytes_log_min = g.bytes_log_min === null ? v : Math.min(g.bytes_log_min, v);
     }
   }
-  return JSON.stringify([...groups.values()]);
+  // Times as ISO strings only once per group, not per event.
+  return JSON.stringify([...groups.values()].map((g) => ({ ...g, minute: new Date(g.minute).toISOString(), max_ts: new Date(g.max_ts).toISOString() })));
 }
 
 function detectionsJson(d: DetectionRow[]): string {
@@ -555,11 +559,11 @@ export class OutboxRepository {
       );
       if (decision.kind !== 'retry') {
         const error = decision.kind === 'refused' ? decision.error : null;
-        await m.query(`UPDATE events SET shipped_at = now(), ship_error = $3 WHERE tenant_id = $1 AND id = ANY($2::text[])`, [
-          tenantId,
-          events.map((r) => r.id),
-          error,
-        ]);
+        await m.query(
+          `UPDATE events e SET shipped_at = now(), ship_error = $4 FROM unnest($2::timestamptz[], $3::text[]) AS k(ts, id)
+            WHERE e.tenant_id = $1 AND e.ts = k.ts AND e.id = k.id`,
+          [tenantId, events.map((r) => r.ts), events.map((r) => r.id), error],
+        );
         await m.query(`UPDATE detections SET shipped_at = now() WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, [tenantId, detections.map((r) => r.id)]);
       }
       return { events: events.length, detections: detections.length, decision };

@@ -13,7 +13,12 @@ export interface PartialRow {
   minute: Date;
   count: number;
   errors: number;
-  latencies: number[];
+  /**
+   * duration_ms of the minute's events in range; as read by {@link SeriesRepository.close}, the
+   * comma-separated text (parsed where the minutes are closed, in the series worker, not on the
+   * event loop that answers requests).
+   */
+  latencies: number[] | string;
   anomalies: number;
   bytesN: number;
   bytesLogSum: number;
@@ -80,6 +85,9 @@ export function watermarkOf(maxEventTs: number, advancedAt: number, w: Watermark
   return Math.min(eventTime + idleFor, w.now) - w.graceMs;
 }
 
+/** Rows per statement when the series job stores what it closed (keeps each serialisation short). */
+const WRITE_CHUNK = 500;
+
 /** Per-minute series aggregates: partials written with events, closed minutes, detector state. */
 @Injectable()
 export class SeriesRepository {
@@ -112,7 +120,7 @@ export class SeriesRepository {
       ).map((r: Record<string, unknown>) => ({ service: r.service as string, lastMinute: r.last_minute as Date, detectors: r.detectors as Record<string, unknown> }));
       const partials: PartialRow[] = (
         await m.query(
-          `SELECT service, minute, count, errors, ARRAY(SELECT l FROM unnest(latencies) AS l WHERE ${LATENCY_IN_RANGE('l')}) AS latencies,
+          `SELECT service, minute, count, errors, array_to_string(ARRAY(SELECT l FROM unnest(latencies) AS l WHERE ${LATENCY_IN_RANGE('l')}), ',') AS latencies,
                   anomalies, bytes_n, bytes_log_sum, bytes_log_sq, bytes_log_max, bytes_log_min
              FROM series_partials WHERE tenant_id = $1 AND minute < $2 ORDER BY service, minute`,
           [tenantId, new Date(horizon)],
@@ -122,7 +130,7 @@ export class SeriesRepository {
         minute: r.minute as Date,
         count: Number(r.count),
         errors: Number(r.errors),
-        latencies: (r.latencies as number[]) ?? [],
+        latencies: (r.latencies as string | null) ?? '',
         anomalies: Number(r.anomalies),
         bytesN: Number(r.bytes_n),
         bytesLogSum: Number(r.bytes_log_sum),
@@ -150,7 +158,7 @@ export class SeriesRepository {
         );
       }
       await m.query(`DELETE FROM series_partials WHERE tenant_id = $1 AND minute < $2`, [tenantId, new Date(horizon)]);
-      await insertDetections(m, tenantId, result.detections);
+      for (let i = 0; i < result.detections.length; i += WRITE_CHUNK) await insertDetections(m, tenantId, result.detections.slice(i, i + WRITE_CHUNK));
       return result;
     });
   }
@@ -198,8 +206,16 @@ export class SeriesRepository {
     return { maxEventTs, advancedAt, watermark: new Date(watermarkOf(maxEventTs.getTime(), advancedAt.getTime(), w)) };
   }
 
-  private async writeMinutes(m: EntityManager, tenantId: string, minutes: ClosedMinute[]): Promise<void> {
-    if (!minutes.length) return;
+  /**
+   * Stores closed minutes, {@link WRITE_CHUNK} per statement: a backlog of thousands of minutes
+   * would otherwise be serialised (JSON, then the protocol message) in one piece, holding the event
+   * loop for a long time.
+   */
+  private async writeMinutes(m: EntityManager, tenantId: string, all: ClosedMinute[]): Promise<void> {
+    for (let i = 0; i < all.length; i += WRITE_CHUNK) await this.writeMinuteChunk(m, tenantId, all.slice(i, i + WRITE_CHUNK));
+  }
+
+  private async writeMinuteChunk(m: EntityManager, tenantId: string, minutes: ClosedMinute[]): Promise<void> {
     await m.query(
       `INSERT INTO series_minutes (tenant_id, service, minute, count, errors, latency_p50, latency_p95, latency_p99, latency_sketch, late, anomalies, bytes_geomean)
        SELECT $1, x.service, x.minute, x.count, x.errors, x.p50, x.p95, x.p99, decode(x.sketch, 'base64'), CASE WHEN x.late THEN x.count ELSE 0 END,

@@ -51,7 +51,7 @@ const TENANT = /^[A-Za-z0-9_.-]{1,64}$/;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function path(obj: Record<string, unknown>, keys: string[]): unknown {
+function path(obj: Record<string, unknown>, keys: readonly string[]): unknown {
   let cur: unknown = obj;
   for (const k of keys) {
     if (!isObject(cur)) return undefined;
@@ -66,14 +66,14 @@ function path(obj: Record<string, unknown>, keys: string[]): unknown {
  */
 function numberField(
   raw: Record<string, unknown>,
-  nested: string[],
+  nested: readonly string[],
+  nestedName: string,
   flat: string,
   errors: FieldError[],
   check: (n: number) => string | undefined,
 ): number | undefined {
   const a = path(raw, nested);
   const b = raw[flat];
-  const nestedName = nested.join('.');
   if (a !== undefined && b !== undefined && a !== b) {
     errors.push({ field: flat, reason: `conflicts with ${nestedName}` });
     return undefined;
@@ -96,6 +96,16 @@ function numberField(
   }
   return value;
 }
+
+const DURATION_PATH = ['performance', 'duration_ms'] as const;
+const STATUS_PATH = ['http', 'response', 'status_code'] as const;
+const BYTES_PATH = ['http', 'response', 'bytes'] as const;
+const METHOD_PATH = ['http', 'request', 'method'] as const;
+const REQUEST_PATH_PATH = ['http', 'request', 'path'] as const;
+const checkDuration = (n: number) => (n < 0 ? 'must be >= 0' : n > MAX_DURATION_MS ? `must be at most ${MAX_DURATION_MS} (7 days)` : undefined);
+const checkStatus = (n: number) => (Number.isInteger(n) && n >= 100 && n <= 599 ? undefined : 'must be an integer HTTP status (100-599)');
+const checkBytes = (n: number) =>
+  !Number.isInteger(n) || n < 0 ? 'must be an integer >= 0' : n > PG_INT8_SAFE_MAX ? `must be at most ${PG_INT8_SAFE_MAX}` : undefined;
 
 /**
  * Validates one input item into a {@link LogEvent}, collecting every field-level problem.
@@ -130,23 +140,18 @@ export function parseLogEvent(raw: unknown, options: ParseOptions): ParseResult 
     else id = raw.id;
   }
 
-  const durationMs = numberField(raw, ['performance', 'duration_ms'], 'duration_ms', errors, (n) =>
-    n < 0 ? 'must be >= 0' : n > MAX_DURATION_MS ? `must be at most ${MAX_DURATION_MS} (7 days)` : undefined,
-  );
-  const statusCode = numberField(raw, ['http', 'response', 'status_code'], 'status_code', errors, (n) =>
-    Number.isInteger(n) && n >= 100 && n <= 599 ? undefined : 'must be an integer HTTP status (100-599)',
-  );
-  const bytes = numberField(raw, ['http', 'response', 'bytes'], 'bytes', errors, (n) =>
-    !Number.isInteger(n) || n < 0 ? 'must be an integer >= 0' : n > PG_INT8_SAFE_MAX ? `must be at most ${PG_INT8_SAFE_MAX}` : undefined,
-  );
-  const method = path(raw, ['http', 'request', 'method']);
-  const reqPath = path(raw, ['http', 'request', 'path']);
+  const durationMs = numberField(raw, DURATION_PATH, 'performance.duration_ms', 'duration_ms', errors, checkDuration);
+  const statusCode = numberField(raw, STATUS_PATH, 'http.response.status_code', 'status_code', errors, checkStatus);
+  const bytes = numberField(raw, BYTES_PATH, 'http.response.bytes', 'bytes', errors, checkBytes);
+  const method = path(raw, METHOD_PATH);
+  const reqPath = path(raw, REQUEST_PATH_PATH);
 
   let tenant: string | undefined;
   let label: string | undefined;
   const metadata: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(raw)) {
-    if (k === 'timestamp' || k === 'service' || k === 'id') continue;
+  for (const k in raw) {
+    if (k === 'timestamp' || k === 'service' || k === 'id' || !Object.prototype.hasOwnProperty.call(raw, k)) continue;
+    const v = raw[k];
     if (options.datasetFields && k === 'tenant') {
       if (typeof v !== 'string' || !TENANT.test(v)) errors.push({ field: 'tenant', reason: 'must be a tenant id' });
       else tenant = v;

@@ -76,6 +76,8 @@ describe(MinuteSignals.name, () => {
       const first = found.find((x) => x.f.signal === 'traffic');
       expect(first?.f.direction).toBe('down');
       expect(first!.minute).toBeLessThanOrEqual(START + 4);
+      // Dated from its first empty minute, whatever window found it.
+      expect(first!.f.since).toBe(START * MINUTE);
     });
 
     it.each([10, 30])('should find response sizes ×20 within 2 minutes at %i requests/min', (rate) => {
@@ -119,6 +121,24 @@ describe(MinuteSignals.name, () => {
       const found = run(12, 10, START + 600, (m) => (m >= START ? { latency: 3 } : null));
       expect(found.length).toBeGreaterThan(0);
       expect(found.filter((x) => x.minute > START + 300)).toEqual([]);
+    });
+  });
+
+  describe('dating', () => {
+    it('should date a traffic drop from its first empty minute when a longer window, reaching back into quiet but normal minutes, finds it', () => {
+      // Bursty traffic (dispersion 2) at 5 requests/min: only a long window can tell an outage from a lull.
+      const count = (n: number): MinuteStats => ({ count: n, errors: 0, latN: 0, latLogSum: 0, latLogSq: 0, bytesN: 0, bytesLogSum: 0, bytesLogSq: 0, anomalies: 0, latMax: 0, latMin: 0, bytesMax: 0, bytesMin: 0 });
+      const state = MinuteSignals.emptyState();
+      state.traffic = { mean: 5, dispersion: 2, minutes: 500 };
+      const sut = new MinuteSignals(DEFAULT_SIGNAL_OPTIONS, state);
+      let t = 0;
+      for (let i = 0; i < 20; i++) sut.update((t += MINUTE), count(5));
+      for (let i = 0; i < 4; i++) expect(sut.update((t += MINUTE), count(3))).toEqual([]);
+      const firstEmpty = t + MINUTE;
+      let found: SignalFinding[] = [];
+      for (let i = 0; i < 20 && !found.length; i++) found = sut.update((t += MINUTE), count(0));
+      expect(found[0]?.signal).toBe('traffic');
+      expect(found[0].since).toBe(firstEmpty);
     });
   });
 

@@ -272,7 +272,7 @@ export class MinuteSignals {
       findings.push(finding);
       (s.lastFinding ??= {})[finding.signal] = minuteMs;
     };
-    if (s.traffic.minutes >= WARMUP) judge(this.testTraffic());
+    if (s.traffic.minutes >= WARMUP) judge(this.datedTraffic(this.testTraffic()));
     if (s.errors.minutes >= GUARDED_WARMUP) judge(this.testErrors());
     if (s.anomalies.minutes >= GUARDED_WARMUP) judge(this.testAnomalies());
     if (s.latency.minutes >= GUARDED_WARMUP) judge(this.testGauss('latency', minuteMs));
@@ -385,6 +385,24 @@ export class MinuteSignals {
       }
     }
     return best;
+  }
+
+  /**
+   * Dates a traffic finding by the first minute of the trailing run of minutes that are themselves
+   * fallen (≤ half the expected count) or surged (≥ 3×), when that run is shorter than the window: a
+   * window can reach back into normal minutes that only happened to be quiet, and the incident's start
+   * ("since when") would then precede the outage by minutes.
+   */
+  private datedTraffic(f: SignalFinding | null): SignalFinding | null {
+    if (!f) return f;
+    const ring = this.s.ring;
+    const expected = this.s.traffic.mean;
+    let run = 0;
+    for (let i = ring.length - 1; i >= 0 && run < f.windowMinutes; i--, run++) {
+      const count = ring[i][0] ?? 0;
+      if (f.direction === 'down' ? count > EFFECT.trafficDrop * expected : count < EFFECT.trafficSurge * expected) break;
+    }
+    return run > 0 && run < f.windowMinutes ? { ...f, since: f.since + (f.windowMinutes - run) * 60_000 } : f;
   }
 
   private testErrors() {
@@ -554,5 +572,3 @@ function learnGauss(g: GaussState, n: number, sum: number, sq: number, levelOnly
   }
   g.minutes++;
 }
-
-

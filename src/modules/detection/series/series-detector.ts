@@ -7,7 +7,8 @@
  * 1. Prediction. Simple predictors forecast the point from the past: the last value, an EWMA,
  *    the median of the last few points, and daily and weekly seasonal profiles once a day or a
  *    week has been seen ({@link SeasonalProfile}). The one with the lowest recent mean squared
- *    error gives `expected`; its recent mean absolute error is the scale of the error z.
+ *    error gives `expected`; its recent mean absolute error (every error as it is: a spike
+ *    widens the scale for the points after it) is the scale of the error z.
  * 2. Evidence, each a non-negative statistic in the configured direction (an `up` detector
  *    ignores drops):
  *    - `point`: |z| of this point;
@@ -16,9 +17,11 @@
  *    - `level`: how far the value itself is from its usual range (a value never seen before is
  *      an anomaly even where the predictors follow it, e.g. the first point of a jump);
  *    - `drift`: the mean of the last few values against the usual range;
- *    - `record`: how far the value goes beyond the highest (lowest) value of the last weeks,
- *      relative to that range (a new extreme, as in the "spatial anomaly" of Numenta's NAB
- *      detector, but forgetting slowly so an old peak does not hide everything for ever).
+ *    - `record`: how far the value goes beyond the highest (lowest) value ever seen, relative
+ *      to that range (a new extreme: the "spatial anomaly" of Numenta's NAB detector). Letting
+ *      the remembered extremes relax towards the usual level, as before, made new extremes
+ *      recur in plain noise at a rate set by the relaxation constant rather than by the data
+ *      (see docs/benchmarks.md).
  *    Each is compared with its own learned distribution ({@link TailModel}); its surprise is
  *    −log10 of the estimated tail probability. The point's surprise is the largest of them,
  *    less what the same evidence reached at the same time of day on earlier days (a job that
@@ -86,8 +89,6 @@ export interface SeriesTuning {
   readonly seasonalCoverage: number;
   /** Points of memory of the error scale (recent mean absolute error of each predictor). */
   readonly scaleMemory: number;
-  /** An error enters the scale clipped to this many scales (one spike must not mask the next points). */
-  readonly scaleClip: number;
   /** Points of memory of the long-run mean absolute error. */
   readonly longScaleMemory: number;
   /** The scale is at least this fraction of the long-run one (a calm spell must not make every wiggle huge). */
@@ -106,8 +107,6 @@ export interface SeriesTuning {
   readonly valueMemory: number;
   /** Weight of each evidence's surprise: point, shift, level up, level down, drift, record. */
   readonly weights: readonly number[];
-  /** Points for the remembered highest and lowest values to relax halfway to the usual level. */
-  readonly recordHalfLife: number;
   /** Tail models of the evidence. */
   readonly tail: TailModelOptions;
   /** Weight, in points, of the standard-normal prior each tail model starts with. */
@@ -134,7 +133,6 @@ export const DEFAULT_TUNING: SeriesTuning = {
   weeklyBuckets: 1008,
   seasonalCoverage: 0.9,
   scaleMemory: 50,
-  scaleClip: 6,
   longScaleMemory: 1000,
   longScaleFloor: 0.5,
   selectMemory: 300,
@@ -144,7 +142,6 @@ export const DEFAULT_TUNING: SeriesTuning = {
   driftWindow: 12,
   valueMemory: 2000,
   weights: [0.5, 1, 1, 1, 1, 1],
-  recordHalfLife: 10000,
   tail: { memory: 3000, tailFraction: 0.05, minTailWeight: 10, maxShape: 0.5 },
   priorWeight: 12,
   recurrenceBuckets: 48,
@@ -316,7 +313,7 @@ export class SeriesDetector {
   private driftSum = 0;
   private valueCenter = NaN;
   private valueSpread = 0;
-  /** Highest and lowest values seen, relaxing towards the usual level (half-life recordHalfLife points). */
+  /** Highest and lowest values ever seen (the record evidence's reference). */
   private hi = NaN;
   private lo = NaN;
   private readonly tails: TailModel[] = [];
@@ -660,8 +657,7 @@ export class SeriesDetector {
         this.maeLong[k] = err;
         this.mse[k] = err * err;
       } else {
-        const clipped = this.mae[k] > 0 ? Math.min(err, tu.scaleClip * this.mae[k]) : err;
-        this.mae[k] += Math.max(1 / tu.scaleMemory, 1 / (m + 1)) * (clipped - this.mae[k]);
+        this.mae[k] += Math.max(1 / tu.scaleMemory, 1 / (m + 1)) * (err - this.mae[k]);
         this.maeLong[k] += Math.max(1 / tu.longScaleMemory, 1 / (m + 1)) * (err - this.maeLong[k]);
         this.mse[k] += Math.max(1 / tu.selectMemory, 1 / (m + 1)) * (err * err - this.mse[k]);
       }
@@ -672,9 +668,8 @@ export class SeriesDetector {
       this.hi = x;
       this.lo = x;
     }
-    const relax = 1 - Math.LN2 / tu.recordHalfLife;
-    this.hi = Math.max(x, this.valueCenter + (this.hi - this.valueCenter) * relax);
-    this.lo = Math.min(x, this.valueCenter + (this.lo - this.valueCenter) * relax);
+    if (x > this.hi) this.hi = x;
+    if (x < this.lo) this.lo = x;
     const rv = Math.max(1 / tu.valueMemory, 1 / (n + 1));
     this.valueSpread += rv * (Math.abs(x - this.valueCenter) - this.valueSpread);
     this.valueCenter += rv * (x - this.valueCenter);
