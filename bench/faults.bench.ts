@@ -32,12 +32,13 @@
  * Each run prints the machine, the load average before and after, the figures and `pass`.
  */
 import { ChildProcess, spawn } from 'child_process';
-import { Agent, request as httpRequest } from 'http';
+import { Agent } from 'http';
 import { cpus, loadavg } from 'os';
 import { join } from 'path';
 import { parseArgs } from 'util';
 import { Client } from 'pg';
 import { CountingLoki, HangingSlack } from './fault-fakes';
+import { IngestOutcome as Outcome, postIngest as post } from './ingest-client';
 import { dropDatabase, freshDatabase, waitReady } from './bench-service';
 
 const ROOT = join(__dirname, '..', '..');
@@ -388,32 +389,6 @@ async function replicasScenario(dbUrl: string, o: Record<string, string | boolea
 
 // --- scenario 3: SIGTERM under keep-alive load -------------------------------------------------
 
-type Outcome = { ids: string[]; sentAt: number; at: number } & ({ status: number; code?: string; connection?: string } | { error: string });
-
-function post(agent: Agent, port: number, key: string, body: string, ids: string[]): Promise<Outcome> {
-  const sentAt = Date.now();
-  return new Promise((done) => {
-    const req = httpRequest(
-      { agent, host: '127.0.0.1', port, method: 'POST', path: '/ingest', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-api-key': key } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          let code: string | undefined;
-          try {
-            code = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: string }).code;
-          } catch {
-            code = undefined;
-          }
-          done({ ids, status: res.statusCode ?? 0, code, connection: res.headers.connection, sentAt, at: Date.now() });
-        });
-        res.on('error', (e: NodeJS.ErrnoException) => done({ ids, error: e.code ?? e.message, sentAt, at: Date.now() }));
-      },
-    );
-    req.on('error', (e: NodeJS.ErrnoException) => done({ ids, error: e.code ?? e.message, sentAt, at: Date.now() }));
-    req.end(body);
-  });
-}
 
 async function sigtermScenario(dbUrl: string, o: Record<string, string | boolean | string[] | undefined>, extra: Record<string, string>): Promise<boolean> {
   const rate = Number(o.rate);

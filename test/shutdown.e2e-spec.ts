@@ -7,6 +7,7 @@ import { join, resolve } from 'path';
 import request from 'supertest';
 import { LokiShipperService } from '../src/modules/ingestion/loki/loki-shipper.service';
 import { GracefulShutdown } from '../src/modules/observability/graceful-shutdown';
+import { IngestOutcome as Outcome, postIngest } from '../bench/ingest-client';
 import { httpEvent } from './factories/http-events';
 import { sleep, waitFor } from './factories/alert-traffic';
 import { FakeLoki } from './support/fake-loki';
@@ -22,44 +23,9 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-type Outcome =
-  | { ids: string[]; status: number; code?: string; connection?: string; sentAt: number; at: number }
-  | { ids: string[]; error: string; sentAt: number; at: number };
-
-/** POST /ingest over a keep-alive agent, answering how it ended (never throws). */
-function post(agent: Agent, port: number, key: string, items: Record<string, unknown>[]): Promise<Outcome> {
-  const ids = items.map((i) => i.id as string);
-  const body = JSON.stringify(items);
-  const sentAt = Date.now();
-  return new Promise((done) => {
-    const req = httpRequest(
-      {
-        agent,
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path: '/ingest',
-        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'X-API-Key': key },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          let code: string | undefined;
-          try {
-            code = JSON.parse(Buffer.concat(chunks).toString('utf8')).code;
-          } catch {
-            code = undefined;
-          }
-          done({ ids, status: res.statusCode ?? 0, code, connection: res.headers.connection, sentAt, at: Date.now() });
-        });
-        res.on('error', (e: NodeJS.ErrnoException) => done({ ids, error: e.code ?? e.message, sentAt, at: Date.now() }));
-      },
-    );
-    req.on('error', (e: NodeJS.ErrnoException) => done({ ids, error: e.code ?? e.message, sentAt, at: Date.now() }));
-    req.end(body);
-  });
-}
+/** POST /ingest of `items` over a keep-alive agent, answering how it ended (never throws). */
+const post = (agent: Agent, port: number, key: string, items: Record<string, unknown>[]): Promise<Outcome> =>
+  postIngest(agent, port, key, JSON.stringify(items), items.map((i) => i.id as string));
 
 describe('Graceful shutdown', () => {
   it('should fail readiness, answer new requests 503 with Connection: close, and let requests in progress finish', async () => {
