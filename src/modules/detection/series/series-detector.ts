@@ -546,13 +546,18 @@ export class SeriesDetector {
       raw[i] = tu.weights[i] > 0 ? this.tails[i].surprise(ev[i]) * tu.weights[i] : 0;
     }
     const bucket = this.recurrenceBucket(t);
-    // The discount only lowers a surprise: it is computed only where the result could still be
-    // the largest one above the multiplicity correction (most points need none).
+    // The same time of day's peak is the largest of `looks` surprises, so under no recurrence it
+    // is already about log10(looks + 1): only its excess over that is a recurrence. (Subtracting
+    // the whole peak made the discount grow with the points per time-of-day bucket, so a
+    // threshold meant fewer false alarms on 5-minute than on hourly series.) The result can
+    // exceed the raw surprise by at most that much: computed only where it could still be the
+    // largest one above the multiplicity correction (most points need none).
+    const expectedPeak = Math.log10(this.recurrenceLooks(bucket, t) + 1);
     let s = MULTIPLICITY;
     for (let i = 0; i < EVIDENCE; i++) {
       es[i] = 0;
-      if (raw[i] > s) {
-        es[i] = raw[i] - this.recurrence(i, bucket, t);
+      if (raw[i] + expectedPeak > s) {
+        es[i] = raw[i] - this.recurrence(i, bucket, t) + expectedPeak;
         if (es[i] > s) s = es[i];
       }
     }
@@ -607,6 +612,24 @@ export class SeriesDetector {
       }
     }
     return m;
+  }
+
+  /**
+   * How many points the peaks read by {@link recurrence} were taken over: the slots of the
+   * window that hold an earlier day, times the points a bucket holds at the sampling interval
+   * (at least one: a slot is filled by a point). 0 on the first half day.
+   */
+  private recurrenceLooks(bucket: number, t: number): number {
+    const tu = this.tuning;
+    const n = tu.recurrenceBuckets;
+    const bucketMs = DAY_MS / n;
+    const perSlot = this.interval === null ? 1 : Math.max(1, bucketMs / this.interval);
+    let slots = 0;
+    for (let k = -tu.recurrenceSpan; k <= tu.recurrenceSpan; k++) {
+      const b = (((bucket + k) % n) + n) % n;
+      for (let slot = 0; slot < 2; slot++) if (t - this.recurT[2 * b + slot] >= DAY_MS / 2) slots++;
+    }
+    return slots * perSlot;
   }
 
   /**
