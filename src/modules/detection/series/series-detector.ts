@@ -561,9 +561,11 @@ export class SeriesDetector {
         if (es[i] > s) s = es[i];
       }
     }
+    // What this time of day looked like is remembered from the first day on, also while the
+    // predictors are young: the second day's first pass is then compared with the first day's.
+    this.remember(bucket, t, raw);
     if (mature) {
       // Errors scaled by a predictor without a track record are not learned as normal.
-      this.remember(bucket, t, raw);
       for (let i = 0; i < EVIDENCE; i++) this.tails[i].add(ev[i]);
     }
     return this.suppress(Math.max(0, s - MULTIPLICITY));
