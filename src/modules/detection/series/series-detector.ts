@@ -629,7 +629,11 @@ export class SeriesDetector {
     let slots = 0;
     for (let k = -tu.recurrenceSpan; k <= tu.recurrenceSpan; k++) {
       const b = (((bucket + k) % n) + n) % n;
-      for (let slot = 0; slot < 2; slot++) if (t - this.recurT[2 * b + slot] >= DAY_MS / 2) slots++;
+      for (let slot = 0; slot < 2; slot++) {
+        const age = t - this.recurT[2 * b + slot];
+        // A slot never filled (a bucket the sampling interval skips, or no earlier day yet) has no peak.
+        if (age >= DAY_MS / 2 && age !== Infinity) slots++;
+      }
     }
     return slots * perSlot;
   }
