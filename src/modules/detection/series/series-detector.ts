@@ -547,12 +547,12 @@ export class SeriesDetector {
     }
     const bucket = this.recurrenceBucket(t);
     // The same time of day's peak is the largest of `looks` surprises, so under no recurrence it
-    // is already about log10(looks + 1): only its excess over that is a recurrence. (Subtracting
-    // the whole peak made the discount grow with the points per time-of-day bucket, so a
-    // threshold meant fewer false alarms on 5-minute than on hourly series.) The result can
-    // exceed the raw surprise by at most that much: computed only where it could still be the
-    // largest one above the multiplicity correction (most points need none).
-    const expectedPeak = Math.log10(this.recurrenceLooks(bucket, t) + 1);
+    // is already about log10(looks + 1) (halved like the peaks themselves): only its excess over
+    // that is a recurrence. Subtracting the whole peak made the discount grow with the points per
+    // time-of-day bucket, so one threshold meant fewer false alarms on 5-minute than on hourly
+    // series. The result can exceed the raw surprise by at most that much: it is computed only
+    // where it could still be the largest one above the multiplicity correction.
+    const expectedPeak = this.expectedRecurrence(bucket, t);
     let s = MULTIPLICITY;
     for (let i = 0; i < EVIDENCE; i++) {
       es[i] = 0;
@@ -617,25 +617,30 @@ export class SeriesDetector {
   }
 
   /**
-   * How many points the peaks read by {@link recurrence} were taken over: the slots of the
-   * window that hold an earlier day, times the points a bucket holds at the sampling interval
-   * (at least one: a slot is filled by a point). 0 on the first half day.
+   * What {@link recurrence} returns where nothing recurs: the peaks it reads (the window's slots
+   * that hold an earlier day) are the largest of `looks` surprises, `looks` = slots × the points
+   * a bucket holds at the sampling interval (at least one: a slot is filled by a point), and the
+   * largest of that many tail probabilities is about 1/(looks + 1); halved with the age of the
+   * slots as the peaks are. 0 while no earlier day is remembered.
    */
-  private recurrenceLooks(bucket: number, t: number): number {
+  private expectedRecurrence(bucket: number, t: number): number {
     const tu = this.tuning;
     const n = tu.recurrenceBuckets;
     const bucketMs = DAY_MS / n;
     const perSlot = this.interval === null ? 1 : Math.max(1, bucketMs / this.interval);
     let slots = 0;
+    let decay = 0;
     for (let k = -tu.recurrenceSpan; k <= tu.recurrenceSpan; k++) {
       const b = (((bucket + k) % n) + n) % n;
       for (let slot = 0; slot < 2; slot++) {
         const age = t - this.recurT[2 * b + slot];
         // A slot never filled (a bucket the sampling interval skips, or no earlier day yet) has no peak.
-        if (age >= DAY_MS / 2 && age !== Infinity) slots++;
+        if (!(age >= DAY_MS / 2) || age === Infinity) continue;
+        slots++;
+        decay += Math.pow(2, -age / tu.recurrenceHalfLife);
       }
     }
-    return slots * perSlot;
+    return slots === 0 ? 0 : (Math.log10(slots * perSlot + 1) * decay) / slots;
   }
 
   /**
