@@ -32,8 +32,7 @@
  *    at every sampling interval: subtracting the whole remembered peak, as up to issue 14's
  *    third session, discounted a 5-minute series (60 points in the window) about 1 more than
  *    an hourly one (5), and one threshold gave 3–4 times the false alarms on hourly series
- *    (docs/benchmarks.md, "Calibration on series without anomalies"). The time of day is
- *    remembered from the first day on, also before the predictors have a track record.
+ *    (docs/benchmarks.md, "Calibration on series without anomalies").
  * 3. Suppression. A point that does not exceed the peak of the last `cooldown` points scores 0:
  *    an ongoing event is reported once, an escalation again. (Damping such points to 0.3 of
  *    their surprise instead, as before, gave the same NAB scores: none of them ever counted.)
@@ -569,11 +568,9 @@ export class SeriesDetector {
         if (es[i] > s) s = es[i];
       }
     }
-    // What this time of day looked like is remembered from the first day on, also while the
-    // predictors are young: the second day's first pass is then compared with the first day's.
-    this.remember(bucket, t, raw);
     if (mature) {
       // Errors scaled by a predictor without a track record are not learned as normal.
+      this.remember(bucket, t, raw);
       for (let i = 0; i < EVIDENCE; i++) this.tails[i].add(ev[i]);
     }
     return this.suppress(Math.max(0, s - MULTIPLICITY));
