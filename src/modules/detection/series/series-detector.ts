@@ -342,6 +342,20 @@ export class SeriesDetector {
   private readonly scales = new Float64Array(PREDICTORS);
   private readonly evidence = new Float64Array(EVIDENCE);
   private readonly scratch: Float64Array;
+  /**
+   * The time-of-day window {@link prepareRecurrence} last read (not state; rebuilt when stale):
+   * its bucket and sampling interval, the reference time, the time a slot of today comes of
+   * age, the largest peak per evidence and the expected peak at the reference time, and the
+   * decay since.
+   */
+  private recurBucket = -1;
+  private recurInterval: number | null = null;
+  private recurStale = true;
+  private recurRef = 0;
+  private recurUntil = -Infinity;
+  private readonly recurMax = new Float64Array(EVIDENCE);
+  private recurExpected = 0;
+  private recurNow = 1;
 
   /** @throws SeriesDetectorError on invalid options. */
   constructor(options: SeriesDetectorOptions = {}) {
@@ -463,6 +477,8 @@ export class SeriesDetector {
     }
     const w = new StateWriter();
     this.writeState(w);
+    // Time goes back: the cached time-of-day window may hold a slot not yet of age at `t`.
+    this.recurStale = true;
     const r = this.step(t, value);
     this.readState(new StateReader(w.bytes(), 'series detector snapshot'));
     return { ...r, late: true };
@@ -559,12 +575,12 @@ export class SeriesDetector {
     // time-of-day bucket, so one threshold meant fewer false alarms on 5-minute than on hourly
     // series. The result can exceed the raw surprise by at most that much: it is computed only
     // where it could still be the largest one above the multiplicity correction.
-    const expectedPeak = this.expectedRecurrence(bucket, t);
+    const expectedPeak = this.prepareRecurrence(bucket, t);
     let s = MULTIPLICITY;
     for (let i = 0; i < EVIDENCE; i++) {
       es[i] = 0;
       if (raw[i] + expectedPeak > s) {
-        es[i] = raw[i] - this.recurrence(i, bucket, t) + expectedPeak;
+        es[i] = raw[i] - this.recurrence(i) + expectedPeak;
         if (es[i] > s) s = es[i];
       }
     }
@@ -602,50 +618,75 @@ export class SeriesDetector {
   /**
    * The largest surprise evidence `i` reached near this time of day on earlier days (half a
    * day ago or more, so an ongoing event never discounts itself), halved every
-   * `recurrenceHalfLife`.
+   * `recurrenceHalfLife`, over the slots {@link prepareRecurrence} chose for this point.
    */
-  private recurrence(i: number, bucket: number, t: number): number {
-    const tu = this.tuning;
-    const n = tu.recurrenceBuckets;
-    let m = 0;
-    for (let k = -tu.recurrenceSpan; k <= tu.recurrenceSpan; k++) {
-      const b = (((bucket + k) % n) + n) % n;
-      for (let slot = 0; slot < 2; slot++) {
-        const age = t - this.recurT[2 * b + slot];
-        const peak = this.recurS[2 * (i * n + b) + slot];
-        if (!(age >= DAY_MS / 2) || peak <= m) continue;
-        const v = peak * Math.pow(2, -age / tu.recurrenceHalfLife);
-        if (v > m) m = v;
-      }
-    }
-    return m;
+  private recurrence(i: number): number {
+    return this.recurNow * this.recurMax[i];
   }
 
   /**
-   * What {@link recurrence} returns where nothing recurs: the peaks it reads (the window's slots
-   * that hold an earlier day) are the largest of `looks` surprises, `looks` = slots × the points
-   * a bucket holds at the sampling interval (at least one: a slot is filled by a point), and the
-   * largest of that many tail probabilities is about 1/(looks + 1); halved with the age of the
-   * slots as the peaks are. 0 while no earlier day is remembered.
+   * Choose the slots {@link recurrence} reads at time `t`: the window's slots that hold an earlier
+   * day. Returns what it returns where nothing recurs: those peaks are the largest of `looks`
+   * surprises, `looks` = slots × the points a bucket holds at the sampling interval (at least
+   * one: a slot is filled by a point), and the largest of that many tail probabilities is about
+   * 1/(looks + 1), so the peak is about log10(looks + 1), halved with the age of the slots as the
+   * peaks are. 0 while no earlier day is remembered.
+   *
+   * Every slot decays at the same rate, so which decayed peak is largest does not change with
+   * time: the peaks are taken at a reference time when the slots change (another bucket, a new
+   * day in {@link remember}, a slot coming of age, another inferred interval) and scaled by one
+   * factor per point after.
    */
-  private expectedRecurrence(bucket: number, t: number): number {
+  private prepareRecurrence(bucket: number, t: number): number {
+    const tu = this.tuning;
+    const rate = Math.LN2 / tu.recurrenceHalfLife;
+    const stale =
+      bucket !== this.recurBucket || t >= this.recurUntil || this.interval !== this.recurInterval || this.recurStale;
+    if (stale) {
+      this.readRecurrence(bucket, t, rate);
+    }
+    this.recurNow = Math.exp(-(t - this.recurRef) * rate);
+    return this.recurExpected * this.recurNow;
+  }
+
+  /** Rebuild the window {@link prepareRecurrence} reads, at reference time `t`. */
+  private readRecurrence(bucket: number, t: number, rate: number): void {
     const tu = this.tuning;
     const n = tu.recurrenceBuckets;
+    this.recurBucket = bucket;
+    this.recurInterval = this.interval;
+    this.recurStale = false;
+    // The start of the bucket, not `t`: the values cached are then a function of the state and
+    // the bucket only, so a restored detector (or one that scored a late point) rebuilding at
+    // another moment gives the same outputs to the last bit.
     const bucketMs = DAY_MS / n;
-    const perSlot = this.interval === null ? 1 : Math.max(1, bucketMs / this.interval);
+    this.recurRef = t - (((t % bucketMs) + bucketMs) % bucketMs);
+    this.recurUntil = Infinity;
+    this.recurMax.fill(0);
     let slots = 0;
     let decay = 0;
     for (let k = -tu.recurrenceSpan; k <= tu.recurrenceSpan; k++) {
       const b = (((bucket + k) % n) + n) % n;
       for (let slot = 0; slot < 2; slot++) {
-        const age = t - this.recurT[2 * b + slot];
-        // A slot never filled (a bucket the sampling interval skips, or no earlier day yet) has no peak.
-        if (!(age >= DAY_MS / 2) || age === Infinity) continue;
+        const start = this.recurT[2 * b + slot];
+        // A slot never filled (a bucket the sampling interval skips, or no earlier day yet) has
+        // no peak; one of today is read once it is half a day old.
+        if (start === -Infinity) continue;
+        if (!(t - start >= DAY_MS / 2)) {
+          this.recurUntil = Math.min(this.recurUntil, start + DAY_MS / 2);
+          continue;
+        }
+        const d = Math.exp(-(this.recurRef - start) * rate);
         slots++;
-        decay += Math.pow(2, -age / tu.recurrenceHalfLife);
+        decay += d;
+        for (let i = 0; i < EVIDENCE; i++) {
+          const v = this.recurS[2 * (i * n + b) + slot] * d;
+          if (v > this.recurMax[i]) this.recurMax[i] = v;
+        }
       }
     }
-    return slots === 0 ? 0 : (Math.log10(slots * perSlot + 1) * decay) / slots;
+    const perSlot = this.interval === null ? 1 : Math.max(1, DAY_MS / n / this.interval);
+    this.recurExpected = slots === 0 ? 0 : (Math.log10(slots * perSlot + 1) * decay) / slots;
   }
 
   /**
@@ -660,6 +701,9 @@ export class SeriesDetector {
     if (newDay) {
       rt[2 * bucket + 1] = rt[2 * bucket];
       rt[2 * bucket] = t;
+      // The window read by prepareRecurrence holds this bucket. (Otherwise only slot 0, under
+      // half a day old and so not read, changes.)
+      this.recurStale = true;
     }
     for (let i = 0; i < EVIDENCE; i++) {
       const j = 2 * (i * n + bucket);
@@ -788,6 +832,7 @@ export class SeriesDetector {
 
   /** Inverse of {@link writeState}, into this detector (built with the same options and tuning). */
   private readState(r: StateReader): void {
+    this.recurStale = true;
     const target = this as unknown as Record<string, number | null>;
     for (const k of SCALARS) {
       const v = r.number();
