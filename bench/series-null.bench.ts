@@ -178,7 +178,9 @@ const KINDS: readonly Kind[] = [
 ];
 
 /** What the bench needs of a detector class, this build's or a reference one's. */
-type DetectorClass = new (options: typeof NAB_DETECTOR_OPTIONS) => { update(t: number, v: number): { surprise: number } };
+type DetectorClass = new (options: typeof NAB_DETECTOR_OPTIONS) => {
+  update(t: number, v: number): { surprise: number };
+};
 
 /** Reports per 1000 scored points at each level, per kind. */
 interface Row {
@@ -289,7 +291,9 @@ export async function run(argv: string[]): Promise<void> {
       levels,
       kinds: rows,
       summary: sum,
-      ...(refRows ? { reference: values.reference, referenceLevels: refLevels, referenceKinds: refRows, referenceSummary: refSum } : {}),
+      ...(refRows
+        ? { reference: values.reference, referenceLevels: refLevels, referenceKinds: refRows, referenceSummary: refSum }
+        : {}),
     }) + '\n',
   );
 }
