@@ -31,7 +31,7 @@
  *    the excess over log10(L + 1) recurs). Counting the points (L) makes the discount the same
  *    at every sampling interval: subtracting the whole remembered peak, as up to issue 14's
  *    third session, discounted a 5-minute series (60 points in the window) about 1 more than
- *    an hourly one (5), and one threshold gave 3–4 times the false alarms on hourly series
+ *    an hourly one (5), and one threshold gave 2.5–3.5 times the false alarms on hourly series
  *    (docs/benchmarks.md, "Calibration on series without anomalies").
  * 3. Suppression. A point that does not exceed the peak of the last `cooldown` points scores 0:
  *    an ongoing event is reported once, an escalation again. (Damping such points to 0.3 of
@@ -43,7 +43,7 @@
  * evidence at least this strong under the series' recent behaviour (the "anomaly likelihood"
  * of Numenta's HTM detector, computed here from learned tail distributions instead of a
  * Gaussian). On normal series of many kinds, likelihood 0.9956 (NAB's standard threshold for
- * this build) gives about 0.6–2 reports per 1000 points (bench/series-null.bench.ts).
+ * this build) gives about 0.2–2 reports per 1000 points (bench/series-null.bench.ts).
  *
  * Warm-up: points are scored from the `warmup`-th on (the last-value predictor stands in until
  * a predictor has `minErrors` errors); the evidence distributions start from a standard-normal
