@@ -30,6 +30,29 @@ export async function eventLoopDelay(base: string): Promise<{ p99: number; max: 
   }
 }
 
+/**
+ * A counter from the service's `/prom`, summed by the value of label `by` over the series whose
+ * labels include all of `where` (e.g. job runs by job). Empty when the service cannot be scraped.
+ */
+export async function promCounter(base: string, name: string, where: Record<string, string>, by: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  let text: string;
+  try {
+    text = await (await fetch(`${base}/prom`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const close = line.lastIndexOf('}');
+    const labels = Object.fromEntries([...line.slice(name.length + 1, close).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(where).some(([k, v]) => labels[k] !== v)) continue;
+    const key = labels[by] ?? '';
+    out[key] = (out[key] ?? 0) + Number(line.slice(close + 1).trim());
+  }
+  return out;
+}
+
 /** The `p` quantile (0–1) of an ascending array. */
 export function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];

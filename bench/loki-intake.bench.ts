@@ -19,19 +19,8 @@ import { compressSync } from 'snappy';
 import { uncompress } from 'snappyjs';
 import { parseLogLine } from '../src/modules/ingestion/loki/log-line.parser';
 import { decodePushProtobuf, findDuplicateStreamLabels, snappyDecode } from '../src/modules/ingestion/loki/loki-push.codec';
+import { encodePushRequest } from '../test/support/loki-wire';
 import { median } from './bench-service';
-
-function varint(n: bigint | number): Buffer {
-  let v = BigInt(n);
-  const out: number[] = [];
-  while (v >= 0x80n) {
-    out.push(Number((v & 0x7fn) | 0x80n));
-    v >>= 7n;
-  }
-  out.push(Number(v));
-  return Buffer.from(out);
-}
-const field = (n: number, b: Buffer) => Buffer.concat([varint((n << 3) | 2), varint(b.length), b]);
 
 function timeMs(fn: () => void): number {
   const t0 = process.hrtime.bigint();
@@ -65,8 +54,9 @@ export async function run(argv: string[]): Promise<void> {
   }
 
   const lines = Array.from({ length: nEntries }, (_, i) => formats.nginx(i));
-  const entries = lines.map((line, i) => field(2, Buffer.concat([field(1, Buffer.concat([Buffer.from([0x08]), varint(1_796_000_000 + i)])), field(2, Buffer.from(line))])));
-  const raw = field(1, Buffer.concat([field(1, Buffer.from('{filename="/var/log/nginx/access.log", job="nginx"}')), ...entries]));
+  const raw = encodePushRequest([
+    { labels: '{filename="/var/log/nginx/access.log", job="nginx"}', entries: lines.map((line, i) => ({ seconds: 1_796_000_000 + i, line })) },
+  ]);
   const body = compressSync(raw);
   const refUncompress = median(Array.from({ length: rounds }, () => timeMs(() => uncompress(body))));
   const oursDecode = median(Array.from({ length: rounds }, () => timeMs(() => decodePushProtobuf(snappyDecode(body, 64 << 20)))));
