@@ -264,6 +264,19 @@ describe(IsolationForest.name, () => {
       }
     });
 
+    it('should give bit-identical path sums whichever number of rows walks side by side', () => {
+      const x = gaussian(1000, 4, 78);
+      const rowsArray = toRows(x);
+      for (const n of [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 1000]) {
+        const part = rowsArray.slice(0, n);
+        const one = Array.from(sut.pathSumsWithWidth(part, 1));
+        expect(Array.from(sut.pathSumsWithWidth(part, 4))).toEqual(one);
+        expect(Array.from(sut.pathSumsWithWidth(part, 8))).toEqual(one);
+        // And the width the batch size picks scores each row as it scores the row alone.
+        expect(Array.from(sut.scoreSamples(part))).toEqual(part.map((r) => sut.scoreSamples([r])[0]));
+      }
+    });
+
     it.each([
       [3, 10],
       [3, 5000],
