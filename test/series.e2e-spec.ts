@@ -2,7 +2,9 @@ import request from 'supertest';
 import { SeriesService } from '../src/modules/detection/series.service';
 import { ReplayService } from '../src/modules/detection/replay/replay.service';
 import { httpEvent } from './factories/http-events';
-import { MINUTE, minuteHoursAgo, requests, sendAll } from './factories/incident-traffic';
+import { DetectionRow } from '../src/modules/store/event.repository';
+import { SeriesRepository } from '../src/modules/store/series.repository';
+import { inTimeOrder, MINUTE, minuteHoursAgo, requests, sendAll } from './factories/incident-traffic';
 import { newApiKey, newTenantId, startTestApp, TestApp } from './support/test-app';
 
 const T0 = Date.UTC(2025, 10, 14, 0, 0);
@@ -109,5 +111,63 @@ describe('POST /replay', () => {
     await request(sut.http).get(`/replay/${started.body.id}`).set('X-API-Key', kb).expect(404);
     await request(sut.http).get(`/replay/${started.body.id}/report`).set('X-API-Key', kb).expect(404);
     await request(sut.http).get(`/replay/not-a-job`).set('X-API-Key', ka).expect(404);
+  });
+});
+
+describe('series closing of a backlog in bounded passes', () => {
+  const [a, b] = [newTenantId('a'), newTenantId('b')];
+  const [ka, kb] = [newApiKey(), newApiKey()];
+  let sut: TestApp;
+  beforeAll(async () => {
+    sut = await startTestApp({ multiTenantEnabled: true, defaultTenant: a, tenants: [a, b], tenantApiKeys: { [a]: [ka], [b]: [kb] }, seriesCloseIntervalSeconds: 0 });
+  });
+  afterAll(() => sut.close());
+
+  it('should close a backlog in many small passes exactly as in one', async () => {
+    const base = minuteHoursAgo(5);
+    // Three services, 3 hours: a latency degradation on one, an outage on another, late events.
+    const events = inTimeOrder(
+      requests('api', base, 180, 6, (m) => (m >= 120 && m < 135 ? { latency: 8 } : null)),
+      requests('web', base, 180, 6, (m) => (m >= 100 && m < 110 ? { count: 0 } : null)),
+      requests('jobs', base + 30 * MINUTE, 150, 3),
+    );
+    // Small batches: each writes its own partial rows, so the backlog holds many more rows than minutes.
+    await sendAll(sut, events, ka, a, 40);
+    await sendAll(sut, events, kb, b, 40);
+    const pending = await sut.database.dataSource.query(`SELECT tenant_id, COUNT(*)::int AS n FROM series_partials WHERE tenant_id IN ($1, $2) GROUP BY tenant_id ORDER BY tenant_id`, [a, b]);
+    expect(pending.map((r: { n: number }) => r.n)).toEqual([expect.any(Number), expect.any(Number)]);
+    expect(pending[0].n).toBeGreaterThan(500);
+
+    const series = sut.app.get(SeriesService);
+    const repository = sut.app.get(SeriesRepository);
+    const passes = jest.spyOn(repository, 'close');
+    const now = Date.now();
+    const one = await series.closeTenant(a, now);
+    expect(passes).toHaveBeenCalledTimes(1);
+    passes.mockClear();
+    const many = await series.closeTenant(b, now, { maxPartials: 25 });
+    expect(passes.mock.calls.length).toBeGreaterThan(20);
+    passes.mockRestore();
+
+    // One pass goes service by service, many passes minute range by minute range: compare as sets.
+    const comparable = (ds: DetectionRow[]) =>
+      ds
+        .map((d) => ({ service: d.service, ts: d.ts.getTime(), metric: d.metric, value: d.value, expected: d.expected, score: d.score }))
+        .sort((x, y) => x.ts - y.ts || x.service.localeCompare(y.service) || String(x.metric).localeCompare(String(y.metric)));
+    expect(one.some((d) => d.service === 'api' && d.metric === 'latency')).toBe(true);
+    expect(one.some((d) => d.service === 'web' && d.metric === 'request_count')).toBe(true);
+    expect(comparable(many)).toEqual(comparable(one));
+    const stored = async (t: string) => ({
+      minutes: await sut.database.dataSource.query(
+        `SELECT service, minute, count, errors, latency_p50, latency_p95, latency_p99, latency_sketch, late, anomalies, bytes_geomean FROM series_minutes WHERE tenant_id = $1 ORDER BY service, minute`,
+        [t],
+      ),
+      states: await sut.database.dataSource.query(`SELECT service, last_minute, detectors FROM series_state WHERE tenant_id = $1 ORDER BY service`, [t]),
+      gaps: await sut.database.dataSource.query(`SELECT service, gap_from, gap_to FROM series_gaps WHERE tenant_id = $1 ORDER BY service, gap_from`, [t]),
+      pending: (await sut.database.dataSource.query(`SELECT COUNT(*)::int AS n FROM series_partials WHERE tenant_id = $1`, [t]))[0].n,
+    });
+    const [sa, sb] = [await stored(a), await stored(b)];
+    expect(sa.minutes.length).toBeGreaterThan(170 * 3 - 40);
+    expect(sb).toEqual(sa);
   });
 });

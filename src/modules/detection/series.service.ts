@@ -83,17 +83,27 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
 
   /**
    * Closes the tenant's minutes that end before its event-time watermark; returns the series
-   * detections made. `now` (wall clock) only matters for a tenant gone quiet.
+   * detections made. `now` (wall clock) only matters for a tenant gone quiet. A backlog is closed
+   * in passes of bounded size (`maxPartials` partial rows, default CLOSE_PASS_MAX_PARTIALS, one
+   * transaction each), one after the other until it is done or the service stops.
    */
-  async closeTenant(tenantId: string, now = Date.now()): Promise<DetectionRow[]> {
-    const result = await this.series.close(tenantId, this.watermarkSettings(now), (states, partials, horizon) =>
-      this.compute(tenantId, horizon, states, partials),
-    );
-    if (!result) return [];
-    if (result.detections.length) this.anomalies.inc({ tenant: tenantId, kind: 'series', scorer: 'series' }, result.detections.length);
-    for (const g of result.gaps) this.logger.log(`tenant ${tenantId}, service ${g.service}: no events from ${g.from.toISOString()} to ${g.to.toISOString()} (recorded as a gap)`);
-    this.bus.publish(tenantId, result.detections);
-    return result.detections;
+  async closeTenant(tenantId: string, now = Date.now(), options: { maxPartials?: number } = {}): Promise<DetectionRow[]> {
+    const found: DetectionRow[] = [];
+    for (;;) {
+      const result = await this.series.close(
+        tenantId,
+        this.watermarkSettings(now),
+        (states, partials, horizon) => this.compute(tenantId, horizon, states, partials),
+        options.maxPartials,
+      );
+      if (!result) break;
+      if (result.detections.length) this.anomalies.inc({ tenant: tenantId, kind: 'series', scorer: 'series' }, result.detections.length);
+      for (const g of result.gaps) this.logger.log(`tenant ${tenantId}, service ${g.service}: no events from ${g.from.toISOString()} to ${g.to.toISOString()} (recorded as a gap)`);
+      this.bus.publish(tenantId, result.detections);
+      for (const d of result.detections) found.push(d);
+      if (!result.more || this.job?.stopping) break;
+    }
+    return found;
   }
 
   private watermarkSettings(now: number) {

@@ -88,6 +88,15 @@ export function watermarkOf(maxEventTs: number, advancedAt: number, w: Watermark
 /** Rows per statement when the series job stores what it closed (keeps each serialisation short). */
 const WRITE_CHUNK = 500;
 
+/**
+ * Partial rows one close pass reads at most (a minute holds one row per service per write, so a
+ * single minute of many small writes may exceed it: a pass always takes at least one minute). A
+ * backlog (a backfill, a restart after downtime) is closed in passes of this size, each its own
+ * transaction: memory stays bounded and no single hand-over to the series worker holds the event
+ * loop for long. Closing is a fold over minutes, so the passes give what one pass would.
+ */
+export const CLOSE_PASS_MAX_PARTIALS = 5_000;
+
 /** Per-minute series aggregates: partials written with events, closed minutes, detector state. */
 @Injectable()
 export class SeriesRepository {
@@ -108,13 +117,15 @@ export class SeriesRepository {
     tenantId: string,
     w: WatermarkSettings,
     close: (states: SeriesStateRow[], partials: PartialRow[], horizon: number) => CloseResult | Promise<CloseResult>,
-  ): Promise<CloseResult | null> {
+    maxPartials = CLOSE_PASS_MAX_PARTIALS,
+  ): Promise<(CloseResult & { more: boolean }) | null> {
     return this.dataSource.transaction(async (m) => {
       const [{ locked }] = await m.query(`SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked`, [`series:${tenantId}`]);
       if (!locked) return null;
       const mark = await this.advanceWatermark(m, tenantId, w.now);
       if (!mark) return null;
-      const horizon = Math.floor(watermarkOf(mark.maxEventTs, mark.advancedAt, w) / 60_000) * 60_000;
+      const due = Math.floor(watermarkOf(mark.maxEventTs, mark.advancedAt, w) / 60_000) * 60_000;
+      const horizon = await this.passHorizon(m, tenantId, due, maxPartials);
       const states: SeriesStateRow[] = (
         await m.query(`SELECT service, last_minute, detectors FROM series_state WHERE tenant_id = $1`, [tenantId])
       ).map((r: Record<string, unknown>) => ({ service: r.service as string, lastMinute: r.last_minute as Date, detectors: r.detectors as Record<string, unknown> }));
@@ -159,8 +170,25 @@ export class SeriesRepository {
       }
       await m.query(`DELETE FROM series_partials WHERE tenant_id = $1 AND minute < $2`, [tenantId, new Date(horizon)]);
       for (let i = 0; i < result.detections.length; i += WRITE_CHUNK) await insertDetections(m, tenantId, result.detections.slice(i, i + WRITE_CHUNK));
-      return result;
+      return { ...result, more: horizon < due };
     });
+  }
+
+  /**
+   * The end (epoch ms, exclusive, a minute boundary) of this pass: `due`, or earlier when the
+   * pending partials before `due` are more than `maxPartials` rows — then the first minute whose
+   * rows would pass that number, but never before the first pending minute's end.
+   */
+  private async passHorizon(m: EntityManager, tenantId: string, due: number, maxPartials: number): Promise<number> {
+    const [row] = await m.query(
+      `SELECT minute, (SELECT MIN(minute) FROM series_partials WHERE tenant_id = $1 AND minute < $2) AS first
+         FROM series_partials WHERE tenant_id = $1 AND minute < $2 ORDER BY minute OFFSET $3 LIMIT 1`,
+      [tenantId, new Date(due), maxPartials],
+    );
+    if (!row) return due;
+    const cut = (row.minute as Date).getTime();
+    const first = (row.first as Date).getTime();
+    return Math.min(due, Math.max(cut, first + 60_000));
   }
 
   /**

@@ -54,6 +54,9 @@ export async function closeMinutes(input: CloseInput, yieldNow: () => Promise<vo
     minutes.set(t, point);
     byService.set(p.service, minutes);
   }
+  // The same requests give the same sums whatever order their partial rows come back in (one pass
+  // or many, a backfill or live writes): floating-point addition depends on the order.
+  for (const minutes of byService.values()) for (const point of minutes.values()) point.latencies.sort((x, y) => x - y);
   const stateOf = new Map(states.map((s) => [s.service, s]));
   const services = new Set([...stateOf.keys(), ...byService.keys()]);
   const minutes: ClosedMinute[] = [];
