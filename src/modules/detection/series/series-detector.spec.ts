@@ -127,7 +127,7 @@ describe(SeriesDetector.name, () => {
       // period. When the time-of-day discount subtracted the whole remembered peak (the build before issue
       // 14's third session), the hourly series, with fewer points behind each remembered peak and so a
       // smaller discount, raised 2.7 times the reports per point of the 5-minute one (3.58 against 1.31
-      // per 1000); now 6.2–6.9 per 1000 for all three. (At surprise 2 and above the counts of 16 seeds are
+      // per 1000); now 6.4–6.9 per 1000 for all three. (At surprise 2 and above the counts of 16 seeds are
       // too few to compare; bench/series-null.bench.ts has them, with more kinds.)
       const DAY = 24 * HOUR;
       const rates = [HOUR, 5 * MINUTE, MINUTE].map((step) => {
