@@ -247,7 +247,6 @@ export class AppConfig {
   metricsStream = 'anomaly_detector_metrics';
   seriesCloseIntervalSeconds = 15;
   seriesGraceSeconds = 120;
-  seriesLikelihoodThreshold = 0.9999;
   /** Significance of the per-minute signal tests (traffic, errors, latency, size, per-event anomalies). */
   seriesAlpha = 1e-6;
   /** A tenant whose newest event time stands still this long has its watermark moved on by the wall clock. */
@@ -460,7 +459,6 @@ function buildConfigWith(r: Reader): AppConfig {
 
   c.seriesCloseIntervalSeconds = r.get('SERIES_CLOSE_INTERVAL_SECONDS', c.seriesCloseIntervalSeconds, int(0, 3600));
   c.seriesGraceSeconds = r.get('SERIES_GRACE_SECONDS', c.seriesGraceSeconds, int(0, 3600));
-  c.seriesLikelihoodThreshold = r.get('SERIES_LIKELIHOOD_THRESHOLD', c.seriesLikelihoodThreshold, num(0.5, 1));
   c.seriesAlpha = r.get('SERIES_ALPHA', c.seriesAlpha, num(1e-15, 0.01));
   c.seriesIdleSeconds = r.get('SERIES_IDLE_SECONDS', c.seriesIdleSeconds, int(1, 86_400));
   c.modelsDir = r.get('MODELS_DIR', c.modelsDir, (s) => s);

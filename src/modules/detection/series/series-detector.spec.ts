@@ -82,7 +82,7 @@ describe(SeriesDetector.name, () => {
       values[spike] += 40;
       const sut = new SeriesDetector({ direction: 'both' });
       const out = feed(sut, values);
-      // Above the live alerting threshold (SERIES_LIKELIHOOD_THRESHOLD, 0.9999 by default): a single
+      // Above likelihood 0.9999 (the threshold live series used when they ran this detector): a single
       // spike rests on the point evidence, which NAB's scores alone would not miss.
       expect(out[spike].likelihood).toBeGreaterThan(0.9999);
       expect(out[spike].direction).toBe('up');
