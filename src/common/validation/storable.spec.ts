@@ -37,6 +37,16 @@ describe('storable values', () => {
     it('should take clean values', () => {
       expect(jsonValueProblem({ a: [1, 'x', null, { b: true }] }, '')).toBeUndefined();
     });
+
+    it('should judge each value on its own after a walk stopped early or grew a large stack', () => {
+      // The first walk of a value stops at its first problem with values still on its stack.
+      const wide = Array.from({ length: 10_000 }, (_, i) => (i === 5 ? 'bad\u0000' : `v${i}`));
+      expect(jsonValueProblem({ wide }, '')?.field).toBe('wide[5]');
+      expect(jsonValueProblem({ a: ['x'] }, '')).toBeUndefined();
+      expect(jsonValueProblem({ k: 'y\u0000' }, '')?.field).toBe('k');
+      expect(jsonValueProblem({ wide: wide.filter((v) => !v.includes('\u0000')) }, '')).toBeUndefined();
+      expect(jsonValueProblem('z', '')).toBeUndefined();
+    });
   });
 
   describe(jsonTextDepthExceeds.name, () => {

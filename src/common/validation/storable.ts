@@ -39,11 +39,18 @@ export const MAX_DURATION_MS = 7 * 24 * 3600 * 1000;
 /** Nesting deeper than this in a stored JSON value (metadata) is refused; PostgreSQL's jsonb parser recurses. */
 export const MAX_JSON_DEPTH = 64;
 
+/**
+ * A NUL or any surrogate (then looked at closely). A module constant: a regular expression literal
+ * inside a function makes a new RegExp object at each call, and this runs for every string and key
+ * of every event.
+ */
+// eslint-disable-next-line no-control-regex
+const MAYBE_UNSTORABLE = /[\u0000\ud800-\udfff]/;
+
 /** Why a string cannot be stored in a text or jsonb column, or undefined when it can. */
 export function unstorableStringReason(s: string): string | undefined {
   // Fast path: the common case has neither NUL nor any surrogate.
-  // eslint-disable-next-line no-control-regex
-  if (!/[\u0000\ud800-\udfff]/.test(s)) return undefined;
+  if (!MAYBE_UNSTORABLE.test(s)) return undefined;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c === 0) return 'contains a NUL character (U+0000), which cannot be stored';
@@ -96,34 +103,62 @@ export function jsonValueProblem(value: unknown, field: string, maxDepth = MAX_J
   return undefined;
 }
 
+/**
+ * The explicit stack of {@link jsonValueStorable}, kept between calls (the walk is synchronous, so
+ * calls never overlap): every event's metadata is walked, and fresh arrays per call were most of
+ * what validation allocated. Emptied (references dropped) after each walk.
+ */
+const storableValues: unknown[] = [];
+const storableDepths: number[] = [];
+
 /** Whether {@link jsonValueProblem} finds nothing, without building the paths it reports. */
 function jsonValueStorable(value: unknown, maxDepth: number): boolean {
-  const values: unknown[] = [value];
-  const depths: number[] = [0];
-  while (values.length) {
-    const v = values.pop();
-    const depth = depths.pop()!;
+  const values = storableValues;
+  const depths = storableDepths;
+  let top = 0;
+  let high = 1;
+  values[top] = value;
+  depths[top++] = 0;
+  let ok = true;
+  walk: while (top > 0) {
+    const v = values[--top];
+    const depth = depths[top];
     if (typeof v === 'string') {
-      if (unstorableStringReason(v)) return false;
-      continue;
-    }
-    if (typeof v !== 'object' || v === null) continue;
-    if (depth >= maxDepth) return false;
-    if (Array.isArray(v)) {
-      for (const c of v) {
-        values.push(c);
-        depths.push(depth + 1);
+      if (unstorableStringReason(v)) {
+        ok = false;
+        break;
       }
       continue;
     }
-    for (const k in v) {
-      if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
-      if (unstorableStringReason(k)) return false;
-      values.push((v as Record<string, unknown>)[k]);
-      depths.push(depth + 1);
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= maxDepth) {
+      ok = false;
+      break;
     }
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        values[top] = v[i];
+        depths[top++] = depth + 1;
+      }
+    } else {
+      for (const k in v) {
+        if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
+        if (unstorableStringReason(k)) {
+          ok = false;
+          break walk;
+        }
+        values[top] = (v as Record<string, unknown>)[k];
+        depths[top++] = depth + 1;
+      }
+    }
+    if (top > high) high = top;
   }
-  return true;
+  // Drop the references (the values are the request's) and give back a stack a huge value grew.
+  if (values.length > 4096) {
+    values.length = 0;
+    depths.length = 0;
+  } else for (let i = 0; i < high; i++) values[i] = undefined;
+  return ok;
 }
 
 /** Depth of nesting of a parsed JSON value, counted without recursion, stopping once past `limit`. */

@@ -427,8 +427,11 @@ const DETECTIONS_INSERT = (param: string, where = '') => `
 
 /** A value as a field of COPY's text format (backslash, tab, newline and carriage return escaped). */
 function copyText(v: string): string {
-  return /[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]) : v;
+  return COPY_SPECIAL.test(v) ? v.replace(COPY_SPECIAL_ALL, (c) => COPY_ESCAPES[c]) : v;
 }
+// Module constants: a regular expression literal in the function would be a new object per field.
+const COPY_SPECIAL = /[\\\t\n\r]/;
+const COPY_SPECIAL_ALL = /[\\\t\n\r]/g;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 /**

@@ -3,6 +3,41 @@ import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../../../common/validation/sto
 import { parseAccessLog } from './access-log.parser';
 import { leadingTime, parseLineTime } from './line-time';
 
+// Regular expressions of the per-line readers, made once: a literal inside a function is a new RegExp
+// object at every call, and these run for every line of every push.
+/** A decimal number. */
+const DECIMAL = /^-?\d+(\.\d+)?$/;
+/** One number and unit of a Go duration. */
+const GO_DURATION_PART = /(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)/g;
+/** Starts with a digit. */
+const LEADING_DIGIT = /^\d/;
+/** A date or time separator. */
+const DATE_SEPARATOR = /[-/:]/;
+/** Digits only. */
+const DIGITS = /^\d+$/;
+/** Brackets and punctuation around a level word. */
+const LEVEL_PUNCTUATION = /^[[(<]+|[\])>:,|-]+$/g;
+/** A bracketed token, or one ending in a colon. */
+const BRACKETED_OR_COLON = /^[[(<].*[\])>]:?$|:$/;
+/** Characters a service name cannot hold. */
+const NOT_SERVICE_CHARS = /[^A-Za-z0-9_.-]+/g;
+/** Punctuation at either end of a service name. */
+const SERVICE_EDGE_PUNCTUATION = /^[_.-]+|[_.-]+$/g;
+/** An HTTP method word. */
+const METHOD_WORD = /^[A-Za-z]{3,10}$/;
+/** The method and target of a request line. */
+const REQUEST_LINE = /^([A-Z]{3,10}) (\S+)/;
+/** The key of a logfmt pair. */
+const LOGFMT_PAIR = /(?:^|\s)[A-Za-z_@][\w.@/-]*=/g;
+/** A double-quoted string. */
+const QUOTED = /"(?:[^"\\]|\\.)*"/g;
+/** Line breaks at the end of a line. */
+const TRAILING_NEWLINES = /[\r\n]+$/;
+/** A run of whitespace. */
+const WHITESPACE_RUN = /\s+/;
+/** One whitespace character. */
+const SPACE_CHAR = /\s/;
+
 /** How a line was read. */
 export type LineFormat = 'json' | 'logfmt' | 'access_log' | 'text';
 
@@ -130,7 +165,7 @@ function first<T>(src: Record<string, unknown>, keys: string[], read: (v: unknow
 /** A number from a JSON number or a decimal string; undefined otherwise. */
 export function toNumber(v: unknown): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
-  if (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v.trim())) return Number(v);
+  if (typeof v === 'string' && DECIMAL.test(v.trim())) return Number(v);
   return undefined;
 }
 
@@ -153,7 +188,7 @@ export function toDurationMs(v: unknown, factor = 1): number | undefined {
   if (n !== undefined) return n >= 0 ? n * factor : undefined;
   if (typeof v !== 'string' || !GO_DURATION.test(v.trim())) return undefined;
   let ms = 0;
-  for (const m of v.trim().matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)/g)) ms += Number(m[1]) * GO_UNIT_MS[m[2]];
+  for (const m of v.trim().matchAll(GO_DURATION_PART)) ms += Number(m[1]) * GO_UNIT_MS[m[2]];
   return ms;
 }
 
@@ -161,7 +196,7 @@ export function toDurationMs(v: unknown, factor = 1): number | undefined {
 function toTime(v: unknown): Date | undefined {
   const t = parseLineTime(v);
   if (!t) return undefined;
-  const epoch = typeof v === 'number' || (typeof v === 'string' && /^\d/.test(v.trim()) && !/[-/:]/.test(v));
+  const epoch = typeof v === 'number' || (typeof v === 'string' && LEADING_DIGIT.test(v.trim()) && !DATE_SEPARATOR.test(v));
   return epoch && t.getTime() < EPOCH_FLOOR_MS ? undefined : t;
 }
 
@@ -170,7 +205,7 @@ export function isErrorLevel(level: unknown): boolean {
   if (typeof level === 'number') return level >= 50 && level <= 60;
   if (typeof level !== 'string') return false;
   const s = level.trim();
-  return ERROR_LEVEL.test(s) || (/^\d+$/.test(s) && Number(s) >= 50 && Number(s) <= 60);
+  return ERROR_LEVEL.test(s) || (DIGITS.test(s) && Number(s) >= 50 && Number(s) <= 60);
 }
 
 /**
@@ -178,11 +213,11 @@ export function isErrorLevel(level: unknown): boolean {
  * tokens (`ERROR`, `WARN`), or any case when bracketed or followed by a colon (`[error]`, `error:`).
  */
 export function textLevel(text: string): string | undefined {
-  const tokens = text.slice(0, 200).split(/\s+/).slice(0, 8);
+  const tokens = text.slice(0, 200).split(WHITESPACE_RUN).slice(0, 8);
   for (const raw of tokens) {
-    const bare = raw.replace(/^[[(<]+|[\])>:,|-]+$/g, '');
+    const bare = raw.replace(LEVEL_PUNCTUATION, '');
     if (TEXT_LEVEL.test(bare)) return bare.toLowerCase();
-    if (/^[[(<].*[\])>]:?$|:$/.test(raw) && TEXT_LEVEL_ANY_CASE.test(bare)) return bare.toLowerCase();
+    if (BRACKETED_OR_COLON.test(raw) && TEXT_LEVEL_ANY_CASE.test(bare)) return bare.toLowerCase();
   }
   return undefined;
 }
@@ -191,8 +226,8 @@ export function textLevel(text: string): string | undefined {
 export function toServiceName(v: unknown): string | undefined {
   if (typeof v !== 'string') return undefined;
   const s = v
-    .replace(/[^A-Za-z0-9_.-]+/g, '_')
-    .replace(/^[_.-]+|[_.-]+$/g, '')
+    .replace(NOT_SERVICE_CHARS, '_')
+    .replace(SERVICE_EDGE_PUNCTUATION, '')
     .slice(0, 128);
   return s && s !== 'undefined' && s !== 'null' ? s : undefined;
 }
@@ -277,12 +312,12 @@ function readCore(src: Record<string, unknown>): Core {
   }
   core.status = first(src, STATUS_KEYS, toStatus)?.value;
   core.bytes = first(src, BYTES_KEYS, toBytes)?.value;
-  core.method = first(src, METHOD_KEYS, (v) => (typeof v === 'string' && /^[A-Za-z]{3,10}$/.test(v) ? v.toUpperCase() : undefined))?.value;
+  core.method = first(src, METHOD_KEYS, (v) => (typeof v === 'string' && METHOD_WORD.test(v) ? v.toUpperCase() : undefined))?.value;
   const target = first(src, PATH_KEYS, toText)?.value;
   if (target) Object.assign(core, splitTarget(target));
   const request = toText(src.request);
   if (request && (!core.method || !core.path)) {
-    const m = /^([A-Z]{3,10}) (\S+)/.exec(request);
+    const m = REQUEST_LINE.exec(request);
     if (m) {
       core.method ??= m[1];
       if (!core.path) Object.assign(core, splitTarget(m[2]));
@@ -294,10 +329,10 @@ function readCore(src: Record<string, unknown>): Core {
 
 /** A logfmt line has at least two `key=value` pairs and most of its words are pairs. */
 function looksLikeLogfmt(line: string): boolean {
-  const pairs = line.match(/(?:^|\s)[A-Za-z_@][\w.@/-]*=/g)?.length ?? 0;
+  const pairs = line.match(LOGFMT_PAIR)?.length ?? 0;
   if (pairs < 2) return false;
   // Words outside quotes that are not pairs: few in logfmt, many in prose with an "a=b" in it.
-  const words = line.replace(/"(?:[^"\\]|\\.)*"/g, '""').split(/\s+/).filter(Boolean).length;
+  const words = line.replace(QUOTED, '""').split(WHITESPACE_RUN).filter(Boolean).length;
   return pairs * 2 >= words;
 }
 
@@ -306,7 +341,7 @@ function trailingJson(line: string): { text: string; fields: Record<string, unkn
   if (!line.endsWith('}')) return undefined;
   let from = line.indexOf('{');
   for (let tries = 0; from >= 0 && tries < 8; tries++) {
-    if (from === 0 || /\s/.test(line[from - 1])) {
+    if (from === 0 || SPACE_CHAR.test(line[from - 1])) {
       try {
         const v = JSON.parse(line.slice(from));
         if (isObject(v) && !jsonDepthExceeds(v, MAX_JSON_DEPTH)) return { text: line.slice(0, from).trim(), fields: v };
@@ -330,7 +365,7 @@ function trailingJson(line: string): { text: string; fields: Record<string, unkn
  * service's error series. Missing fields stay missing. Never throws.
  */
 export function parseLogLine(line: string, ctx: LineContext): ParsedLine {
-  const text = line.replace(/[\r\n]+$/, '');
+  const text = line.replace(TRAILING_NEWLINES, '');
   const trimmed = text.trim();
   if (trimmed.startsWith('{')) {
     let v: unknown;
