@@ -22,6 +22,25 @@ function traffic(start: number, minutes: number, perMinute: number, ms = 100, st
 }
 
 
+/**
+ * Two tenants `a` and `b` with their keys on one app (series job timer off) for the enclosing
+ * describe block: started before its tests, closed after. `ctx.sut` is the app once started.
+ */
+function twoTenants(): { a: string; b: string; ka: string; kb: string; sut: TestApp } {
+  const ctx = { a: newTenantId('a'), b: newTenantId('b'), ka: newApiKey(), kb: newApiKey(), sut: undefined as unknown as TestApp };
+  beforeAll(async () => {
+    ctx.sut = await startTestApp({
+      multiTenantEnabled: true,
+      defaultTenant: ctx.a,
+      tenants: [ctx.a, ctx.b],
+      tenantApiKeys: { [ctx.a]: [ctx.ka], [ctx.b]: [ctx.kb] },
+      seriesCloseIntervalSeconds: 0,
+    });
+  });
+  afterAll(() => ctx.sut.close());
+  return ctx;
+}
+
 describe(SeriesService.name, () => {
   it('should flag a latency degradation, and resume from stored state in another process', async () => {
     const t = newTenantId();
@@ -70,20 +89,15 @@ describe(SeriesService.name, () => {
 });
 
 describe('POST /replay', () => {
-  const [a, b] = [newTenantId('a'), newTenantId('b')];
-  const [ka, kb] = [newApiKey(), newApiKey()];
-  let sut: TestApp;
-  beforeAll(async () => {
-    sut = await startTestApp({ multiTenantEnabled: true, defaultTenant: a, tenants: [a, b], tenantApiKeys: { [a]: [ka], [b]: [kb] }, seriesCloseIntervalSeconds: 0 });
-  });
-  afterAll(() => sut.close());
+  const ctx = twoTenants();
+  const { ka, kb } = ctx;
 
   it('should backtest events through event and series detection as a job, without live detections, with an HTML report', async () => {
     const events = [...traffic(T0, 150, 8, 100), ...traffic(T0 + 150 * MINUTE, 10, 8, 1500), ...traffic(T0 + 170 * MINUTE, 5, 8, 100)];
-    const started = await request(sut.http).post('/replay').set('X-API-Key', ka).send({ events, report: true }).expect(202);
+    const started = await request(ctx.sut.http).post('/replay').set('X-API-Key', ka).send({ events, report: true }).expect(202);
     expect(started.body).toEqual({ id: expect.any(String), status: 'queued' });
-    await sut.app.get(ReplayService).drain();
-    const job = await request(sut.http).get(`/replay/${started.body.id}`).set('X-API-Key', ka).expect(200);
+    await ctx.sut.app.get(ReplayService).drain();
+    const job = await request(ctx.sut.http).get(`/replay/${started.body.id}`).set('X-API-Key', ka).expect(200);
     expect(job.body).toMatchObject({ status: 'done', progress: { processed: events.length, total: events.length }, summary: { events: events.length, rejected: 0 } });
     expect(job.body.summary.eventAnomalies).toBeGreaterThan(0);
     expect(job.body.detections.some((d: { kind: string; metric?: string }) => d.kind === 'series' && d.metric === 'latency')).toBe(true);
@@ -94,8 +108,8 @@ describe('POST /replay', () => {
     expect(incident.started_at).toBe(new Date(T0 + 150 * MINUTE).toISOString());
     expect(incident.signals.map((x: { signal: string }) => x.signal)).toEqual(expect.arrayContaining(['latency', 'traffic']));
     // A backtest creates no live detections.
-    expect((await request(sut.http).get('/detections').set('X-API-Key', ka).expect(200)).body.items).toEqual([]);
-    const report = await request(sut.http).get(`/replay/${started.body.id}/report`).set('X-API-Key', ka).expect(200);
+    expect((await request(ctx.sut.http).get('/detections').set('X-API-Key', ka).expect(200)).body.items).toEqual([]);
+    const report = await request(ctx.sut.http).get(`/replay/${started.body.id}/report`).set('X-API-Key', ka).expect(200);
     expect(report.headers['content-type']).toMatch(/text\/html/);
     expect(report.text).toMatch(/^<!doctype html>/);
     // Three charts (requests, latency, errors) drawn by the inlined Chart.js (test/replay-report.e2e-spec.ts opens it).
@@ -104,24 +118,19 @@ describe('POST /replay', () => {
   });
 
   it('should validate the request and keep jobs per tenant', async () => {
-    const bad = await request(sut.http).post('/replay').set('X-API-Key', ka).send({}).expect(400);
+    const bad = await request(ctx.sut.http).post('/replay').set('X-API-Key', ka).send({}).expect(400);
     expect(bad.body.details[0].field).toBe('events');
-    const started = await request(sut.http).post('/replay').set('X-API-Key', ka).send({ events: traffic(T0, 2, 2) }).expect(202);
-    await sut.app.get(ReplayService).drain();
-    await request(sut.http).get(`/replay/${started.body.id}`).set('X-API-Key', kb).expect(404);
-    await request(sut.http).get(`/replay/${started.body.id}/report`).set('X-API-Key', kb).expect(404);
-    await request(sut.http).get(`/replay/not-a-job`).set('X-API-Key', ka).expect(404);
+    const started = await request(ctx.sut.http).post('/replay').set('X-API-Key', ka).send({ events: traffic(T0, 2, 2) }).expect(202);
+    await ctx.sut.app.get(ReplayService).drain();
+    await request(ctx.sut.http).get(`/replay/${started.body.id}`).set('X-API-Key', kb).expect(404);
+    await request(ctx.sut.http).get(`/replay/${started.body.id}/report`).set('X-API-Key', kb).expect(404);
+    await request(ctx.sut.http).get(`/replay/not-a-job`).set('X-API-Key', ka).expect(404);
   });
 });
 
 describe('series closing of a backlog in bounded passes', () => {
-  const [a, b] = [newTenantId('a'), newTenantId('b')];
-  const [ka, kb] = [newApiKey(), newApiKey()];
-  let sut: TestApp;
-  beforeAll(async () => {
-    sut = await startTestApp({ multiTenantEnabled: true, defaultTenant: a, tenants: [a, b], tenantApiKeys: { [a]: [ka], [b]: [kb] }, seriesCloseIntervalSeconds: 0 });
-  });
-  afterAll(() => sut.close());
+  const ctx = twoTenants();
+  const { a, b, ka, kb } = ctx;
 
   it('should close a backlog in many small passes exactly as in one', async () => {
     const base = minuteHoursAgo(5);
@@ -132,14 +141,14 @@ describe('series closing of a backlog in bounded passes', () => {
       requests('jobs', base + 30 * MINUTE, 150, 3),
     );
     // Small batches: each writes its own partial rows, so the backlog holds many more rows than minutes.
-    await sendAll(sut, events, ka, a, 40);
-    await sendAll(sut, events, kb, b, 40);
-    const pending = await sut.database.dataSource.query(`SELECT tenant_id, COUNT(*)::int AS n FROM series_partials WHERE tenant_id IN ($1, $2) GROUP BY tenant_id ORDER BY tenant_id`, [a, b]);
+    await sendAll(ctx.sut, events, ka, a, 40);
+    await sendAll(ctx.sut, events, kb, b, 40);
+    const pending = await ctx.sut.database.dataSource.query(`SELECT tenant_id, COUNT(*)::int AS n FROM series_partials WHERE tenant_id IN ($1, $2) GROUP BY tenant_id ORDER BY tenant_id`, [a, b]);
     expect(pending.map((r: { n: number }) => r.n)).toEqual([expect.any(Number), expect.any(Number)]);
     expect(pending[0].n).toBeGreaterThan(500);
 
-    const series = sut.app.get(SeriesService);
-    const repository = sut.app.get(SeriesRepository);
+    const series = ctx.sut.app.get(SeriesService);
+    const repository = ctx.sut.app.get(SeriesRepository);
     const passes = jest.spyOn(repository, 'close');
     const now = Date.now();
     const one = await series.closeTenant(a, now);
@@ -158,13 +167,13 @@ describe('series closing of a backlog in bounded passes', () => {
     expect(one.some((d) => d.service === 'web' && d.metric === 'request_count')).toBe(true);
     expect(comparable(many)).toEqual(comparable(one));
     const stored = async (t: string) => ({
-      minutes: await sut.database.dataSource.query(
+      minutes: await ctx.sut.database.dataSource.query(
         `SELECT service, minute, count, errors, latency_p50, latency_p95, latency_p99, latency_sketch, late, anomalies, bytes_geomean FROM series_minutes WHERE tenant_id = $1 ORDER BY service, minute`,
         [t],
       ),
-      states: await sut.database.dataSource.query(`SELECT service, last_minute, detectors FROM series_state WHERE tenant_id = $1 ORDER BY service`, [t]),
-      gaps: await sut.database.dataSource.query(`SELECT service, gap_from, gap_to FROM series_gaps WHERE tenant_id = $1 ORDER BY service, gap_from`, [t]),
-      pending: (await sut.database.dataSource.query(`SELECT COUNT(*)::int AS n FROM series_partials WHERE tenant_id = $1`, [t]))[0].n,
+      states: await ctx.sut.database.dataSource.query(`SELECT service, last_minute, detectors FROM series_state WHERE tenant_id = $1 ORDER BY service`, [t]),
+      gaps: await ctx.sut.database.dataSource.query(`SELECT service, gap_from, gap_to FROM series_gaps WHERE tenant_id = $1 ORDER BY service, gap_from`, [t]),
+      pending: (await ctx.sut.database.dataSource.query(`SELECT COUNT(*)::int AS n FROM series_partials WHERE tenant_id = $1`, [t]))[0].n,
     });
     const [sa, sb] = [await stored(a), await stored(b)];
     expect(sa.minutes.length).toBeGreaterThan(170 * 3 - 40);
