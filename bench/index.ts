@@ -1,6 +1,7 @@
 /**
  * Benchmark dispatcher: `node dist/bench/index.js <name> [args…]` runs the `run(argv)` export of
- * `bench/<name>.bench.ts`. An unknown or missing name lists the available benchmarks, exit 2.
+ * `bench/<name>.bench.ts`. An unknown or missing name lists the available benchmarks, exit 2;
+ * `--help` alone lists them, exit 0.
  * `<name> --help` (or `-h`) prints the benchmark's own description and options (the leading doc
  * comment of its file), exit 0; an option the benchmark does not know prints the error and the
  * same description, exit 2.
@@ -46,6 +47,10 @@ export function benchUsage(file: string): string {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   const available = availableBenchmarks();
+  if (name === '--help' || name === '-h') {
+    process.stdout.write(`usage: npm run bench -- <name> [args]   (<name> --help: its options)\navailable: ${available.join(', ')}\n`);
+    return 0;
+  }
   // The name becomes part of a path: only plain names, never `../x`.
   const file =
     name !== undefined && /^[a-z0-9][a-z0-9-]*$/.test(name)

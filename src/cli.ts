@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { INestApplicationContext, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { closeSync, openSync, writeSync, renameSync, fsyncSync, mkdirSync } from 'fs';
-import { dirname } from 'path';
+import { dirname, isAbsolute, relative } from 'path';
 import { Command as CommanderCommand, CommanderError, Option } from 'commander';
 import { WorkerModule } from './app.module';
 import { AppConfig, ConfigError, loadConfig } from './config/app-config';
@@ -18,6 +18,12 @@ import { ReplayEngine, replaySettingsOf } from './modules/detection/replay/repla
 import { runEvaluate } from './modules/detection/evaluation/evaluate.command';
 import { buildIncidentReport, formatIncidentReport, IncidentLabel, FoundIncident } from './modules/detection/evaluation/incident-report';
 import { foundIncidentsOf, labelsFromEvents, readLabelFile } from './modules/detection/evaluation/replay-labels';
+
+/** A path as a user would type it: relative to the working directory when inside it, else as is. */
+function shownPath(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
+}
 import { ProgressReporter } from './common/progress-reporter';
 
 async function withContext<T>(config: AppConfig, fn: (ctx: INestApplicationContext) => Promise<T>): Promise<T> {
@@ -224,7 +230,7 @@ const COMMANDS: Record<string, Command> = {
               serviceModels: r.serviceModels,
               ms: Date.now() - started,
               evaluation: r.evaluation,
-              file,
+              file: file && shownPath(file),
             }) + '\n',
           );
         }
@@ -315,7 +321,7 @@ function buildProgram(ran: { code: number }): CommanderCommand {
   // Listed for help only: main() hands `evaluate` its arguments before this program parses anything.
   program.command('evaluate').description('send a seeded labelled scenario through a running service and report its incidents (evaluate --help)');
   for (const [name, spec] of Object.entries(COMMANDS)) {
-    const cmd = program.command(name).description(spec.describe).exitOverride().showHelpAfterError(`(npm run cli -- ${name} --help for usage)`);
+    const cmd = program.command(name).description(spec.describe).exitOverride().showHelpAfterError("(add --help for usage)");
     for (const o of spec.options ?? []) {
       const option = new Option(o.flags, o.help);
       if (o.default !== undefined) option.default(o.default);

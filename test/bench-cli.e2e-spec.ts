@@ -35,6 +35,12 @@ describe('bench dispatcher (npm run bench -- <name>)', () => {
     expect(err).toContain('series-null');
   });
 
+  it('lists the benchmarks for --help alone, exit 0', async () => {
+    const { code, out } = await capture(['--help']);
+    expect(code).toBe(0);
+    expect(out).toMatch(/available: .*ingest/);
+  });
+
   it('lists the benchmarks for an unknown name, exit 2', async () => {
     const { code, err } = await capture(['../etc']);
     expect(code).toBe(2);

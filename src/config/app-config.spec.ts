@@ -146,6 +146,23 @@ describe(loadConfig.name, () => {
     });
   });
 
+  describe('accepted age of live events and retention', () => {
+    it('should accept live events as old as the retention window when INGEST_MAX_AGE_HOURS is unset', () => {
+      expect(loadConfig({ env: {}, cwd: dir() }).ingestMaxAgeHours).toBe(48);
+      const sut = loadConfig({ env: { EVENT_RETENTION_HOURS: '168' }, cwd: dir() });
+      expect(sut.ingestMaxAgeHours).toBe(168);
+      expect(sut.warnings.join(' ')).not.toMatch(/INGEST_MAX_AGE_HOURS/);
+      expect(AppConfig.from({ eventRetentionHours: 72 }).ingestMaxAgeHours).toBe(72);
+    });
+
+    it('should warn when live events older than the retention window are accepted', () => {
+      const sut = loadConfig({ env: { INGEST_MAX_AGE_HOURS: '168', EVENT_RETENTION_HOURS: '48' }, cwd: dir() });
+      expect(sut.ingestMaxAgeHours).toBe(168);
+      expect(sut.warnings.join(' ')).toMatch(/INGEST_MAX_AGE_HOURS \(168\) is above EVENT_RETENTION_HOURS \(48\)/);
+      expect(loadConfig({ env: { INGEST_MAX_AGE_HOURS: '24' }, cwd: dir() }).warnings.join(' ')).not.toMatch(/INGEST_MAX_AGE_HOURS/);
+    });
+  });
+
   describe('seed compatibility', () => {
     it('should treat ANOMALY_STORE_BACKEND=sqlite as postgres with a warning', () => {
       const sut = loadConfig({ env: { ANOMALY_STORE_BACKEND: 'sqlite', ANOMALY_STORE_SQLITE_PATH: 'x.db' }, cwd: dir() });

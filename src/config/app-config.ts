@@ -221,8 +221,12 @@ export class AppConfig {
   replayMaxEvents = 200_000;
   replayMaxSpanDays = 92;
   replayMaxSeriesMinutes = 2_000_000;
-  /** Live events older than this are refused per item (Loki's reject_old_samples_max_age, default 1 week). */
-  ingestMaxAgeHours = 168;
+  /**
+   * Live events older than this are refused per item (Loki's reject_old_samples_max_age). Unset in
+   * the environment it is EVENT_RETENTION_HOURS: an event dated before the retention window would be
+   * stored only to be removed at the next retention run (a minute later), so refusing it says so.
+   */
+  ingestMaxAgeHours = 48;
   /** Live events dated further than this ahead of arrival are refused per item (Loki's creation_grace_period). */
   ingestFutureGraceSeconds = 600;
   /** Writes of at least this many events go to PostgreSQL through COPY; 0: never (always INSERT). */
@@ -302,6 +306,8 @@ export class AppConfig {
   /** A config for tests: defaults overridden by `overrides`, validated like a real start. */
   static from(overrides: Partial<AppConfig>): AppConfig {
     const cfg = Object.assign(new AppConfig(), overrides);
+    // As from the environment: the accepted age follows the retention window unless set.
+    if (overrides.ingestMaxAgeHours === undefined) cfg.ingestMaxAgeHours = cfg.eventRetentionHours;
     const r = new Reader({});
     validateCrossFields(cfg, r);
     if (r.problems.length) throw new ConfigError(r.problems);
@@ -438,7 +444,12 @@ function buildConfigWith(r: Reader): AppConfig {
   c.replayMaxEvents = r.get('REPLAY_MAX_EVENTS', c.replayMaxEvents, int(1, 10_000_000));
   c.replayMaxSpanDays = r.get('REPLAY_MAX_SPAN_DAYS', c.replayMaxSpanDays, num(0.001, 3660));
   c.replayMaxSeriesMinutes = r.get('REPLAY_MAX_SERIES_MINUTES', c.replayMaxSeriesMinutes, int(1, 100_000_000));
-  c.ingestMaxAgeHours = r.get('INGEST_MAX_AGE_HOURS', c.ingestMaxAgeHours, num(0.01, 24 * 365 * 100));
+  c.ingestMaxAgeHours = r.get('INGEST_MAX_AGE_HOURS', c.eventRetentionHours, num(0.01, 24 * 365 * 100));
+  if (c.ingestMaxAgeHours > c.eventRetentionHours) {
+    c.warnings.push(
+      `INGEST_MAX_AGE_HOURS (${c.ingestMaxAgeHours}) is above EVENT_RETENTION_HOURS (${c.eventRetentionHours}): live events dated before the retention window are accepted, then removed by the next retention run (retention goes by event time)`,
+    );
+  }
   c.ingestFutureGraceSeconds = r.get('INGEST_FUTURE_GRACE_SECONDS', c.ingestFutureGraceSeconds, int(0, 7 * 24 * 3600));
   c.ingestCopyMinEvents = r.get('INGEST_COPY_MIN_EVENTS', c.ingestCopyMinEvents, int(0, 1_000_000));
 

@@ -41,7 +41,7 @@ options:
   --json               print the structured report (JSON) instead of the text report
   --write-dir DIR      write the scenario instead of sending it, no service needed: DIR/events.ndjson
                        (ingest shape, each event with its tenant) and DIR/labels.json; replay them with
-                       npm run replay -- --format ndjson --input DIR/events.ndjson \
+                       npm run replay -- --format ndjson --input DIR/events.ndjson \\
                          --output DIR/detections.ndjson --labels DIR/labels.json
                        for the same report offline (--model does not apply there)
   --help               this text
