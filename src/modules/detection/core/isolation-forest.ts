@@ -41,7 +41,7 @@ const RNG_POOL_SIZE = 1024;
  * Batch sizes from which the dense scorer walks 4, then 8 rows side by side (scoreDenseBlock).
  * A walk down one tree is a chain of dependent loads; several rows side by side overlap their
  * cache misses. Measured with 100 trees of height 8 and 3–40 columns (Node 20, AMD EPYC,
- * `bench/iforest-kernels.ts`): one row at a time 5.1–5.6 µs per row at every batch size, four
+ * `npm run bench -- iforest-kernels`): one row at a time 5.1–5.6 µs per row at every batch size, four
  * side by side 1.6–2.0 µs from 4 rows, eight 1.3–1.6 µs from 8 rows; all three give bit-identical
  * scores (the per-tree sums are added in the same order).
  */
