@@ -187,10 +187,16 @@ export async function startService(dbUrl: string, opts: { cpuProfileDir?: string
   return { base, pid: service.pid!, stop };
 }
 
-/** `total` events of the bench tenant (two days of `generate-data`-style logs ending now, repeated), without labels. */
+/**
+ * At most `total` events of the bench tenant (two days of `generate-data`-style logs ending now),
+ * without labels, and without those older than 47 hours: the service's default accepted age is its
+ * retention window (48 h), and the oldest minutes would fall out of it while the bench runs.
+ */
 export function benchEvents(total: number): SyntheticEvent[] {
   const events: SyntheticEvent[] = [];
+  const oldest = Date.now() - 47 * 3_600_000;
   for (const e of generateSyntheticLogs({ tenants: [TENANT], days: 2, end: new Date(), seed: 11, rateScale: 2 })) {
+    if (Date.parse(e.timestamp) < oldest) continue;
     delete e.label;
     events.push(e);
     if (events.length >= total) break;

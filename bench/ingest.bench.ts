@@ -72,6 +72,9 @@ export async function run(argv: string[]): Promise<void> {
     // The same events for both sides; each round uses fresh ids so nothing is deduplicated away.
     const events = benchEvents(total);
     const pg = new Pool({ connectionString: dbUrl, max: concurrency });
+    // An idle connection cut by the server (the database dropped at the end after a failure) must
+    // not crash the bench with an unhandled 'error' event and hide the failure itself.
+    pg.on('error', () => undefined);
 
     const ours: number[] = [];
     // The service's CPU per event in each of our rounds (µs, all replicas): what the code costs,
