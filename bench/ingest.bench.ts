@@ -4,12 +4,13 @@
  * ratio means much).
  *
  *   npm run bench -- ingest [--database-url URL] [--events 100000] [--batch 1000] [--concurrency 4]
- *                           [--rounds 2] [--rate 200] [--seconds 60] [--warmup 3] [--settle-seconds 300]
+ *                           [--rounds 2] [--warmup-rounds 1] [--rate 200] [--seconds 60] [--warmup 3] [--settle-seconds 300]
  *                           [--compare-insert] [--replicas 1] [--keep-db]
  *
  * It creates a fresh database on the server of --database-url (default: the local PostgreSQL),
  * trains a model for the bench tenant with `generate-data` + `train`, starts `dist/src/main.js` on a
- * free port, then alternates: POST /ingest in batches (validated, scored, stored, acknowledged)
+ * free port, then alternates (after --warmup-rounds unrecorded rounds of both): POST /ingest in
+ * batches (validated, scored, stored, acknowledged)
  * and the baseline (pg, multi-row INSERT ... VALUES of the same event rows, same durability: no
  * COPY, synchronous_commit on). Finally single-event POSTs at a fixed rate, open loop, for latency:
  * for 15 s right after the rounds (reported as `after_batch_*`), then, once the rounds' backlog is
@@ -41,6 +42,7 @@ export async function run(argv: string[]): Promise<void> {
       batch: { type: 'string', default: '1000' },
       concurrency: { type: 'string', default: '4' },
       rounds: { type: 'string', default: '2' },
+      'warmup-rounds': { type: 'string', default: '1' },
       rate: { type: 'string', default: '200' },
       seconds: { type: 'string', default: '60' },
       warmup: { type: 'string', default: '3' },
@@ -55,6 +57,7 @@ export async function run(argv: string[]): Promise<void> {
   const batch = Number(values.batch);
   const concurrency = Number(values.concurrency);
   const rounds = Number(values.rounds);
+  const warmupRounds = rounds > 0 ? Number(values['warmup-rounds']) : 0;
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   const warmup = Number(values.warmup);
@@ -96,7 +99,11 @@ export async function run(argv: string[]): Promise<void> {
       for (const [pid, cpu] of await backends()) ms += cpu - (before.get(pid) ?? 0);
       return ms;
     };
-    for (let round = 0; round < rounds; round++) {
+    // Warm-up rounds first, on both sides, printed but not in the figures: the service's first
+    // batches run unoptimised code (V8 compiles the scoring kernels and the COPY path on the way)
+    // and open its connections; the partition bench does the same.
+    for (let round = 0; round < warmupRounds + rounds; round++) {
+      const label = round < warmupRounds ? `warm-up ${round + 1}` : `round ${round - warmupRounds + 1}`;
       const prefix = `r${round}-${randomBytes(3).toString('hex')}`;
       const bodies = ingestBodies(events, batch, prefix);
       const cpu0 = serviceCpu();
@@ -148,12 +155,14 @@ export async function run(argv: string[]): Promise<void> {
       dbPerEvent.baseline.push(((await dbCpuSince(db0)) * 1000) / events.length);
       const insertNote = insertOnly ? `, ours with COPY off ${oursInsert[round].toFixed(0)} ev/s` : '';
       process.stderr.write(
-        `round ${round + 1}: ours ${ours[round].toFixed(0)} ev/s (service CPU ${cpuPerEvent[round].toFixed(1)} µs/event, PostgreSQL ${dbPerEvent.ours[round].toFixed(1)})${insertNote}, ` +
+        `${label}: ours ${ours[round].toFixed(0)} ev/s (service CPU ${cpuPerEvent[round].toFixed(1)} µs/event, PostgreSQL ${dbPerEvent.ours[round].toFixed(1)})${insertNote}, ` +
           `baseline ${baseline[round].toFixed(0)} ev/s (PostgreSQL ${dbPerEvent.baseline[round].toFixed(1)} µs/event)\n`,
       );
     }
     await pg.end();
     await insertOnly?.stop();
+    const warmupRatios = ours.slice(0, warmupRounds).map((o, i) => Math.round((o / baseline[i]) * 1000) / 1000);
+    for (const xs of [ours, cpuPerEvent, dbPerEvent.ours, oursInsert, baseline, dbPerEvent.baseline]) xs.splice(0, warmupRounds);
 
     // Single events, twice: right after the batch rounds (while the service and PostgreSQL digest
     // them: series closing of every minute the rounds touched, autovacuum of the new rows), then,
@@ -174,6 +183,9 @@ export async function run(argv: string[]): Promise<void> {
       baseline_insert_events_per_s: rounds ? Math.round(median(baseline)) : null,
       ratio: rounds ? Math.round((median(ours) / median(baseline)) * 1000) / 1000 : null,
       ratios_per_round: ours.map((o, i) => Math.round((o / baseline[i]) * 1000) / 1000),
+      warmup_rounds: warmupRounds,
+      // The warm-up rounds' ratios (not in the figures above).
+      warmup_ratios: warmupRatios,
       service_cpu_us_per_event: rounds ? Math.round(median(cpuPerEvent) * 10) / 10 : null,
       db_cpu_us_per_event: rounds ? { ours: Math.round(median(dbPerEvent.ours) * 10) / 10, baseline: Math.round(median(dbPerEvent.baseline) * 10) / 10 } : null,
       ...(insertOnly

@@ -131,9 +131,16 @@ export class SeriesRepository {
       ).map((r: Record<string, unknown>) => ({ service: r.service as string, lastMinute: r.last_minute as Date, detectors: r.detectors as Record<string, unknown> }));
       const partials: PartialRow[] = (
         await m.query(
-          `SELECT service, minute, count, errors, array_to_string(ARRAY(SELECT l FROM unnest(latencies) AS l WHERE ${LATENCY_IN_RANGE('l')}), ',') AS latencies,
-                  anomalies, bytes_n, bytes_log_sum, bytes_log_sq, bytes_log_max, bytes_log_min
-             FROM series_partials WHERE tenant_id = $1 AND minute < $2 ORDER BY service, minute`,
+          // Summed per service and minute here (a minute of live single events has one partial row per
+          // request): the rows read, parsed and handed to the worker are minutes, not writes.
+          `SELECT service, minute, SUM(count) AS count, SUM(errors) AS errors, string_agg(NULLIF(latencies, ''), ',') AS latencies,
+                  SUM(anomalies) AS anomalies, SUM(bytes_n) AS bytes_n, SUM(bytes_log_sum) AS bytes_log_sum,
+                  SUM(bytes_log_sq) AS bytes_log_sq, MAX(bytes_log_max) AS bytes_log_max, MIN(bytes_log_min) AS bytes_log_min
+             FROM (SELECT service, minute, count, errors,
+                          array_to_string(ARRAY(SELECT l FROM unnest(latencies) AS l WHERE ${LATENCY_IN_RANGE('l')}), ',') AS latencies,
+                          anomalies, bytes_n, bytes_log_sum, bytes_log_sq, bytes_log_max, bytes_log_min
+                     FROM series_partials WHERE tenant_id = $1 AND minute < $2) p
+            GROUP BY service, minute ORDER BY service, minute`,
           [tenantId, new Date(horizon)],
         )
       ).map((r: Record<string, unknown>) => ({
