@@ -47,11 +47,12 @@ options:
   --help               this text
 
 The server must know the tenants and let the harness in, e.g. with keyless development tenants:
-  ENVIRONMENT=development MULTI_TENANT_ENABLED=true TENANTS=eval-a,eval-b npm start
+  ENVIRONMENT=development MULTI_TENANT_ENABLED=true TENANTS=eval-a,eval-b EVENT_RETENTION_HOURS=72 npm start
 or with keys: TENANT_API_KEYS='{"eval-a":"ka","eval-b":"kb"}' and --keys with the same JSON.
 Use tenants that hold no events and no model yet (a fresh database and no MODELS_DIR/<tenant>/model.json,
 or new names in TENANTS and --tenants): their watermark must start with this run's data. The data reaches --days back from now, so keep
-EVENT_RETENTION_HOURS ≥ 24 × days. SCHEDULER_ENABLED=false keeps the model as the run sets it (none,
+EVENT_RETENTION_HOURS above 24 × days (72 for the default 2 days): the service refuses live events older
+than its retention window (INGEST_MAX_AGE_HOURS unset), and the oldest minutes would be refused. SCHEDULER_ENABLED=false keeps the model as the run sets it (none,
 or the day-1 model with --model); otherwise the service trains on its own during the run (the report
 names the model each tenant ended with).
 
