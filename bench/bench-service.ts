@@ -53,6 +53,35 @@ export async function promCounter(base: string, name: string, where: Record<stri
   return out;
 }
 
+/**
+ * The environment a benchmark starts the service with: production settings, `tenants` with their
+ * `keys` (tenant → key), a rate limit no bench reaches, `metricsToken` for /prom, no training
+ * dataset and models under `/tmp/<name>-<pid>-models`; `extra` (PORT, LOG_LEVEL, intervals, …) last.
+ */
+export function productionEnv(
+  name: string,
+  dbUrl: string,
+  tenants: string[],
+  keys: Record<string, string>,
+  metricsToken: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    DATABASE_URL: dbUrl,
+    ENVIRONMENT: 'production',
+    MULTI_TENANT_ENABLED: 'true',
+    TENANTS: tenants.join(','),
+    DEFAULT_TENANT: tenants[0],
+    TENANT_API_KEYS: JSON.stringify(keys),
+    RATE_LIMIT_PER_MINUTE: '100000000',
+    METRICS_TOKEN: metricsToken,
+    LOG_LEVEL: 'warn',
+    TRAINING_DATASET_PATH: `/tmp/${name}-${process.pid}-no-dataset.json`,
+    MODELS_DIR: `/tmp/${name}-${process.pid}-models`,
+    ...extra,
+  };
+}
+
 /** The `p` quantile (0–1) of an ascending array. */
 export function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];

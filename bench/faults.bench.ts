@@ -39,7 +39,7 @@ import { parseArgs } from 'util';
 import { Client } from 'pg';
 import { CountingLoki, HangingSlack } from './fault-fakes';
 import { IngestOutcome as Outcome, postIngest as post } from './ingest-client';
-import { dropDatabase, freshDatabase, waitReady } from './bench-service';
+import { dropDatabase, freshDatabase, productionEnv, waitReady } from './bench-service';
 
 const ROOT = join(__dirname, '..', '..');
 const MINUTE = 60_000;
@@ -101,20 +101,7 @@ async function stopService(s: Service): Promise<{ code: number | null; signal: s
 
 /** The environment every scenario starts from: production settings, tenants with keys. */
 function baseEnv(dbUrl: string, tenants: string[], keys: Record<string, string>, extra: Record<string, string>): Record<string, string> {
-  return {
-    DATABASE_URL: dbUrl,
-    ENVIRONMENT: 'production',
-    MULTI_TENANT_ENABLED: 'true',
-    TENANTS: tenants.join(','),
-    DEFAULT_TENANT: tenants[0],
-    TENANT_API_KEYS: JSON.stringify(keys),
-    RATE_LIMIT_PER_MINUTE: '100000000',
-    METRICS_TOKEN,
-    LOG_LEVEL: 'info',
-    TRAINING_DATASET_PATH: `/tmp/faults-${process.pid}-no-dataset.json`,
-    MODELS_DIR: `/tmp/faults-${process.pid}-models`,
-    ...extra,
-  };
+  return productionEnv('faults', dbUrl, tenants, keys, METRICS_TOKEN, { LOG_LEVEL: 'info', ...extra });
 }
 
 /** `anomaly_detector_scheduler_jobs_total` of one replica: `job tenant outcome` → count. */

@@ -23,7 +23,7 @@ import { join } from 'path';
 import { parseArgs } from 'util';
 import { Client } from 'pg';
 import { generateSyntheticLogs, SyntheticEvent } from '../src/modules/retrain/synthetic-logs';
-import { freshDatabase, waitReady } from './bench-service';
+import { freshDatabase, productionEnv, waitReady } from './bench-service';
 
 const ROOT = join(__dirname, '..', '..');
 const WINDOW_MS = 10 * 60_000;
@@ -86,21 +86,12 @@ export async function run(argv: string[]): Promise<void> {
   );
   const env = {
     ...process.env,
-    DATABASE_URL: dbUrl,
-    PORT: String(port),
-    ENVIRONMENT: 'production',
-    MULTI_TENANT_ENABLED: 'true',
-    TENANTS: tenants.join(','),
-    DEFAULT_TENANT: tenants[0],
-    TENANT_API_KEYS: JSON.stringify(keys),
-    RATE_LIMIT_PER_MINUTE: '100000000',
     // Production settings require a token for /prom.
-    METRICS_TOKEN: 'soak-metrics-token-0123456789',
-    LOG_LEVEL: 'warn',
-    DETECTION_INTERVAL_SECONDS: String(interval),
-    TRAINING_DATASET_PATH: `/tmp/soak-${process.pid}-no-dataset.json`,
-    MODELS_DIR: `/tmp/soak-${process.pid}-models`,
-    ...extra,
+    ...productionEnv('soak', dbUrl, tenants, keys, 'soak-metrics-token-0123456789', {
+      PORT: String(port),
+      DETECTION_INTERVAL_SECONDS: String(interval),
+      ...extra,
+    }),
   };
   const service: ChildProcess = spawn(process.execPath, [values.service!], {
     env,
