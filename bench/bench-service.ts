@@ -199,7 +199,7 @@ export async function startService(dbUrl: string, opts: { cpuProfileDir?: string
     execFileSync(process.execPath, [cli, 'generate-data', '--days', '1', '--seed', '3'], { env, stdio: 'ignore' });
     execFileSync(process.execPath, [cli, 'train'], { env, stdio: 'ignore' });
   }
-  const profile = opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : [];
+  const profile = opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`, `--cpu-prof-interval=${process.env.BENCH_CPU_PROF_INTERVAL ?? 1000}`] : [];
   const service = spawn(process.execPath, [...profile, join(ROOT, 'dist', 'src', 'main.js')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const stop = async () => {
     if (service.exitCode !== null) return;
@@ -217,20 +217,25 @@ export async function startService(dbUrl: string, opts: { cpuProfileDir?: string
 }
 
 /**
- * At most `total` events of the bench tenant (two days of `generate-data`-style logs ending now),
- * without labels, and without those older than 47 hours: the service's default accepted age is its
- * retention window (48 h), and the oldest minutes would fall out of it while the bench runs.
+ * `total` events of the bench tenant (`generate-data`-style logs of the two days ending now, at
+ * twice its traffic, more when that is too few), without labels, and without those older than 47
+ * hours: the service's default accepted age is its retention window (48 h), and the oldest minutes
+ * would fall out of it while the bench runs.
  */
 export function benchEvents(total: number): SyntheticEvent[] {
-  const events: SyntheticEvent[] = [];
   const oldest = Date.now() - 47 * 3_600_000;
-  for (const e of generateSyntheticLogs({ tenants: [TENANT], days: 2, end: new Date(), seed: 11, rateScale: 2 })) {
-    if (Date.parse(e.timestamp) < oldest) continue;
-    delete e.label;
-    events.push(e);
-    if (events.length >= total) break;
+  const end = new Date();
+  for (let rateScale = 2; ; ) {
+    const events: SyntheticEvent[] = [];
+    for (const e of generateSyntheticLogs({ tenants: [TENANT], days: 2, end, seed: 11, rateScale })) {
+      if (Date.parse(e.timestamp) < oldest) continue;
+      delete e.label;
+      events.push(e);
+      if (events.length >= total) return events;
+    }
+    // Too few at this traffic: scale it up by what was missing (with a margin) and generate again.
+    rateScale = Math.ceil(rateScale * (total / Math.max(1, events.length)) * 1.1);
   }
-  return events;
 }
 
 /** The JSON bodies of `events` in batches of `batch`, each event with the id `<prefix>-<index>`. */

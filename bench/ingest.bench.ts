@@ -5,7 +5,7 @@
  *
  *   npm run bench -- ingest [--database-url URL] [--events 100000] [--batch 1000] [--concurrency 4]
  *                           [--rounds 2] [--warmup-rounds 1] [--rate 200] [--seconds 60] [--warmup 3] [--settle-seconds 300]
- *                           [--compare-insert] [--replicas 1] [--keep-db]
+ *                           [--compare-insert] [--replicas 1] [--no-single-baseline] [--keep-db]
  *
  * It creates a fresh database on the server of --database-url (default: the local PostgreSQL),
  * trains a model for the bench tenant with `generate-data` + `train`, starts `dist/src/main.js` on a
@@ -16,7 +16,9 @@
  * for 15 s right after the rounds (reported as `after_batch_*`), then, once the rounds' backlog is
  * worked off (series closed up to the watermark, no incident backlog, no autovacuum; at most
  * --settle-seconds), for --seconds of steady traffic while the periodic jobs run (`single_event_*`,
- * with the job runs seen in that time). The fresh database is dropped at the end unless --keep-db.
+ * with the job runs seen in that time), alternating second by second with as many seconds of the
+ * single-event baseline, plain one-row INSERT commits of the same events at the same rate
+ * (`single_event_baseline_*`; --no-single-baseline leaves it out). The fresh database is dropped at the end unless --keep-db.
  * With --compare-insert, a second service on the same database with COPY off
  * (INGEST_COPY_MIN_EVENTS=0) takes each round too, right after the first: what COPY changes, same run.
  * With --replicas N, N processes of the service share the database and the requests go to them
@@ -24,10 +26,14 @@
  * Besides the rates it reports the CPU each side costs per event (the service's process, worker
  * threads included, and the PostgreSQL backends of the bench database, from /proc), which moves much
  * less with the machine's other load than the rates do, and for the single events the service's CPU
- * per request and its event-loop delay (from its /prom).
+ * per request and its event-loop delay (from its /prom). With --cpu-prof DIR the (first) service
+ * writes a V8 CPU profile there when it stops, sampled every BENCH_CPU_PROF_INTERVAL µs (default
+ * 1000); BENCH_SLOW_MS=N prints each single event slower than N ms with its send time.
  */
 import { randomBytes } from 'crypto';
+import { Agent, request } from 'http';
 import { cpus, loadavg, totalmem } from 'os';
+import { monitorEventLoopDelay } from 'perf_hooks';
 import { parseArgs } from 'util';
 import { Pool } from 'pg';
 import { SCHEDULER_JOBS } from '../src/modules/jobs/jobs.metrics';
@@ -51,6 +57,7 @@ export async function run(argv: string[]): Promise<void> {
       'cpu-prof': { type: 'string' },
       'compare-insert': { type: 'boolean', default: false },
       replicas: { type: 'string', default: '1' },
+      'no-single-baseline': { type: 'boolean', default: false },
     },
   });
   const total = Number(values.events);
@@ -171,7 +178,7 @@ export async function run(argv: string[]): Promise<void> {
     // scheduler, alerts and retention). The second is the figure the target is about.
     const after = rounds > 0 ? await singleEvents(bases, events, { rate, seconds: Math.min(seconds, 15), warmup, serviceCpu }) : null;
     const settle = await settleBacklog(bases[0], dbUrl, Number(values['settle-seconds']));
-    const steady = await singleEvents(bases, events, { rate, seconds, warmup, serviceCpu });
+    const steady = await singleEvents(bases, events, { rate, seconds, warmup, serviceCpu, baselineDbUrl: values['no-single-baseline'] ? undefined : dbUrl });
 
     const result = {
       events: events.length,
@@ -205,6 +212,12 @@ export async function run(argv: string[]): Promise<void> {
       single_event_service_cpu_ms: steady.cpuMs,
       // The first replica's event-loop delay while the single events were recorded (prom-client, 10 ms resolution).
       single_event_loop_delay_ms: steady.loopDelay,
+      single_event_client_loop_delay_ms: steady.clientLoopDelay,
+      // The same events at the same rate as plain one-row INSERT commits, no service, in the
+      // seconds between the service's (the floor: see singleEvents).
+      ...(steady.baseline
+        ? { single_event_baseline_p50_ms: steady.baseline.p50, single_event_baseline_p99_ms: steady.baseline.p99, single_event_baseline_errors: steady.baseline.errors }
+        : {}),
       // Periodic jobs that ran (all tenants) while the steady single events were recorded.
       single_event_jobs_ran: steady.jobsRan,
       // How long the batch rounds' backlog took to settle (series closed up to the watermark, no
@@ -239,73 +252,172 @@ interface SingleEventFigures {
   /** The service's CPU per request (ms, all replicas, worker threads and background jobs included). */
   cpuMs: number;
   loopDelay: { p99: number; max: number } | null;
+  /** The sender's own event-loop delay while recording (ms, 1 ms resolution): its pauses are in the latencies too. */
+  clientLoopDelay: { p99: number; max: number };
+  /** The plain-INSERT single events in the alternate seconds, when asked for. */
+  baseline?: { p50: number; p99: number; errors: number };
   /** Periodic job runs (`outcome="ran"`) by job while the requests were recorded. */
   jobsRan: Record<string, number>;
 }
 
 /**
- * Single-event POSTs at `rate` per second for `warmup` + `seconds`, open loop (a slow answer does
- * not slow the sender), stamped with the current time as live traffic is; the first `warmup`
- * seconds are sent but not recorded (first-request costs: model loading, new connections, JIT).
- * Returns latency percentiles in ms. With BENCH_SLOW_MS set, each slower request is printed.
+ * Sends `n` requests open loop at `rate` per second (a slow answer does not slow the sender) and
+ * returns, per lane (`label(i)` names request i's), the sorted latencies (ms) of those from index
+ * `skip` on and the errors; `send(i, done)` starts request i and calls `done(ok)` when it is
+ * answered. `onSkip` runs once, right before request `skip` is sent. With BENCH_SLOW_MS set, each
+ * slower request is printed (lane, index, send time, latency).
+ */
+async function openLoop(
+  n: number,
+  rate: number,
+  skip: number,
+  label: (i: number) => string,
+  send: (i: number, done: (ok: boolean) => void) => void,
+  onSkip: () => Promise<void> = async () => undefined,
+): Promise<Map<string, { latencies: number[]; errors: number }>> {
+  const lanes = new Map<string, { latencies: number[]; errors: number }>();
+  let pending = 0;
+  let drained: () => void = () => undefined;
+  const slowMs = process.env.BENCH_SLOW_MS ? Number(process.env.BENCH_SLOW_MS) : Infinity;
+  const start = performance.now();
+  for (let i = 0; i < n; i++) {
+    if (i === skip) await onSkip();
+    const wait = start + (i * 1000) / rate - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const lane = label(i);
+    let figures = lanes.get(lane);
+    if (!figures) lanes.set(lane, (figures = { latencies: [], errors: 0 }));
+    const t = performance.now();
+    pending++;
+    send(i, (ok) => {
+      if (!ok) figures.errors++;
+      const ms = performance.now() - t;
+      if (i >= skip) figures.latencies.push(ms);
+      if (ms > slowMs) process.stderr.write(`slow ${lane}: request ${i} sent at +${((t - start) / 1000).toFixed(2)} s took ${ms.toFixed(1)} ms\n`);
+      if (--pending === 0) drained();
+    });
+  }
+  if (pending > 0) await new Promise<void>((r) => (drained = r));
+  for (const figures of lanes.values()) figures.latencies.sort((a, b) => a - b);
+  return lanes;
+}
+
+/** Each event as one single-event body, split around its timestamp (spliced in at send time). */
+function singleBodies(events: ReturnType<typeof benchEvents>, n: number, prefix: string): (readonly [string, string])[] {
+  return Array.from({ length: n }, (_, i) => {
+    const text = JSON.stringify({ ...events[i % events.length], timestamp: '\u0000', tenant: undefined, id: `${prefix}-${i}` });
+    const at = text.indexOf('"\\u0000"');
+    return [text.slice(0, at + 1), text.slice(at + 7)] as const;
+  });
+}
+
+const r1 = (x: number) => Math.round(x * 10) / 10;
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
+/**
+ * Single-event POSTs at `rate` per second (see {@link openLoop}), stamped with the current time as
+ * live traffic is: `warmup` seconds sent but not recorded (first-request costs: model loading, new
+ * connections, JIT), then `seconds` recorded. With `baselineDbUrl`, the recorded part alternates
+ * second by second with the single-event baseline, so it takes twice as long: the same events at
+ * the same rate, each a plain one-row INSERT into `events` committed on its own (synchronous_commit
+ * on, as the service's writes), through a pool of 8 connections, no service at all. That is what a
+ * durable commit of one row costs on this database in the same minutes, the floor under the
+ * service's latency: every commit waits for the WAL flush, so the disk's fsync stalls land in both,
+ * and alternating seconds gives both sides the same exposure to them without loading each other.
+ *
+ * The sender is kept light so that its own pauses do not count against the service: the bodies
+ * are serialised before the clock starts (only the timestamp is spliced in at send time), and the
+ * requests go through `node:http` with a keep-alive agent rather than `fetch`, which allocates
+ * several times more per request and so collects garbage more often. Its own event-loop delay
+ * while recording is reported (`client_loop_delay_ms`): a latency figure is only as good as the
+ * sender's. The service's CPU per request counts all of the recording window (its background
+ * jobs included, also in the baseline's seconds) against the service's requests.
  */
 async function singleEvents(
   bases: string[],
   events: ReturnType<typeof benchEvents>,
-  o: { rate: number; seconds: number; warmup: number; serviceCpu: () => number },
+  o: { rate: number; seconds: number; warmup: number; serviceCpu: () => number; baselineDbUrl?: string },
 ): Promise<SingleEventFigures> {
-  const latencies: number[] = [];
   const skip = o.rate * o.warmup;
-  const n = o.rate * (o.seconds + o.warmup);
-  const start = performance.now();
+  const n = o.rate * (o.warmup + (o.baselineDbUrl ? 2 : 1) * o.seconds);
+  const lane = (i: number) => (o.baselineDbUrl && i >= skip && Math.floor((i - skip) / o.rate) % 2 === 1 ? 'baseline' : 'service');
+  const run = randomBytes(3).toString('hex');
+  const bodies = singleBodies(events, n, `lat-${run}`);
+  const targets = bases.map((b) => new URL('/ingest', b));
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const db = o.baselineDbUrl ? new Pool({ connectionString: o.baselineDbUrl, max: 8 }) : undefined;
+  db?.on('error', () => undefined);
+  const clientDelay = monitorEventLoopDelay({ resolution: 1 });
   let cpu0 = NaN;
   let jobs0: Record<string, number> = {};
-  const inflight: Promise<void>[] = [];
-  let errors = 0;
-  for (let i = 0; i < n; i++) {
-    if (i === skip) {
-      cpu0 = o.serviceCpu();
-      jobs0 = await jobRuns(bases);
-      void eventLoopDelay(bases[0]); // resets the service's event-loop delay histogram
-    }
-    const due = start + (i * 1000) / o.rate;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const body = JSON.stringify({ ...events[i % events.length], timestamp: new Date().toISOString(), tenant: undefined, id: `lat-${i}-${randomBytes(3).toString('hex')}` });
-    const t = performance.now();
-    inflight.push(
-      fetch(`${bases[i % bases.length]}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body }).then(
-        async (res) => {
-          await res.arrayBuffer();
-          if (res.status !== 200) errors++;
-          const ms = performance.now() - t;
-          if (i >= skip) latencies.push(ms);
-          if (process.env.BENCH_SLOW_MS && ms > Number(process.env.BENCH_SLOW_MS)) {
-            process.stderr.write(`slow: request ${i} sent at +${((t - start) / 1000).toFixed(2)} s took ${ms.toFixed(1)} ms\n`);
-          }
-        },
-        () => {
-          errors++;
-        },
-      ),
-    );
-  }
-  await Promise.all(inflight);
-  const cpuMs = (o.serviceCpu() - cpu0) / (n - skip);
-  const loopDelay = await eventLoopDelay(bases[0]);
-  const jobs1 = await jobRuns(bases);
-  const jobsRan: Record<string, number> = {};
-  for (const [job, count] of Object.entries(jobs1)) if (count - (jobs0[job] ?? 0) > 0) jobsRan[job] = count - (jobs0[job] ?? 0);
-  latencies.sort((a, b) => a - b);
-  const r2 = (x: number) => Math.round(x * 100) / 100;
-  return {
-    p50: r2(pct(latencies, 0.5)),
-    p99: r2(pct(latencies, 0.99)),
-    errors,
-    cpuMs: Math.round(cpuMs * 1000) / 1000,
-    loopDelay: loopDelay && { p99: Math.round(loopDelay.p99 * 10) / 10, max: Math.round(loopDelay.max * 10) / 10 },
-    jobsRan,
+  const sendToService = (i: number, done: (ok: boolean) => void) => {
+    const [before, after] = bodies[i];
+    const body = before + new Date().toISOString() + after;
+    const req = request(targets[i % targets.length], {
+      method: 'POST',
+      agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-api-key': KEY },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => done(res.statusCode === 200));
+      res.on('error', () => done(false));
+    });
+    req.on('error', () => done(false));
+    req.end(body);
   };
+  const sendToDatabase = (i: number, done: (ok: boolean) => void) => {
+    const { timestamp: _ts, service, http, performance: perf, tenant: _t, ...rest } = events[i % events.length];
+    void _ts;
+    void _t;
+    db!
+      .query({
+        name: 'bench-baseline-single',
+        text: `INSERT INTO events (tenant_id, id, service, ts, source, duration_ms, status_code, bytes, metadata, score, prediction, model_version)
+               VALUES ($1, $2, $3, $4, 'api', $5, $6, $7, $8, 0.1, 1, 1)`,
+        values: ['baseline', `base-lat-${run}-${i}`, service, new Date(), perf.duration_ms, http.response.status_code, http.response.bytes, JSON.stringify({ http, performance: perf, ...rest })],
+      })
+      .then(
+        () => done(true),
+        () => done(false),
+      );
+  };
+  try {
+    const lanes = await openLoop(
+      n,
+      o.rate,
+      skip,
+      lane,
+      (i, done) => (lane(i) === 'baseline' ? sendToDatabase(i, done) : sendToService(i, done)),
+      async () => {
+        cpu0 = o.serviceCpu();
+        jobs0 = await jobRuns(bases);
+        void eventLoopDelay(bases[0]); // resets the service's event-loop delay histogram
+        clientDelay.enable();
+      },
+    );
+    clientDelay.disable();
+    const ours = lanes.get('service')!;
+    const floor = lanes.get('baseline');
+    const cpuMs = (o.serviceCpu() - cpu0) / ours.latencies.length;
+    const loopDelay = await eventLoopDelay(bases[0]);
+    const jobs1 = await jobRuns(bases);
+    const jobsRan: Record<string, number> = {};
+    for (const [job, count] of Object.entries(jobs1)) if (count - (jobs0[job] ?? 0) > 0) jobsRan[job] = count - (jobs0[job] ?? 0);
+    return {
+      p50: r2(pct(ours.latencies, 0.5)),
+      p99: r2(pct(ours.latencies, 0.99)),
+      errors: ours.errors,
+      cpuMs: Math.round(cpuMs * 1000) / 1000,
+      loopDelay: loopDelay && { p99: r1(loopDelay.p99), max: r1(loopDelay.max) },
+      clientLoopDelay: { p99: r1(clientDelay.percentile(99) / 1e6), max: r1(clientDelay.max / 1e6) },
+      baseline: floor && { p50: r2(pct(floor.latencies, 0.5)), p99: r2(pct(floor.latencies, 0.99)), errors: floor.errors },
+      jobsRan,
+    };
+  } finally {
+    agent.destroy();
+    await db?.end();
+  }
 }
 
 /** Periodic job runs so far by job name, summed over the replicas' `/prom` (scheduler_jobs_total, outcome "ran"). */

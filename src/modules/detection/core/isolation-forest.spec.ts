@@ -277,6 +277,18 @@ describe(IsolationForest.name, () => {
       }
     });
 
+    it.each([1, 7, 8, 13, 100])('should walk %p trees side by side for one row and sum them as tree by tree', (nEstimators) => {
+      // Fewer than 4 rows take the kernel that walks 8 trees at once (the rest one by one); the
+      // 4-row kernel, given fewer rows, walks them one tree at a time: both add in tree order.
+      const x = gaussian(300, 5, 79);
+      const forest = IsolationForest.fit(x, { seed: 5, nEstimators });
+      const rowsArray = toRows(x);
+      for (const n of [1, 2, 3]) {
+        const part = rowsArray.slice(10 * n, 10 * n + n);
+        expect(Array.from(forest.pathSumsWithWidth(part, 1))).toEqual(Array.from(forest.pathSumsWithWidth(part, 4)));
+      }
+    });
+
     it.each([
       [3, 10],
       [3, 5000],

@@ -1094,10 +1094,13 @@ function scoreDenseBlock(
   r1: number,
   acc: Float64Array,
 ): void {
-  const kernel =
-    n < DENSE_WIDTH_4_MIN_ROWS ? scoreDenseTree1 : n < DENSE_WIDTH_8_MIN_ROWS ? scoreDenseTree4 : scoreDenseTree8;
   const nInternal = ((1 << h) - 1) | 0;
   const nLeaves = (nInternal + 1) | 0;
+  if (n < DENSE_WIDTH_4_MIN_ROWS) {
+    scoreDenseRowTrees8(feature, threshold, leafValue, nTrees, nInternal, nLeaves, h, x, cols, r0, r1, acc);
+    return;
+  }
+  const kernel = n < DENSE_WIDTH_8_MIN_ROWS ? scoreDenseTree4 : scoreDenseTree8;
   for (let t = 0; t < nTrees; t++) {
     kernel(feature, threshold, leafValue, (t * nInternal) | 0, (t * nLeaves - nInternal) | 0, h, x, cols, r0, r1, acc);
   }
@@ -1132,6 +1135,91 @@ function scoreDenseTree1(
       i = ((i << 1) + 1 + +(x[(a + feature[n]) | 0] > threshold[n])) | 0;
     }
     acc[r] += leafValue[(lb + i) | 0];
+  }
+}
+
+/**
+ * One row at a time, 8 trees side by side; the trees left over one by one. For the few rows of
+ * a single-event request: walking the trees one after another is one chain of dependent loads
+ * through a model that the rest of the request has pushed out of the cache, ≈ 100 ns a step
+ * from memory (measured in the service: 107 µs per one-row score() against 7 µs in a loop that
+ * keeps the model cached); 8 independent walks overlap their misses. Each row's leaf values
+ * are still added in tree order, so the sums are bit-identical to the other kernels'.
+ */
+function scoreDenseRowTrees8(
+  feature: Int32Array,
+  threshold: Float64Array,
+  leafValue: Float64Array,
+  nTrees: number,
+  nInternal: number,
+  nLeaves: number,
+  h: number,
+  x: Float64Array,
+  cols: number,
+  r0: number,
+  r1: number,
+  acc: Float64Array,
+): void {
+  const tw = nTrees & ~7;
+  for (let r = r0; r < r1; r++) {
+    const a = (r * cols) | 0;
+    let sum = acc[r];
+    for (let t = 0; t < tw; t += 8) {
+      const f0 = (t * nInternal) | 0;
+      const f1 = (f0 + nInternal) | 0;
+      const f2 = (f1 + nInternal) | 0;
+      const f3 = (f2 + nInternal) | 0;
+      const f4 = (f3 + nInternal) | 0;
+      const f5 = (f4 + nInternal) | 0;
+      const f6 = (f5 + nInternal) | 0;
+      const f7 = (f6 + nInternal) | 0;
+      let i0 = 0;
+      let i1 = 0;
+      let i2 = 0;
+      let i3 = 0;
+      let i4 = 0;
+      let i5 = 0;
+      let i6 = 0;
+      let i7 = 0;
+      for (let level = 0; level < h; level++) {
+        const n0 = (f0 + i0) | 0;
+        const n1 = (f1 + i1) | 0;
+        const n2 = (f2 + i2) | 0;
+        const n3 = (f3 + i3) | 0;
+        const n4 = (f4 + i4) | 0;
+        const n5 = (f5 + i5) | 0;
+        const n6 = (f6 + i6) | 0;
+        const n7 = (f7 + i7) | 0;
+        i0 = ((i0 << 1) + 1 + +(x[(a + feature[n0]) | 0] > threshold[n0])) | 0;
+        i1 = ((i1 << 1) + 1 + +(x[(a + feature[n1]) | 0] > threshold[n1])) | 0;
+        i2 = ((i2 << 1) + 1 + +(x[(a + feature[n2]) | 0] > threshold[n2])) | 0;
+        i3 = ((i3 << 1) + 1 + +(x[(a + feature[n3]) | 0] > threshold[n3])) | 0;
+        i4 = ((i4 << 1) + 1 + +(x[(a + feature[n4]) | 0] > threshold[n4])) | 0;
+        i5 = ((i5 << 1) + 1 + +(x[(a + feature[n5]) | 0] > threshold[n5])) | 0;
+        i6 = ((i6 << 1) + 1 + +(x[(a + feature[n6]) | 0] > threshold[n6])) | 0;
+        i7 = ((i7 << 1) + 1 + +(x[(a + feature[n7]) | 0] > threshold[n7])) | 0;
+      }
+      // Leaf slot of tree k: k·2^h − (2^h − 1) + i_k.
+      const l0 = (t * nLeaves - nInternal) | 0;
+      sum += leafValue[(l0 + i0) | 0];
+      sum += leafValue[(l0 + nLeaves + i1) | 0];
+      sum += leafValue[(l0 + 2 * nLeaves + i2) | 0];
+      sum += leafValue[(l0 + 3 * nLeaves + i3) | 0];
+      sum += leafValue[(l0 + 4 * nLeaves + i4) | 0];
+      sum += leafValue[(l0 + 5 * nLeaves + i5) | 0];
+      sum += leafValue[(l0 + 6 * nLeaves + i6) | 0];
+      sum += leafValue[(l0 + 7 * nLeaves + i7) | 0];
+    }
+    for (let t = tw; t < nTrees; t++) {
+      const fb = (t * nInternal) | 0;
+      let i = 0;
+      for (let level = 0; level < h; level++) {
+        const n = (fb + i) | 0;
+        i = ((i << 1) + 1 + +(x[(a + feature[n]) | 0] > threshold[n])) | 0;
+      }
+      sum += leafValue[(t * nLeaves - nInternal + i) | 0];
+    }
+    acc[r] = sum;
   }
 }
 

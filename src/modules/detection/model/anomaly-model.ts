@@ -366,7 +366,14 @@ export class AnomalyModel {
     private readonly knownServices: ReadonlySet<string>,
     private readonly global: SubModel,
     private readonly services: Map<string, SubModel>,
-  ) {}
+  ) {
+    this.subModels = [global, ...services.values()];
+    this.subModelIndex = new Map([...services.keys()].map((service, i) => [service, i + 1]));
+  }
+
+  /** The sub-models by index: 0 the global one, then the services' in their map order. */
+  private readonly subModels: readonly SubModel[];
+  private readonly subModelIndex: ReadonlyMap<string, number>;
 
   /** @throws Error when `events` is empty. */
   static train(events: readonly LogEvent[], params: ModelParams = DEFAULT_MODEL_PARAMS): AnomalyModel {
@@ -493,27 +500,80 @@ export class AnomalyModel {
    * Population Stability Index per drift feature of recent events against the training reference,
    * each event compared with the sub-model that scores it (a mix of services is not drift), and
    * averaged over those sub-models weighted by their number of recent events. Sub-models with
-   * fewer than 30 recent events are left out (too few to bin).
+   * fewer than 30 recent events are left out (too few to bin). The same figures as
+   * {@link driftFromCounts} over the counts of these events' {@link driftBins}, which is how it
+   * is computed.
    */
   drift(recent: readonly LogEvent[], threshold: number): { psi: Record<string, number>; alert: boolean } {
-    const groups = new Map<SubModel, LogEvent[]>();
-    for (const e of recent) {
-      const sub = this.services.get(e.service) ?? this.global;
-      const g = groups.get(sub) ?? [];
-      g.push(e);
-      groups.set(sub, g);
+    const { sub, bins } = this.driftBins(recent);
+    const counts = this.driftCounts();
+    for (let i = 0; i < recent.length; i++) counts.add(sub[i], bins, i, 1);
+    return this.driftFromCounts(counts, threshold);
+  }
+
+  /**
+   * Each event's drift bins, for windows kept up to date one event at a time (DriftMonitor):
+   * `sub[i]`, the index of the sub-model that scores event i, and `bins[i * DRIFT_FEATURES.length
+   * + k]`, the bin of drift feature k in that sub-model's reference (the number of its bin edges
+   * strictly below the value, as {@link binProportions} counts), −1 when the event lacks the
+   * feature or the reference has no bins for it.
+   */
+  driftBins(events: readonly LogEvent[]): { sub: Int32Array; bins: Int16Array } {
+    const width = DRIFT_FEATURES.length;
+    const sub = new Int32Array(events.length);
+    const bins = new Int16Array(events.length * width).fill(-1);
+    const groups = new Map<number, number[]>();
+    for (let i = 0; i < events.length; i++) {
+      const s = this.subModelIndex.get(events[i].service) ?? 0;
+      sub[i] = s;
+      const g = groups.get(s);
+      if (g) g.push(i);
+      else groups.set(s, [i]);
     }
-    const sums = new Float64Array(DRIFT_FEATURES.length);
-    const weights = new Float64Array(DRIFT_FEATURES.length);
-    for (const [sub, events] of groups) {
-      if (events.length < 30) continue;
-      const m = sub.transform.matrix(events);
-      DRIFT_FEATURES.forEach((c, k) => {
-        const present = column(m, c).filter((v) => !Number.isNaN(v));
-        if (present.length < 30 || !sub.drift.edges[k].length) return;
-        sums[k] += present.length * psiFromProportions(sub.drift.proportions[k], binProportions(present, sub.drift.edges[k]));
-        weights[k] += present.length;
-      });
+    for (const [s, idx] of groups) {
+      const model = this.subModels[s];
+      const m = model.transform.matrix(idx.map((i) => events[i]));
+      for (let k = 0; k < width; k++) {
+        const edges = model.drift.edges[k];
+        if (!edges.length) continue;
+        const c = DRIFT_FEATURES[k];
+        for (let r = 0; r < idx.length; r++) {
+          const v = m.data[r * m.cols + c];
+          if (Number.isNaN(v)) continue;
+          let lo = 0;
+          let hi = edges.length;
+          while (lo < hi) {
+            const mid = (lo + hi) >>> 1;
+            if (edges[mid] < v) lo = mid + 1;
+            else hi = mid;
+          }
+          bins[idx[r] * width + k] = lo;
+        }
+      }
+    }
+    return { sub, bins };
+  }
+
+  /** Empty per-sub-model bin counts for {@link driftBins} of this model. */
+  driftCounts(): DriftCounts {
+    return new DriftCounts(this.subModels.map((m) => m.drift.edges.map((e) => e.length + 1)));
+  }
+
+  /** {@link drift}'s figures from bin counts (see {@link driftBins}). */
+  driftFromCounts(counts: DriftCounts, threshold: number): { psi: Record<string, number>; alert: boolean } {
+    const width = DRIFT_FEATURES.length;
+    const sums = new Float64Array(width);
+    const weights = new Float64Array(width);
+    for (let s = 0; s < this.subModels.length; s++) {
+      if (counts.events[s] < 30) continue;
+      const ref = this.subModels[s].drift;
+      for (let k = 0; k < width; k++) {
+        const present = counts.present[s * width + k];
+        if (present < 30 || !ref.edges[k].length) continue;
+        const recent = counts.bins[s * width + k].map((n) => n / present);
+        sums[k] += present * psiFromProportions(ref.proportions[k], recent);
+        weights[k] += present;
+      }
     }
     const psi: Record<string, number> = {};
     let alert = false;
@@ -525,5 +585,40 @@ export class AnomalyModel {
     });
     return { psi, alert };
   }
+
 }
 
+
+/**
+ * Counts of recent events' drift bins per sub-model of one {@link AnomalyModel}
+ * ({@link AnomalyModel.driftCounts}): events per sub-model, and per sub-model and drift feature
+ * the events that have it and their number in each bin. Adding and removing one event is a few
+ * increments, so a sliding window stays current without re-binning it.
+ */
+export class DriftCounts {
+  /** Events per sub-model. */
+  readonly events: Float64Array;
+  /** Events with the feature, per sub-model × drift feature. */
+  readonly present: Float64Array;
+  /** Events per bin, per sub-model × drift feature. */
+  readonly bins: Float64Array[];
+
+  constructor(binsPerFeature: readonly (readonly number[])[]) {
+    const width = DRIFT_FEATURES.length;
+    this.events = new Float64Array(binsPerFeature.length);
+    this.present = new Float64Array(binsPerFeature.length * width);
+    this.bins = binsPerFeature.flatMap((perFeature) => perFeature.map((n) => new Float64Array(n)));
+  }
+
+  /** Adds (`sign` 1) or removes (−1) event `i` of a {@link AnomalyModel.driftBins} result. */
+  add(sub: number, bins: Int16Array, i: number, sign: 1 | -1): void {
+    const width = DRIFT_FEATURES.length;
+    this.events[sub] += sign;
+    for (let k = 0; k < width; k++) {
+      const b = bins[i * width + k];
+      if (b < 0) continue;
+      this.present[sub * width + k] += sign;
+      this.bins[sub * width + k][b] += sign;
+    }
+  }
+}
