@@ -18,8 +18,10 @@ interface Lease {
  * Per-tenant request limit (`RATE_LIMIT_PER_MINUTE`) in fixed one-minute windows counted in
  * PostgreSQL, so the limit holds across replicas. A replica does not ask the database for every
  * request: it leases tokens in chunks of 1/50 of the limit (at most 100; 1 for small limits, so
- * those stay exact), counted in the shared window when leased. With R replicas the window can
- * therefore end with up to R chunks leased but unused, never with more requests than the limit.
+ * those stay exact), counted in the shared window when leased, and leases the next chunk in the
+ * background while a quarter of the current one is left, so requests do not wait for it. With R
+ * replicas the window can therefore end with up to 1.25 R chunks leased but unused, never with more
+ * requests than the limit.
  * When the database cannot be reached the limiter lets requests through: the requests then fail
  * or succeed on their own, and a database outage does not turn into a wall of 429s.
  */
@@ -70,6 +72,19 @@ export class RateLimiterService implements OnModuleInit, OnModuleDestroy {
       }
     }
     lease.tokens--;
+    // Lease the next chunk while a quarter of this one is left, so that no request waits for the
+    // database round trip: it used to fall on every 100th request (at 200 requests/s, 1% of them,
+    // the p99 itself). Not for limits counted one token at a time (those stay exact).
+    const chunk = this.chunk;
+    if (chunk > 1 && !lease.pending && lease.tokens <= chunk / 4) {
+      const current = lease;
+      current.pending = this.lease(tenantId, current, limit)
+        .catch((e) => {
+          this.logger.warn(`rate limiter unavailable, leasing ahead failed: ${(e as Error).message}`);
+          return 0;
+        })
+        .finally(() => (current.pending = undefined));
+    }
     return { allowed: true, remaining: lease.tokens };
   }
 
