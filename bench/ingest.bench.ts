@@ -18,7 +18,8 @@
  * --settle-seconds), for --seconds of steady traffic while the periodic jobs run (`single_event_*`,
  * with the job runs seen in that time), taking turns of 10 s with as many seconds of the
  * single-event baseline, plain one-row INSERT commits of the same events at the same rate
- * (`single_event_baseline_*`; --no-single-baseline leaves it out). The fresh database is dropped at the end unless --keep-db.
+ * (`single_event_baseline_*`; --no-single-baseline leaves it out), and for each side the seconds in
+ * which a commit was seen waiting for the disk (`single_event_wal_wait_seconds`). The fresh database is dropped at the end unless --keep-db.
  * With --compare-insert, a second service on the same database with COPY off
  * (INGEST_COPY_MIN_EVENTS=0) takes each round too, right after the first: what COPY changes, same run.
  * With --replicas N, N processes of the service share the database and the requests go to them
@@ -176,9 +177,9 @@ export async function run(argv: string[]): Promise<void> {
     // once that backlog is worked off, for --seconds of steady live traffic during which the
     // periodic jobs run as they do in production (series closing every 15 s, the per-minute
     // scheduler, alerts and retention). The second is the figure the target is about.
-    const after = rounds > 0 ? await singleEvents(bases, events, { rate, seconds: Math.min(seconds, 15), warmup, serviceCpu }) : null;
+    const after = rounds > 0 ? await singleEvents(bases, events, { rate, seconds: Math.min(seconds, 15), warmup, serviceCpu, dbUrl, baseline: false }) : null;
     const settle = await settleBacklog(bases[0], dbUrl, Number(values['settle-seconds']));
-    const steady = await singleEvents(bases, events, { rate, seconds, warmup, serviceCpu, baselineDbUrl: values['no-single-baseline'] ? undefined : dbUrl });
+    const steady = await singleEvents(bases, events, { rate, seconds, warmup, serviceCpu, dbUrl, baseline: !values['no-single-baseline'] });
 
     const result = {
       events: events.length,
@@ -213,6 +214,8 @@ export async function run(argv: string[]): Promise<void> {
       // The first replica's event-loop delay while the single events were recorded (prom-client, 10 ms resolution).
       single_event_loop_delay_ms: steady.loopDelay,
       single_event_client_loop_delay_ms: steady.clientLoopDelay,
+      // Seconds of each side's turns in which a commit was seen waiting for the disk (WAL write/flush).
+      single_event_wal_wait_seconds: steady.walWaitSeconds,
       // The same events at the same rate as plain one-row INSERT commits, no service, in turns
       // with the service's (the floor: see singleEvents).
       ...(steady.baseline
@@ -231,6 +234,7 @@ export async function run(argv: string[]): Promise<void> {
             after_batch_p99_ms: after.p99,
             after_batch_errors: after.errors,
             after_batch_loop_delay_ms: after.loopDelay,
+            after_batch_wal_wait_seconds: after.walWaitSeconds,
           }
         : {}),
     };
@@ -254,8 +258,10 @@ interface SingleEventFigures {
   loopDelay: { p99: number; max: number } | null;
   /** The sender's own event-loop delay while recording (ms, 1 ms resolution): its pauses are in the latencies too. */
   clientLoopDelay: { p99: number; max: number };
-  /** The plain-INSERT single events in the alternate seconds, when asked for. */
+  /** The plain-INSERT single events in the alternate turns, when asked for. */
   baseline?: { p50: number; p99: number; errors: number };
+  /** Seconds in which commits waited for the WAL, by the side that was sending (see WalWaitWatch). */
+  walWaitSeconds: Record<string, number>;
   /** Periodic job runs (`outcome="ran"`) by job while the requests were recorded. */
   jobsRan: Record<string, number>;
 }
@@ -325,7 +331,7 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 /**
  * Single-event POSTs at `rate` per second (see {@link openLoop}), stamped with the current time as
  * live traffic is: `warmup` seconds sent but not recorded (first-request costs: model loading, new
- * connections, JIT), then `seconds` recorded. With `baselineDbUrl`, the recorded part alternates
+ * connections, JIT), then `seconds` recorded. With `baseline`, the recorded part alternates
  * with the single-event baseline in turns of {@link BASELINE_SLICE_SECONDS}, so it takes twice as
  * long: the same events at
  * the same rate, each a plain one-row INSERT into `events` committed on its own (synchronous_commit
@@ -345,17 +351,23 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 async function singleEvents(
   bases: string[],
   events: ReturnType<typeof benchEvents>,
-  o: { rate: number; seconds: number; warmup: number; serviceCpu: () => number; baselineDbUrl?: string },
+  o: { rate: number; seconds: number; warmup: number; serviceCpu: () => number; dbUrl: string; baseline: boolean },
 ): Promise<SingleEventFigures> {
   const skip = o.rate * o.warmup;
-  const n = o.rate * (o.warmup + (o.baselineDbUrl ? 2 : 1) * o.seconds);
-  const lane = (i: number) => (o.baselineDbUrl && i >= skip && Math.floor((i - skip) / (o.rate * BASELINE_SLICE_SECONDS)) % 2 === 1 ? 'baseline' : 'service');
+  const n = o.rate * (o.warmup + (o.baseline ? 2 : 1) * o.seconds);
+  const lane = (i: number) => (o.baseline && i >= skip && Math.floor((i - skip) / (o.rate * BASELINE_SLICE_SECONDS)) % 2 === 1 ? 'baseline' : 'service');
   const run = randomBytes(3).toString('hex');
   const bodies = singleBodies(events, n, `lat-${run}`);
   const targets = bases.map((b) => new URL('/ingest', b));
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const db = o.baselineDbUrl ? new Pool({ connectionString: o.baselineDbUrl, max: 8 }) : undefined;
+  const db = o.baseline ? new Pool({ connectionString: o.dbUrl, max: 8 }) : undefined;
   db?.on('error', () => undefined);
+  // Seconds in which a backend of the bench database was seen waiting for the WAL to be written or
+  // flushed (polled every 50 ms), by the lane that was sending then: how much of each side's time
+  // the disk held commits up.
+  const walWaitSeconds: Record<string, number> = {};
+  let sending: string | null = null;
+  const walWatch = new WalWaitWatch(o.dbUrl, () => sending, walWaitSeconds);
   const clientDelay = monitorEventLoopDelay({ resolution: 1 });
   let cpu0 = NaN;
   let jobs0: Record<string, number> = {};
@@ -397,14 +409,20 @@ async function singleEvents(
       o.rate,
       skip,
       lane,
-      (i, done) => (lane(i) === 'baseline' ? sendToDatabase(i, done) : sendToService(i, done)),
+      (i, done) => {
+        if (i >= skip) sending = lane(i);
+        if (sending === 'baseline') sendToDatabase(i, done);
+        else sendToService(i, done);
+      },
       async () => {
         cpu0 = o.serviceCpu();
         jobs0 = await jobRuns(bases);
         void eventLoopDelay(bases[0]); // resets the service's event-loop delay histogram
         clientDelay.enable();
+        walWatch.start();
       },
     );
+    await walWatch.stop();
     clientDelay.disable();
     const ours = lanes.get('service')!;
     const floor = lanes.get('baseline');
@@ -421,13 +439,60 @@ async function singleEvents(
       loopDelay: loopDelay && { p99: r1(loopDelay.p99), max: r1(loopDelay.max) },
       clientLoopDelay: { p99: r1(clientDelay.percentile(99) / 1e6), max: r1(clientDelay.max / 1e6) },
       baseline: floor && { p50: r2(pct(floor.latencies, 0.5)), p99: r2(pct(floor.latencies, 0.99)), errors: floor.errors },
+      walWaitSeconds: Object.fromEntries(Object.entries(walWaitSeconds).map(([k, v]) => [k, r2(v)])),
       jobsRan,
     };
   } finally {
+    await walWatch.stop();
     agent.destroy();
     await db?.end();
   }
 }
+
+/**
+ * Polls `pg_stat_activity` of the bench database every {@link WAL_POLL_MS} ms while started, and
+ * adds the poll interval to `into[lane()]` each time a backend waits for the WAL to be written or
+ * flushed (`LWLock:WALWrite`, `IO:WALWrite`, `IO:WALSync`).
+ */
+class WalWaitWatch {
+  private running?: Promise<void>;
+  private stopped = false;
+
+  constructor(
+    private readonly dbUrl: string,
+    private readonly lane: () => string | null,
+    private readonly into: Record<string, number>,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = (async () => {
+      const db = new Pool({ connectionString: this.dbUrl, max: 1 });
+      db.on('error', () => undefined);
+      const dbName = new URL(this.dbUrl).pathname.slice(1);
+      try {
+        while (!this.stopped) {
+          const { rows } = await db.query<{ n: number }>(
+            `SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event IN ('WALWrite', 'WALSync')`,
+            [dbName],
+          );
+          const lane = this.lane();
+          if (lane && rows[0].n > 0) this.into[lane] = (this.into[lane] ?? 0) + WAL_POLL_MS / 1000;
+          await new Promise((r) => setTimeout(r, WAL_POLL_MS));
+        }
+      } finally {
+        await db.end();
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running?.catch(() => undefined);
+  }
+}
+
+const WAL_POLL_MS = 50;
 
 /** Periodic job runs so far by job name, summed over the replicas' `/prom` (scheduler_jobs_total, outcome "ran"). */
 async function jobRuns(bases: string[]): Promise<Record<string, number>> {
