@@ -38,12 +38,14 @@ const DENSE_MAX_HEIGHT = 10;
 const RNG_POOL_SIZE = 1024;
 
 /**
- * Batch sizes from which the dense scorer walks 4, then 8 rows side by side (scoreDenseBlock).
- * A walk down one tree is a chain of dependent loads; several rows side by side overlap their
- * cache misses. Measured with 100 trees of height 8 and 3–40 columns (Node 20, AMD EPYC,
- * `npm run bench -- iforest-kernels`): one row at a time 5.1–5.6 µs per row at every batch size, four
- * side by side 1.6–2.0 µs from 4 rows, eight 1.3–1.6 µs from 8 rows; all three give bit-identical
- * scores (the per-tree sums are added in the same order).
+ * Batch sizes from which the dense scorer walks 4, then 8 rows side by side (scoreDenseBlock);
+ * below 4 rows it walks one row through 8 trees side by side (scoreDenseRowTrees8). A walk down
+ * one tree is a chain of dependent loads; several walks side by side overlap their cache misses.
+ * Measured with 100 trees of height 8 and 3–40 columns (Node 20, AMD EPYC,
+ * `npm run bench -- iforest-kernels`): one row through one tree at a time 5.1–5.6 µs per row at every
+ * batch size, one row through 8 trees at a time 1.6–1.8, four rows side by side 1.6–2.0 µs from 4
+ * rows, eight 1.2–1.6 µs from 8 rows; all give bit-identical scores (each row's per-tree path
+ * lengths are added in tree order).
  */
 const DENSE_WIDTH_4_MIN_ROWS = 4;
 const DENSE_WIDTH_8_MIN_ROWS = 8;
