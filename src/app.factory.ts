@@ -8,6 +8,7 @@ import { AppModule } from './app.module';
 import { createValidationPipe } from './common/errors/validation.pipe';
 import { finishOpenApiDocument } from './common/openapi';
 import { rejectUndecodablePath } from './common/undecodable-path.middleware';
+import { ExpressPrototypeAdapter } from './common/express-prototype-adapter';
 import { GracefulShutdown } from './modules/observability/graceful-shutdown';
 import { Database } from './modules/store/database/database';
 
@@ -43,7 +44,8 @@ export async function createApp(config: AppConfig, database: Database, logger?: 
   // prom-client keeps metrics in a process-wide registry; a new application (tests build several)
   // starts from an empty one instead of failing on duplicate registration.
   register.clear();
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config, database), {
+  // Nest's Express adapter, with requests and responses built on Express's prototypes (GC: see the class).
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config, database), new ExpressPrototypeAdapter(), {
     bodyParser: false,
     logger: logger ?? false,
     abortOnError: false,
