@@ -78,12 +78,10 @@ export class RateLimiterService implements OnModuleInit, OnModuleDestroy {
     const chunk = this.chunk;
     if (chunk > 1 && !lease.pending && lease.tokens <= chunk / 4) {
       const current = lease;
-      current.pending = this.lease(tenantId, current, limit)
-        .catch((e) => {
-          this.logger.warn(`rate limiter unavailable, leasing ahead failed: ${(e as Error).message}`);
-          return 0;
-        })
-        .finally(() => (current.pending = undefined));
+      const ahead = this.lease(tenantId, current, limit).finally(() => (current.pending = undefined));
+      // A request that ends up waiting for it sees the failure itself (and is let through, as above).
+      ahead.catch((e) => this.logger.warn(`rate limiter unavailable, leasing ahead failed: ${(e as Error).message}`));
+      current.pending = ahead;
     }
     return { allowed: true, remaining: lease.tokens };
   }
