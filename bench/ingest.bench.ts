@@ -29,7 +29,8 @@
  * less with the machine's other load than the rates do, and for the single events the service's CPU
  * per request and its event-loop delay (from its /prom). With --cpu-prof DIR the (first) service
  * writes a V8 CPU profile there when it stops, sampled every BENCH_CPU_PROF_INTERVAL µs (default
- * 1000); BENCH_SLOW_MS=N prints each single event slower than N ms with its send time.
+ * 1000); BENCH_SLOW_MS=N prints each single event slower than N ms with its send time, and the
+ * monotonic clock (µs) at the start of each open loop, the clock a CPU profile's timestamps use.
  */
 import { randomBytes } from 'crypto';
 import { Agent, request } from 'http';

@@ -17,12 +17,12 @@ import type { Socket } from 'net';
  * (`IncomingMessage`/`ServerResponse` options); when they already carry Express's prototypes,
  * Express's `Object.setPrototypeOf` finds nothing to change. Everything else is Nest's adapter as is.
  *
- * HTTPS and `forceCloseConnections` keep Nest's own server (neither is used here).
+ * HTTPS, `forceCloseConnections` and `return503OnClosing` keep Nest's own server (none is used here).
  */
 export class ExpressPrototypeAdapter extends ExpressAdapter {
   override initHttpServer(options: NestApplicationOptions): void {
-    super.initHttpServer(options);
-    if (options?.httpsOptions || options?.forceCloseConnections) return;
+    // Nest's own server where its options ask for more than a plain HTTP server (not used here).
+    if (options?.httpsOptions || options?.forceCloseConnections || options?.return503OnClosing) return super.initHttpServer(options);
     const app = this.getInstance() as { request: object; response: object };
     // Constructors with Node's construction and Express's prototypes (themselves built on Node's).
     function ExpressRequest(this: IncomingMessage, socket: Socket): void {

@@ -41,6 +41,22 @@ export function quantileBinEdges(reference: ArrayLike<number>, nBins = 10): Floa
 }
 
 /**
+ * The bin of `v` among ascending inner `edges`: the number of edges strictly below it (lower
+ * bound, by binary search), so a value equal to an edge belongs to the bin that edge closes.
+ * 0 … edges.length. `v` must not be NaN.
+ */
+export function binIndex(v: number, edges: ArrayLike<number>): number {
+  let lo = 0;
+  let hi = edges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (edges[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
  * Proportion of `values` in each bin defined by ascending inner `edges` (see
  * {@link quantileBinEdges}); a value equal to an edge belongs to the bin that edge closes.
  *
@@ -54,15 +70,7 @@ export function binProportions(values: ArrayLike<number>, edges: ArrayLike<numbe
   for (let i = 0; i < n; i++) {
     const v = values[i];
     if (Number.isNaN(v)) throw new InvalidInputError(`binProportions: NaN at index ${i}`);
-    // Lower bound: the number of edges strictly below v is the bin index.
-    let lo = 0;
-    let hi = nEdges;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (edges[mid] < v) lo = mid + 1;
-      else hi = mid;
-    }
-    counts[lo]++;
+    counts[binIndex(v, edges)]++;
   }
   for (let b = 0; b <= nEdges; b++) counts[b] /= n;
   return counts;

@@ -1,6 +1,6 @@
 import { averagePathLength, ContaminationOption, IsolationForest, IsolationForestJson } from '../core/isolation-forest';
 import { Matrix } from '../core/matrix';
-import { binProportions, psiFromProportions, quantileBinEdges } from '../core/psi';
+import { binIndex, binProportions, psiFromProportions, quantileBinEdges } from '../core/psi';
 import { quantile } from '../core/stats';
 import {
   DISPLAY_FIELDS,
@@ -515,7 +515,7 @@ export class AnomalyModel {
    * Each event's drift bins, for windows kept up to date one event at a time (DriftMonitor):
    * `sub[i]`, the index of the sub-model that scores event i, and `bins[i * DRIFT_FEATURES.length
    * + k]`, the bin of drift feature k in that sub-model's reference (the number of its bin edges
-   * strictly below the value, as {@link binProportions} counts), −1 when the event lacks the
+   * strictly below the value, {@link binIndex}), −1 when the event lacks the
    * feature or the reference has no bins for it.
    */
   driftBins(events: readonly LogEvent[]): { sub: Int32Array; bins: Int16Array } {
@@ -539,15 +539,7 @@ export class AnomalyModel {
         const c = DRIFT_FEATURES[k];
         for (let r = 0; r < idx.length; r++) {
           const v = m.data[r * m.cols + c];
-          if (Number.isNaN(v)) continue;
-          let lo = 0;
-          let hi = edges.length;
-          while (lo < hi) {
-            const mid = (lo + hi) >>> 1;
-            if (edges[mid] < v) lo = mid + 1;
-            else hi = mid;
-          }
-          bins[idx[r] * width + k] = lo;
+          if (!Number.isNaN(v)) bins[idx[r] * width + k] = binIndex(v, edges);
         }
       }
     }
