@@ -180,3 +180,46 @@ describe('series closing of a backlog in bounded passes', () => {
     expect(sb).toEqual(sa);
   });
 });
+
+describe('series closing of one service backfilled while its tenant is live', () => {
+  const ctx = twoTenants();
+  const { a, b, ka, kb } = ctx;
+
+  it('should close the backfilled service as one batch would, whenever the job runs between its batches', async () => {
+    const series = ctx.sut.app.get(SeriesService);
+    const db = ctx.sut.database.dataSource;
+    const now = Math.floor(Date.now() / MINUTE) * MINUTE;
+    // Both tenants: a live service up to now, so each tenant's watermark is now minus the grace.
+    for (const [t, k] of [[a, ka], [b, kb]]) await sendAll(ctx.sut, requests('live', now - 10 * MINUTE, 10, 5), k, t);
+    // Then 90 minutes of another service, ending 5 minutes ago, latency ×6 in minutes 70–75.
+    const start = now - 95 * MINUTE;
+    const backfill = requests('api', start, 90, 8, (m) => (m >= 70 && m < 76 ? { latency: 6 } : null));
+    // Tenant a: in one request, then the job. Tenant b: ten minutes a request, the job after each.
+    await sendAll(ctx.sut, backfill, ka, a, backfill.length);
+    const once = await series.closeTenant(a);
+    const inBatches: DetectionRow[] = [];
+    for (let i = 0; i < backfill.length; i += 80) {
+      await sendAll(ctx.sut, backfill.slice(i, i + 80), kb, b);
+      inBatches.push(...(await series.closeTenant(b)));
+    }
+    const api = (ds: DetectionRow[]) => ds.filter((d) => d.service === 'api').map((d) => ({ ts: d.ts.getTime(), metric: d.metric, value: d.value, expected: d.expected }));
+    expect(api(once).some((d) => d.metric === 'latency' && d.ts === start + 70 * MINUTE)).toBe(true);
+    expect(api(once).some((d) => d.metric === 'request_count')).toBe(false);
+    expect(api(inBatches)).toEqual(api(once));
+    const minutes = (t: string) =>
+      db.query(`SELECT minute, count, late, latency_p95 FROM series_minutes WHERE tenant_id = $1 AND service = 'api' ORDER BY minute`, [t]);
+    const [ma, mb] = [await minutes(a), await minutes(b)];
+    expect(mb).toEqual(ma);
+    // Closed up to the backfill's newest event minus the grace, each minute whole, none late.
+    expect(ma).toHaveLength(88 - 1);
+    expect(ma.every((r: { count: number; late: number }) => r.count === 8 && r.late === 0)).toBe(true);
+
+    // Once the service has sent nothing for the grace, it follows its tenant's watermark again: its
+    // last two minutes close, then the minutes after the backfill (empty: a silence, in event time).
+    await series.closeTenant(b, Date.now() + 121_000);
+    const after = await minutes(b);
+    expect(after.length).toBeGreaterThan(90);
+    expect(after.slice(0, 90).every((r: { count: number }) => r.count === 8)).toBe(true);
+    expect(after.slice(90).every((r: { count: number }) => r.count === 0)).toBe(true);
+  });
+});

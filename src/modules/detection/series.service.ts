@@ -16,7 +16,9 @@ import { CloseMinutesRunner } from './series/close-minutes.runner';
  * Series detection in event time (SPEC §7, issue 12). Events are summed per tenant, service and
  * minute as they are stored (count, server errors, latencies, response sizes, per-event anomalies).
  * A minute closes once the tenant's event-time watermark — the newest event time seen minus
- * SERIES_GRACE_SECONDS — has passed its end, the way stream processors handle lateness; the wall
+ * SERIES_GRACE_SECONDS — has passed its end, the way stream processors handle lateness (a service whose
+ * events are still arriving behind the tenant's newest is held at its own newest, see
+ * SeriesRepository.serviceHolds); the wall
  * clock moves the watermark on only for a tenant whose event time has stood still for
  * SERIES_IDLE_SECONDS, so a tenant that stops sending is still noticed. A backfill, a catch-up and
  * live traffic therefore close the same minutes with the same contents and give the same
@@ -93,7 +95,7 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
       const result = await this.series.close(
         tenantId,
         this.watermarkSettings(now),
-        (states, partials, horizon) => this.compute(tenantId, horizon, states, partials),
+        (states, partials, horizon, holds) => this.compute(tenantId, horizon, holds, states, partials),
         options.maxPartials,
       );
       if (!result) break;
@@ -110,8 +112,8 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
     return { now, graceMs: this.config.seriesGraceSeconds * 1000, idleMs: this.config.seriesIdleSeconds * 1000 };
   }
 
-  private async compute(tenantId: string, horizon: number, states: SeriesStateRow[], partials: PartialRow[]): Promise<CloseResult> {
-    const { warnings, ...result } = await this.closer.run({ horizon, states, partials, signalOptions: this.signalOptions, ship: Boolean(this.config.lokiPushUrl) });
+  private async compute(tenantId: string, horizon: number, holds: Record<string, number>, states: SeriesStateRow[], partials: PartialRow[]): Promise<CloseResult> {
+    const { warnings, ...result } = await this.closer.run({ horizon, holds, states, partials, signalOptions: this.signalOptions, ship: Boolean(this.config.lokiPushUrl) });
     for (const w of warnings) this.logger.warn(`tenant ${tenantId}: ${w}`);
     return result;
   }

@@ -85,6 +85,13 @@ export function watermarkOf(maxEventTs: number, advancedAt: number, w: Watermark
   return Math.min(eventTime + idleFor, w.now) - w.graceMs;
 }
 
+/**
+ * SQL condition: partial row `alias` is not held back by the per-service holds in jsonb parameter
+ * `param` (`[{service, until}]`, see SeriesRepository.serviceHolds).
+ */
+const NOT_HELD = (alias: string, param: string) =>
+  `NOT EXISTS (SELECT 1 FROM jsonb_to_recordset(${param}::jsonb) AS h(service text, until timestamptz) WHERE h.service = ${alias}.service AND ${alias}.minute >= h.until)`;
+
 /** Rows per statement when the series job stores what it closed (keeps each serialisation short). */
 const WRITE_CHUNK = 500;
 
@@ -116,7 +123,7 @@ export class SeriesRepository {
   async close(
     tenantId: string,
     w: WatermarkSettings,
-    close: (states: SeriesStateRow[], partials: PartialRow[], horizon: number) => CloseResult | Promise<CloseResult>,
+    close: (states: SeriesStateRow[], partials: PartialRow[], horizon: number, holds: Record<string, number>) => CloseResult | Promise<CloseResult>,
     maxPartials = CLOSE_PASS_MAX_PARTIALS,
   ): Promise<(CloseResult & { more: boolean }) | null> {
     return this.dataSource.transaction(async (m) => {
@@ -125,10 +132,12 @@ export class SeriesRepository {
       const mark = await this.advanceWatermark(m, tenantId, w.now);
       if (!mark) return null;
       const due = Math.floor(watermarkOf(mark.maxEventTs, mark.advancedAt, w) / 60_000) * 60_000;
-      const horizon = await this.passHorizon(m, tenantId, due, maxPartials);
       const states: SeriesStateRow[] = (
         await m.query(`SELECT service, last_minute, detectors FROM series_state WHERE tenant_id = $1`, [tenantId])
       ).map((r: Record<string, unknown>) => ({ service: r.service as string, lastMinute: r.last_minute as Date, detectors: r.detectors as Record<string, unknown> }));
+      const holds = await this.serviceHolds(m, tenantId, w, due, states);
+      const held = JSON.stringify(Object.entries(holds).map(([service, until]) => ({ service, until: new Date(until).toISOString() })));
+      const horizon = await this.passHorizon(m, tenantId, due, maxPartials, held);
       const partials: PartialRow[] = (
         await m.query(
           // Summed per service and minute here (a minute of live single events has one partial row per
@@ -139,9 +148,9 @@ export class SeriesRepository {
              FROM (SELECT service, minute, count, errors,
                           array_to_string(ARRAY(SELECT l FROM unnest(latencies) AS l WHERE ${LATENCY_IN_RANGE('l')}), ',') AS latencies,
                           anomalies, bytes_n, bytes_log_sum, bytes_log_sq, bytes_log_max, bytes_log_min
-                     FROM series_partials WHERE tenant_id = $1 AND minute < $2) p
+                     FROM series_partials q WHERE tenant_id = $1 AND minute < $2 AND ${NOT_HELD('q', '$3')}) p
             GROUP BY service, minute ORDER BY service, minute`,
-          [tenantId, new Date(horizon)],
+          [tenantId, new Date(horizon), held],
         )
       ).map((r: Record<string, unknown>) => ({
         service: r.service as string,
@@ -156,7 +165,7 @@ export class SeriesRepository {
         bytesLogMax: r.bytes_log_max === null ? null : Number(r.bytes_log_max),
         bytesLogMin: r.bytes_log_min === null ? null : Number(r.bytes_log_min),
       }));
-      const result = await close(states, partials, horizon);
+      const result = await close(states, partials, horizon, holds);
       await this.writeMinutes(m, tenantId, result.minutes);
       if (result.states.length) {
         await m.query(
@@ -175,7 +184,7 @@ export class SeriesRepository {
           [tenantId, JSON.stringify(result.gaps.map((g) => ({ service: g.service, gap_from: g.from.toISOString(), gap_to: g.to.toISOString() })))],
         );
       }
-      await m.query(`DELETE FROM series_partials WHERE tenant_id = $1 AND minute < $2`, [tenantId, new Date(horizon)]);
+      await m.query(`DELETE FROM series_partials q WHERE tenant_id = $1 AND minute < $2 AND ${NOT_HELD('q', '$3')}`, [tenantId, new Date(horizon), held]);
       for (let i = 0; i < result.detections.length; i += WRITE_CHUNK) await insertDetections(m, tenantId, result.detections.slice(i, i + WRITE_CHUNK));
       return { ...result, more: horizon < due };
     });
@@ -186,16 +195,44 @@ export class SeriesRepository {
    * pending partials before `due` are more than `maxPartials` rows — then the first minute whose
    * rows would pass that number, but never before the first pending minute's end.
    */
-  private async passHorizon(m: EntityManager, tenantId: string, due: number, maxPartials: number): Promise<number> {
+  private async passHorizon(m: EntityManager, tenantId: string, due: number, maxPartials: number, held: string): Promise<number> {
     const [row] = await m.query(
-      `SELECT minute, (SELECT MIN(minute) FROM series_partials WHERE tenant_id = $1 AND minute < $2) AS first
-         FROM series_partials WHERE tenant_id = $1 AND minute < $2 ORDER BY minute OFFSET $3 LIMIT 1`,
-      [tenantId, new Date(due), maxPartials],
+      `SELECT minute, (SELECT MIN(minute) FROM series_partials f WHERE tenant_id = $1 AND minute < $2 AND ${NOT_HELD('f', '$4')}) AS first
+         FROM series_partials q WHERE tenant_id = $1 AND minute < $2 AND ${NOT_HELD('q', '$4')} ORDER BY minute OFFSET $3 LIMIT 1`,
+      [tenantId, new Date(due), maxPartials, held],
     );
     if (!row) return due;
     const cut = (row.minute as Date).getTime();
     const first = (row.first as Date).getTime();
     return Math.min(due, Math.max(cut, first + 60_000));
+  }
+
+  /**
+   * Per-service holds on the tenant's `due` horizon (epoch ms, a minute boundary): a service whose
+   * events are still arriving (a pending partial written within the grace, wall clock) but whose own
+   * newest event time is behind the tenant's — one service backfilled or catching up while the
+   * others are live — closes only up to its own newest event time minus the grace, as a stream
+   * processor's watermark is the least of its active inputs' (Flink's per-split watermarks with
+   * idleness). Without it, that service's minutes between its newest event and the tenant's
+   * watermark closed empty while its next batch was on the way: a traffic drop that never happened.
+   * Once the service has sent nothing for the grace it follows the tenant's watermark again (an
+   * outage is noticed as before), and a hold never reopens a minute already closed. Returns
+   * service → horizon for the held services only.
+   */
+  private async serviceHolds(m: EntityManager, tenantId: string, w: WatermarkSettings, due: number, states: SeriesStateRow[]): Promise<Record<string, number>> {
+    const rows: { service: string; newest: Date }[] = await m.query(
+      `SELECT service, COALESCE(MAX(max_ts), MAX(minute)) AS newest FROM series_partials
+        WHERE tenant_id = $1 GROUP BY service HAVING MAX(written_at) > $2`,
+      [tenantId, new Date(w.now - w.graceMs)],
+    );
+    const closed = new Map(states.map((s) => [s.service, s.lastMinute.getTime() + 60_000]));
+    const holds: Record<string, number> = {};
+    for (const r of rows) {
+      const own = Math.floor((Math.min(new Date(r.newest).getTime(), w.now) - w.graceMs) / 60_000) * 60_000;
+      const until = Math.max(own, closed.get(r.service) ?? -Infinity);
+      if (until < due) holds[r.service] = until;
+    }
+    return holds;
   }
 
   /**

@@ -11,6 +11,12 @@ const MINUTE = 60_000;
 export interface CloseInput {
   /** Minutes before this (epoch ms, a minute boundary) are due. */
   horizon: number;
+  /**
+   * Services held back behind `horizon` (service → their own horizon, epoch ms, a minute boundary):
+   * still receiving events behind the tenant's newest (SeriesRepository.serviceHolds). Their partials
+   * given here are of minutes before their own horizon only.
+   */
+  holds?: Record<string, number>;
   /** Stored per-service state: last closed minute and the signal tests' JSON. */
   states: SeriesStateRow[];
   /** Pending per-minute partials of minutes before the horizon. */
@@ -34,7 +40,8 @@ export interface CloseOutput extends CloseResult {
  * minutes (in-process callers give requests the event loop there).
  */
 export async function closeMinutes(input: CloseInput, yieldNow: () => Promise<void> | void = () => undefined): Promise<CloseOutput> {
-  const { horizon, states, partials, signalOptions, ship } = input;
+  const { states, partials, signalOptions, ship } = input;
+  const holds = input.holds ?? {};
   const byService = new Map<string, Map<number, MinutePoint>>();
   for (const p of partials) {
     const minutes = byService.get(p.service) ?? new Map<number, MinutePoint>();
@@ -69,6 +76,7 @@ export async function closeMinutes(input: CloseInput, yieldNow: () => Promise<vo
     const points = byService.get(service) ?? new Map<number, MinutePoint>();
     const dataMinutes = [...points.keys()].sort((a, b) => a - b);
     const state = stateOf.get(service);
+    const horizon = Math.min(input.horizon, holds[service] ?? Infinity);
     // A service's series starts at its first event, not at some earlier time of the tenant.
     const start = state ? new Date(state.lastMinute).getTime() + MINUTE : (dataMinutes[0] ?? Infinity);
     // Minutes that closed before these events arrived: merge the counts, do not re-score the past.
