@@ -5,14 +5,16 @@
  *
  *   npm run bench -- ingest [--database-url URL] [--events 100000] [--batch 1000] [--concurrency 4]
  *                           [--rounds 2] [--warmup-rounds 1] [--rate 200] [--seconds 60] [--warmup 3] [--settle-seconds 300]
- *                           [--compare-insert] [--replicas 1] [--no-single-baseline] [--keep-db]
+ *                           [--compare-insert] [--replicas 1] [--no-single-baseline] [--slices 4] [--keep-db]
  *
  * It creates a fresh database on the server of --database-url (default: the local PostgreSQL),
  * trains a model for the bench tenant with `generate-data` + `train`, starts `dist/src/main.js` on a
  * free port, then alternates (after --warmup-rounds unrecorded rounds of both): POST /ingest in
  * batches (validated, scored, stored, acknowledged)
  * and the baseline (pg, multi-row INSERT ... VALUES of the same event rows, same durability: no
- * COPY, synchronous_commit on). Finally single-event POSTs at a fixed rate, open loop, for latency:
+ * COPY, synchronous_commit on). Each round's two sides are cut into --slices parts that take
+ * turns ABBA (ours, baseline, baseline, ours, …), so that a minute of disk stalls weighs on both;
+ * --slices 1 runs each side's round whole, one after the other (the bench before 2026-12-01). Finally single-event POSTs at a fixed rate, open loop, for latency:
  * for 15 s right after the rounds (reported as `after_batch_*`), then, once the rounds' backlog is
  * worked off (series closed up to the watermark, no incident backlog, no autovacuum; at most
  * --settle-seconds), for --seconds of steady traffic while the periodic jobs run (`single_event_*`,
@@ -60,6 +62,7 @@ export async function run(argv: string[]): Promise<void> {
       'compare-insert': { type: 'boolean', default: false },
       replicas: { type: 'string', default: '1' },
       'no-single-baseline': { type: 'boolean', default: false },
+      slices: { type: 'string', default: '4' },
     },
   });
   const total = Number(values.events);
@@ -70,6 +73,7 @@ export async function run(argv: string[]): Promise<void> {
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   const warmup = Number(values.warmup);
+  const slices = Math.max(1, Math.floor(Number(values.slices)));
 
   const dbUrl = await freshDatabase(values['database-url']!);
   const load0 = loadavg();
@@ -115,53 +119,52 @@ export async function run(argv: string[]): Promise<void> {
       const label = round < warmupRounds ? `warm-up ${round + 1}` : `round ${round - warmupRounds + 1}`;
       const prefix = `r${round}-${randomBytes(3).toString('hex')}`;
       const bodies = ingestBodies(events, batch, prefix);
-      const cpu0 = serviceCpu();
-      let db0 = await backends();
-      ours.push(await ingestRound(bases, bodies, events.length, concurrency));
-      cpuPerEvent.push(((serviceCpu() - cpu0) * 1000) / events.length);
-      dbPerEvent.ours.push(((await dbCpuSince(db0)) * 1000) / events.length);
-      if (insertOnly) oursInsert.push(await ingestRound(insertOnly.base, ingestBodies(events, batch, `${prefix}-i`), events.length, concurrency));
-
+      const copyOffBodies = insertOnly ? ingestBodies(events, batch, `${prefix}-i`) : [];
       // Baseline: the same rows (ids, columns, JSON metadata) straight into `events`.
-      const statements: { sql: string; params: unknown[] }[] = [];
-      for (let i = 0; i < events.length; i += batch) {
-        const slice = events.slice(i, i + batch);
-        const params: unknown[] = [];
-        const tuples = slice.map((e, k) => {
-          const { timestamp, service, http, performance, tenant: _t, ...rest } = e;
-          void _t;
-          params.push(
-            'baseline',
-            `${prefix}-b-${i + k}`,
-            service,
-            timestamp,
-            'api',
-            performance.duration_ms,
-            http.response.status_code,
-            http.response.bytes,
-            JSON.stringify({ http, performance, ...rest }),
-            0.1,
-            1,
-            1,
+      const statements = baselineStatements(events, batch, prefix);
+      // Each side's round is cut into --slices consecutive parts that take turns, ABBA (ours, baseline,
+      // baseline, ours, …): a stall of the disk (WAL flushes here wait 100–600 ms several times a
+      // minute) or of the machine then falls on both sides' time, not on one side's whole round.
+      const sides = { ours: { seconds: 0, cpuMs: 0, dbMs: 0 }, copyOff: { seconds: 0, cpuMs: 0, dbMs: 0 }, baseline: { seconds: 0, cpuMs: 0, dbMs: 0 } };
+      const part = <T>(xs: T[], k: number) => xs.slice(Math.round((k * xs.length) / slices), Math.round(((k + 1) * xs.length) / slices));
+      // (Each part is timed here, summed per side: ingestRound's own rate is not used.)
+      const timed = async (side: keyof typeof sides, send: () => Promise<unknown>) => {
+        const cpu0 = serviceCpu();
+        const db0 = await backends();
+        const t0 = process.hrtime.bigint();
+        await send();
+        sides[side].seconds += Number(process.hrtime.bigint() - t0) / 1e9;
+        sides[side].cpuMs += serviceCpu() - cpu0;
+        sides[side].dbMs += await dbCpuSince(db0);
+      };
+      for (let k = 0; k < slices; k++) {
+        const runOurs = async () => {
+          await timed('ours', () => ingestRound(bases, part(bodies, k), events.length, concurrency));
+          if (insertOnly) await timed('copyOff', () => ingestRound(insertOnly.base, part(copyOffBodies, k), events.length, concurrency));
+        };
+        const runBaseline = () =>
+          timed('baseline', () =>
+            pool(
+              part(statements, k).map((st) => async () => {
+                await pg.query(st.sql, st.params);
+              }),
+              concurrency,
+            ),
           );
-          const o = k * 12;
-          return `($${o + 1},$${o + 2},$${o + 3},$${o + 4},$${o + 5},$${o + 6},$${o + 7},$${o + 8},$${o + 9},$${o + 10},$${o + 11},$${o + 12})`;
-        });
-        statements.push({
-          sql: `INSERT INTO events (tenant_id, id, service, ts, source, duration_ms, status_code, bytes, metadata, score, prediction, model_version) VALUES ${tuples.join(',')}`,
-          params,
-        });
+        if (k % 2 === 0) {
+          await runOurs();
+          await runBaseline();
+        } else {
+          await runBaseline();
+          await runOurs();
+        }
       }
-      db0 = await backends();
-      const t0 = process.hrtime.bigint();
-      await pool(
-        statements.map((s) => async () => {
-          await pg.query(s.sql, s.params);
-        }),
-        concurrency,
-      );
-      baseline.push(events.length / (Number(process.hrtime.bigint() - t0) / 1e9));
-      dbPerEvent.baseline.push(((await dbCpuSince(db0)) * 1000) / events.length);
+      ours.push(events.length / sides.ours.seconds);
+      cpuPerEvent.push((sides.ours.cpuMs * 1000) / events.length);
+      dbPerEvent.ours.push((sides.ours.dbMs * 1000) / events.length);
+      if (insertOnly) oursInsert.push(events.length / sides.copyOff.seconds);
+      baseline.push(events.length / sides.baseline.seconds);
+      dbPerEvent.baseline.push((sides.baseline.dbMs * 1000) / events.length);
       const insertNote = insertOnly ? `, ours with COPY off ${oursInsert[round].toFixed(0)} ev/s` : '';
       process.stderr.write(
         `${label}: ours ${ours[round].toFixed(0)} ev/s (service CPU ${cpuPerEvent[round].toFixed(1)} µs/event, PostgreSQL ${dbPerEvent.ours[round].toFixed(1)})${insertNote}, ` +
@@ -188,6 +191,7 @@ export async function run(argv: string[]): Promise<void> {
       batch,
       concurrency,
       rounds,
+      slices,
       ingest_events_per_s: rounds ? Math.round(median(ours)) : null,
       baseline_insert_events_per_s: rounds ? Math.round(median(baseline)) : null,
       ratio: rounds ? Math.round((median(ours) / median(baseline)) * 1000) / 1000 : null,
@@ -248,6 +252,30 @@ export async function run(argv: string[]): Promise<void> {
     for (const r of replicas) await r.stop();
     if (!values['keep-db']) await dropDatabase(dbUrl);
   }
+}
+
+/**
+ * The baseline's statements for one round: plain multi-row `INSERT … VALUES` of the same event rows
+ * (ids under `prefix`, columns, JSON metadata) into `events`, `batch` rows each.
+ */
+function baselineStatements(events: ReturnType<typeof benchEvents>, batch: number, prefix: string): { sql: string; params: unknown[] }[] {
+  const statements: { sql: string; params: unknown[] }[] = [];
+  for (let i = 0; i < events.length; i += batch) {
+    const slice = events.slice(i, i + batch);
+    const params: unknown[] = [];
+    const tuples = slice.map((e, k) => {
+      const { timestamp, service, http, performance, tenant: _t, ...rest } = e;
+      void _t;
+      params.push('baseline', `${prefix}-b-${i + k}`, service, timestamp, 'api', performance.duration_ms, http.response.status_code, http.response.bytes, JSON.stringify({ http, performance, ...rest }), 0.1, 1, 1);
+      const o = k * 12;
+      return `($${o + 1},$${o + 2},$${o + 3},$${o + 4},$${o + 5},$${o + 6},$${o + 7},$${o + 8},$${o + 9},$${o + 10},$${o + 11},$${o + 12})`;
+    });
+    statements.push({
+      sql: `INSERT INTO events (tenant_id, id, service, ts, source, duration_ms, status_code, bytes, metadata, score, prediction, model_version) VALUES ${tuples.join(',')}`,
+      params,
+    });
+  }
+  return statements;
 }
 
 interface SingleEventFigures {

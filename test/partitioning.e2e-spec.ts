@@ -73,14 +73,13 @@ describe(PartitionByDay1764300600000.name, () => {
         events: await ds.query(`SELECT tenant_id, id, service, ts, duration_ms, status_code, metadata, score, prediction, received_at FROM events ORDER BY 1, 2`),
         detections: await ds.query(`SELECT * FROM detections ORDER BY id`),
         minutes: await ds.query(`SELECT * FROM series_minutes ORDER BY minute`),
-        // (Later migrations add columns: compare those this one had.)
-        partials: await ds.query(`SELECT tenant_id, service, minute, count, errors, latencies, max_ts, anomalies FROM series_partials ORDER BY minute`),
+        partials: await ds.query(`SELECT * FROM series_partials ORDER BY minute`),
       });
       const rows = await snapshot();
 
       const sut = await Database.open(AppConfig.from({ databaseUrl: db.url }), { migrate: false });
       try {
-        expect(await sut.migrate()).toEqual(['PartitionByDay1764300600000', 'EventsKeyByTime1764400000000', 'SeriesPartialsWrittenAt1764500000000']);
+        expect(await sut.migrate()).toEqual(['PartitionByDay1764300600000', 'EventsKeyByTime1764400000000', 'SeriesServiceMarks1764500000000']);
       } finally {
         await sut.close();
       }
@@ -116,12 +115,12 @@ describe(PartitionByDay1764300600000.name, () => {
       const indexes: { name: string }[] = await ds.query(`SELECT indexname AS name FROM pg_indexes WHERE tablename = 'events' ORDER BY 1`);
       expect(indexes.map((i) => i.name)).toEqual(['events_outbox_idx', 'events_pkey', 'events_tenant_received_idx', 'events_tenant_service_received_idx']);
 
-      // and back: no written_at, the key in its old order, then plain tables, rows intact
+      // and back: no service marks, the key in its old order, then plain tables, rows intact
       const reverting = await Database.open(AppConfig.from({ databaseUrl: db.url }), { migrate: false });
       try {
         await reverting.revertLastMigration();
-        const [{ n: writtenAt }] = await ds.query(`SELECT COUNT(*)::int AS n FROM information_schema.columns WHERE table_name = 'series_partials' AND column_name = 'written_at'`);
-        expect(writtenAt).toBe(0);
+        const [{ marks }] = await ds.query(`SELECT to_regclass('series_service_marks') AS marks`);
+        expect(marks).toBeNull();
         await reverting.revertLastMigration();
         const [old] = await ds.query(`SELECT pg_get_indexdef('events_pkey'::regclass) AS def`);
         expect(old.def).toContain('(tenant_id, id, ts)');

@@ -189,10 +189,10 @@ describe('series closing of one service backfilled while its tenant is live', ()
     const series = ctx.sut.app.get(SeriesService);
     const db = ctx.sut.database.dataSource;
     const now = Math.floor(Date.now() / MINUTE) * MINUTE;
-    // Both tenants: a live service up to now, so each tenant's watermark is now minus the grace.
-    for (const [t, k] of [[a, ka], [b, kb]]) await sendAll(ctx.sut, requests('live', now - 10 * MINUTE, 10, 5), k, t);
-    // Then 90 minutes of another service, ending 5 minutes ago, latency ×6 in minutes 70–75.
-    const start = now - 95 * MINUTE;
+    // Both tenants: a live service up to 10 minutes ago, so each tenant's watermark is 12 minutes ago.
+    for (const [t, k] of [[a, ka], [b, kb]]) await sendAll(ctx.sut, requests('live', now - 20 * MINUTE, 10, 5), k, t);
+    // Then 90 minutes of another service, ending 15 minutes ago, latency ×6 in minutes 70–75.
+    const start = now - 105 * MINUTE;
     const backfill = requests('api', start, 90, 8, (m) => (m >= 70 && m < 76 ? { latency: 6 } : null));
     // Tenant a: in one request, then the job. Tenant b: ten minutes a request, the job after each.
     await sendAll(ctx.sut, backfill, ka, a, backfill.length);
@@ -206,20 +206,27 @@ describe('series closing of one service backfilled while its tenant is live', ()
     expect(api(once).some((d) => d.metric === 'latency' && d.ts === start + 70 * MINUTE)).toBe(true);
     expect(api(once).some((d) => d.metric === 'request_count')).toBe(false);
     expect(api(inBatches)).toEqual(api(once));
-    const minutes = (t: string) =>
+    type Minute = { minute: Date; count: number; late: number };
+    const minutes = (t: string): Promise<Minute[]> =>
       db.query(`SELECT minute, count, late, latency_p95 FROM series_minutes WHERE tenant_id = $1 AND service = 'api' ORDER BY minute`, [t]);
     const [ma, mb] = [await minutes(a), await minutes(b)];
     expect(mb).toEqual(ma);
     // Closed up to the backfill's newest event minus the grace, each minute whole, none late.
     expect(ma).toHaveLength(88 - 1);
-    expect(ma.every((r: { count: number; late: number }) => r.count === 8 && r.late === 0)).toBe(true);
+    expect(ma.every((r) => r.count === 8 && r.late === 0)).toBe(true);
 
-    // Once the service has sent nothing for the grace, it follows its tenant's watermark again: its
-    // last two minutes close, then the minutes after the backfill (empty: a silence, in event time).
-    await series.closeTenant(b, Date.now() + 121_000);
-    const after = await minutes(b);
-    expect(after.length).toBeGreaterThan(90);
-    expect(after.slice(0, 90).every((r: { count: number }) => r.count === 8)).toBe(true);
-    expect(after.slice(90).every((r: { count: number }) => r.count === 0)).toBe(true);
+    // The hold ends once the service's events stop: when its tenant's event time has moved on by
+    // the grace (b: the live service sends its next 10 minutes), or, on a tenant gone quiet, after
+    // SERIES_IDLE_SECONDS on the wall clock (a). Then its last minutes close, and the silence after.
+    await sendAll(ctx.sut, requests('live', now - 10 * MINUTE, 10, 5), kb, b);
+    await series.closeTenant(b);
+    await series.closeTenant(a, Date.now() + 301_000);
+    for (const t of [a, b]) {
+      const after = await minutes(t);
+      expect(after.length).toBeGreaterThan(90);
+      expect(after.slice(0, 90).every((r) => r.count === 8 && r.late === 0)).toBe(true);
+      expect(after.slice(90).every((r) => r.count === 0)).toBe(true);
+      expect(after[after.length - 1].minute.getTime()).toBeGreaterThanOrEqual(now - 14 * MINUTE);
+    }
   });
 });

@@ -135,7 +135,7 @@ export class SeriesRepository {
       const states: SeriesStateRow[] = (
         await m.query(`SELECT service, last_minute, detectors FROM series_state WHERE tenant_id = $1`, [tenantId])
       ).map((r: Record<string, unknown>) => ({ service: r.service as string, lastMinute: r.last_minute as Date, detectors: r.detectors as Record<string, unknown> }));
-      const holds = await this.serviceHolds(m, tenantId, w, due, states);
+      const holds = await this.serviceHolds(m, tenantId, w, mark.maxEventTs, due, states);
       const held = JSON.stringify(Object.entries(holds).map(([service, until]) => ({ service, until: new Date(until).toISOString() })));
       const horizon = await this.passHorizon(m, tenantId, due, maxPartials, held);
       const partials: PartialRow[] = (
@@ -208,27 +208,50 @@ export class SeriesRepository {
   }
 
   /**
-   * Per-service holds on the tenant's `due` horizon (epoch ms, a minute boundary): a service whose
-   * events are still arriving (a pending partial written within the grace, wall clock) but whose own
-   * newest event time is behind the tenant's — one service backfilled or catching up while the
-   * others are live — closes only up to its own newest event time minus the grace, as a stream
-   * processor's watermark is the least of its active inputs' (Flink's per-split watermarks with
-   * idleness). Without it, that service's minutes between its newest event and the tenant's
-   * watermark closed empty while its next batch was on the way: a traffic drop that never happened.
-   * Once the service has sent nothing for the grace it follows the tenant's watermark again (an
-   * outage is noticed as before), and a hold never reopens a minute already closed. Returns
-   * service → horizon for the held services only.
+   * Per-service holds on the tenant's `due` horizon (epoch ms, a minute boundary). A service whose
+   * newest event time is behind its tenant's while its events are still arriving — one service
+   * backfilled or catching up while the others are live — closes only up to its own newest event
+   * time minus the grace, as a stream processor's watermark is the least of its active inputs'
+   * (Flink's per-split watermarks with idleness). Without it, that service's minutes between its
+   * newest event and the tenant's watermark closed empty whenever the job ran between two of its
+   * batches: a traffic drop that never happened. "Still arriving" is judged as the watermark is:
+   * the service's newest event time moved forward less than the grace ago in the tenant's event
+   * time (so a catch-up at any speed, and live traffic, give the same), and less than the idle time
+   * ago on the wall clock (a tenant gone quiet altogether). A service that stopped is therefore
+   * released once the tenant's watermark has passed its newest event, before any of its empty
+   * minutes is due: an outage is noticed as early as without holds. A hold never reopens a closed
+   * minute. Records each service's newest event time in `series_service_marks`; returns service →
+   * horizon for the held services only.
    */
-  private async serviceHolds(m: EntityManager, tenantId: string, w: WatermarkSettings, due: number, states: SeriesStateRow[]): Promise<Record<string, number>> {
-    const rows: { service: string; newest: Date }[] = await m.query(
-      `SELECT service, COALESCE(MAX(max_ts), MAX(minute)) AS newest FROM series_partials
-        WHERE tenant_id = $1 GROUP BY service HAVING MAX(written_at) > $2`,
-      [tenantId, new Date(w.now - w.graceMs)],
+  private async serviceHolds(
+    m: EntityManager,
+    tenantId: string,
+    w: WatermarkSettings,
+    tenantEventTs: number,
+    due: number,
+    states: SeriesStateRow[],
+  ): Promise<Record<string, number>> {
+    const rows: { service: string; max_event_ts: Date }[] = await m.query(
+      `WITH newest AS (
+         SELECT service, COALESCE(MAX(max_ts), MAX(minute)) AS ts FROM series_partials WHERE tenant_id = $1 GROUP BY service
+       ), marked AS (
+         INSERT INTO series_service_marks AS s (tenant_id, service, max_event_ts, tenant_event_ts, advanced_at)
+         SELECT $1, service, ts, $2, $3 FROM newest
+         ON CONFLICT (tenant_id, service) DO UPDATE
+            SET max_event_ts = excluded.max_event_ts, tenant_event_ts = excluded.tenant_event_ts, advanced_at = excluded.advanced_at
+          WHERE excluded.max_event_ts > s.max_event_ts
+         RETURNING service, max_event_ts, tenant_event_ts, advanced_at
+       )
+       SELECT service, max_event_ts FROM marked
+        UNION ALL
+       SELECT service, max_event_ts FROM series_service_marks s
+        WHERE tenant_id = $1 AND tenant_event_ts > $4 AND advanced_at > $5 AND NOT EXISTS (SELECT 1 FROM marked WHERE marked.service = s.service)`,
+      [tenantId, new Date(tenantEventTs), new Date(w.now), new Date(tenantEventTs - w.graceMs), new Date(w.now - w.idleMs)],
     );
     const closed = new Map(states.map((s) => [s.service, s.lastMinute.getTime() + 60_000]));
     const holds: Record<string, number> = {};
     for (const r of rows) {
-      const own = Math.floor((Math.min(new Date(r.newest).getTime(), w.now) - w.graceMs) / 60_000) * 60_000;
+      const own = Math.floor((Math.min(new Date(r.max_event_ts).getTime(), w.now) - w.graceMs) / 60_000) * 60_000;
       const until = Math.max(own, closed.get(r.service) ?? -Infinity);
       if (until < due) holds[r.service] = until;
     }
@@ -335,8 +358,12 @@ export class SeriesRepository {
     }));
   }
 
-  /** Retention of recorded gaps (the per-minute tables are partitioned by day and dropped whole). */
+  /**
+   * Retention of recorded gaps and of the marks of services not heard from since `cutoff` (the
+   * per-minute tables are partitioned by day and dropped whole).
+   */
   async pruneGapsBefore(tenantId: string, cutoff: Date): Promise<void> {
     await this.dataSource.query(`DELETE FROM series_gaps WHERE tenant_id = $1 AND gap_to < $2`, [tenantId, cutoff]);
+    await this.dataSource.query(`DELETE FROM series_service_marks WHERE tenant_id = $1 AND advanced_at < $2`, [tenantId, cutoff]);
   }
 }
