@@ -5,11 +5,12 @@
  *
  *   npm run bench -- ingest [--database-url URL] [--events 100000] [--batch 1000] [--concurrency 4]
  *                           [--rounds 2] [--warmup-rounds 1] [--rate 200] [--seconds 60] [--warmup 3] [--settle-seconds 300]
- *                           [--compare-insert] [--replicas 1] [--no-single-baseline] [--slices 4] [--keep-db]
+ *                           [--compare-insert] [--replicas 1] [--no-single-baseline] [--slices 4] [--no-loki] [--keep-db]
  *
  * It creates a fresh database on the server of --database-url (default: the local PostgreSQL),
  * trains a model for the bench tenant with `generate-data` + `train`, starts `dist/src/main.js` on a
- * free port, then alternates (after --warmup-rounds unrecorded rounds of both): POST /ingest in
+ * free port (shipping every event to a Loki sink in a process of its own, bench/loki-sink.ts, as
+ * with LOKI_PUSH_URL set in production; --no-loki runs without shipping), then alternates (after --warmup-rounds unrecorded rounds of both): POST /ingest in
  * batches (validated, scored, stored, acknowledged)
  * and the baseline (pg, multi-row INSERT ... VALUES of the same event rows, same durability: no
  * COPY, synchronous_commit on). Each round's two sides are cut into --slices parts that take
@@ -41,7 +42,8 @@ import { monitorEventLoopDelay } from 'perf_hooks';
 import { parseArgs } from 'util';
 import { Pool } from 'pg';
 import { SCHEDULER_JOBS } from '../src/modules/jobs/jobs.metrics';
-import { benchEvents, dropDatabase, eventLoopDelay, freshDatabase, ingestBodies, ingestRound, KEY, median, pct, pool, processCpuMs, promCounter, startService } from './bench-service';
+import { startLokiSink } from './loki-sink';
+import { benchEvents, TENANT, dropDatabase, eventLoopDelay, freshDatabase, ingestBodies, ingestRound, KEY, median, pct, pool, processCpuMs, promCounter, startService } from './bench-service';
 
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -63,6 +65,7 @@ export async function run(argv: string[]): Promise<void> {
       replicas: { type: 'string', default: '1' },
       'no-single-baseline': { type: 'boolean', default: false },
       slices: { type: 'string', default: '4' },
+      'no-loki': { type: 'boolean', default: false },
     },
   });
   const total = Number(values.events);
@@ -77,13 +80,17 @@ export async function run(argv: string[]): Promise<void> {
 
   const dbUrl = await freshDatabase(values['database-url']!);
   const load0 = loadavg();
-  const service = await startService(dbUrl, { cpuProfileDir: values['cpu-prof'] });
+  // Shipping on, as in production with Loki configured: every stored event is pushed on by the
+  // service's shipper (and marked shipped in the database), into a sink that drops it.
+  const loki = values['no-loki'] ? undefined : await startLokiSink();
+  const lokiEnv: Record<string, string> = loki ? { LOKI_PUSH_URL: loki.pushUrl } : {};
+  const service = await startService(dbUrl, { cpuProfileDir: values['cpu-prof'], env: lokiEnv });
   // More replicas of the same service on the same database (stateless: requests go round-robin).
   const replicas = [service];
-  for (let r = 1; r < Number(values.replicas); r++) replicas.push(await startService(dbUrl, { train: false }));
+  for (let r = 1; r < Number(values.replicas); r++) replicas.push(await startService(dbUrl, { train: false, env: lokiEnv }));
   const bases = replicas.map((s) => s.base);
   // The same service with COPY off (INSERT … ON CONFLICT for every write), on the same database.
-  const insertOnly = values['compare-insert'] ? await startService(dbUrl, { train: false, env: { INGEST_COPY_MIN_EVENTS: '0' } }) : undefined;
+  const insertOnly = values['compare-insert'] ? await startService(dbUrl, { train: false, env: { ...lokiEnv, INGEST_COPY_MIN_EVENTS: '0' } }) : undefined;
   try {
     // The same events for both sides; each round uses fresh ids so nothing is deduplicated away.
     const events = benchEvents(total);
@@ -228,6 +235,9 @@ export async function run(argv: string[]): Promise<void> {
         : {}),
       // Periodic jobs that ran (all tenants) while the steady single events were recorded.
       single_event_jobs_ran: steady.jobsRan,
+      // Shipping: pushes the sink received over the whole run and their bytes (null with --no-loki).
+      loki_pushes: loki ? (await loki.stats()).pushes : null,
+      loki_push_bytes: loki ? (await loki.stats()).bytes : null,
       // How long the batch rounds' backlog took to settle (series closed up to the watermark, no
       // incident backlog, no autovacuum on the database), and whether it did within the deadline.
       settle_seconds: settle.seconds,
@@ -250,6 +260,7 @@ export async function run(argv: string[]): Promise<void> {
   } finally {
     await insertOnly?.stop();
     for (const r of replicas) await r.stop();
+    await loki?.stop();
     if (!values['keep-db']) await dropDatabase(dbUrl);
   }
 }
@@ -534,8 +545,8 @@ async function jobRuns(bases: string[]): Promise<Record<string, number>> {
 
 /**
  * Waits until the tenant's backlog from the batch rounds is worked off: `GET /metrics` reports the
- * series closed up to the watermark and no incident backlog, and no autovacuum worker is busy in
- * the bench database. Gives up after `deadlineSeconds`. Returns the seconds it waited.
+ * series closed up to the watermark and no incident backlog, nothing left to ship to Loki, and no
+ * autovacuum worker is busy in the bench database. Gives up after `deadlineSeconds`. Returns the seconds it waited.
  */
 async function settleBacklog(base: string, dbUrl: string, deadlineSeconds: number): Promise<{ seconds: number; settled: boolean }> {
   const t0 = Date.now();
@@ -553,7 +564,12 @@ async function settleBacklog(base: string, dbUrl: string, deadlineSeconds: numbe
         `SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND (backend_type = 'autovacuum worker' OR query LIKE 'autovacuum:%')`,
         [dbName],
       );
-      if (seriesDone && m.incident_backlog === 0 && rows[0].n === 0) return { seconds: Math.round((Date.now() - t0) / 100) / 10, settled: true };
+      // The shipping outbox (events and detections not yet pushed to Loki; none without Loki).
+      const { rows: outbox } = await db.query<{ n: number }>(
+        `SELECT (SELECT COUNT(*) FROM events WHERE tenant_id = $1 AND shipped_at IS NULL) + (SELECT COUNT(*) FROM detections WHERE tenant_id = $1 AND shipped_at IS NULL) AS n`,
+        [TENANT],
+      );
+      if (seriesDone && m.incident_backlog === 0 && rows[0].n === 0 && Number(outbox[0].n) === 0) return { seconds: Math.round((Date.now() - t0) / 100) / 10, settled: true };
       await new Promise((r) => setTimeout(r, 1000));
     }
     return { seconds: deadlineSeconds, settled: false };
