@@ -5,7 +5,7 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * the service, and when it last moved forward — in the tenant's event time (the tenant's newest event
  * time then) and on the wall clock. A service whose events are still arriving behind its tenant's
  * newest (one service backfilled or catching up while the others are live) is held at its own newest
- * event time minus the grace (SeriesRepository.serviceHolds). Keyed by tenant first (distributable by
+ * event time minus the grace (SeriesRepository.serviceHorizons). Keyed by tenant first (distributable by
  * tenant, as the other tables).
  */
 export class SeriesServiceMarks1764500000000 implements MigrationInterface {

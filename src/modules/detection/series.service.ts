@@ -18,7 +18,7 @@ import { CloseMinutesRunner } from './series/close-minutes.runner';
  * A minute closes once the tenant's event-time watermark — the newest event time seen minus
  * SERIES_GRACE_SECONDS — has passed its end, the way stream processors handle lateness (a service whose
  * events are still arriving behind the tenant's newest is held at its own newest, see
- * SeriesRepository.serviceHolds); the wall
+ * SeriesRepository.serviceHorizons); the wall
  * clock moves the watermark on only for a tenant whose event time has stood still for
  * SERIES_IDLE_SECONDS, so a tenant that stops sending is still noticed. A backfill, a catch-up and
  * live traffic therefore close the same minutes with the same contents and give the same
@@ -91,14 +91,17 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
    */
   async closeTenant(tenantId: string, now = Date.now(), options: { maxPartials?: number } = {}): Promise<DetectionRow[]> {
     const found: DetectionRow[] = [];
+    let activeHorizons: Record<string, number> | undefined;
     for (;;) {
       const result = await this.series.close(
         tenantId,
         this.watermarkSettings(now),
         (states, partials, horizon, holds) => this.compute(tenantId, horizon, holds, states, partials),
         options.maxPartials,
+        activeHorizons,
       );
       if (!result) break;
+      activeHorizons = result.activeHorizons;
       if (result.detections.length) this.anomalies.inc({ tenant: tenantId, kind: 'series', scorer: 'series' }, result.detections.length);
       for (const g of result.gaps) this.logger.log(`tenant ${tenantId}, service ${g.service}: no events from ${g.from.toISOString()} to ${g.to.toISOString()} (recorded as a gap)`);
       this.bus.publish(tenantId, result.detections);

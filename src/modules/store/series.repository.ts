@@ -87,7 +87,7 @@ export function watermarkOf(maxEventTs: number, advancedAt: number, w: Watermark
 
 /**
  * SQL condition: partial row `alias` is not held back by the per-service holds in jsonb parameter
- * `param` (`[{service, until}]`, see SeriesRepository.serviceHolds).
+ * `param` (`[{service, until}]`, see SeriesRepository.serviceHorizons).
  */
 const NOT_HELD = (alias: string, param: string) =>
   `NOT EXISTS (SELECT 1 FROM jsonb_to_recordset(${param}::jsonb) AS h(service text, until timestamptz) WHERE h.service = ${alias}.service AND ${alias}.minute >= h.until)`;
@@ -117,15 +117,19 @@ export class SeriesRepository {
    * Hands the stored detector states, the pending partials of minutes before the horizon and the
    * horizon (epoch ms, a minute boundary) to `close`, then stores what it returns (closed minutes,
    * new states, detections, gaps) and deletes the consumed partials. A crash anywhere leaves the
-   * partials for the next run. Returns null when another replica is closing this tenant, or when
-   * the tenant has no event yet.
+   * partials for the next run. Services still receiving events behind the tenant's newest are held
+   * at their own horizons (see {@link serviceHorizons}): computed in this pass unless given
+   * (`activeHorizons`, from an earlier pass of the same run: one scan of the pending partials per
+   * run, not per pass) and returned as `activeHorizons` for the next. Returns null when another
+   * replica is closing this tenant, or when the tenant has no event yet.
    */
   async close(
     tenantId: string,
     w: WatermarkSettings,
     close: (states: SeriesStateRow[], partials: PartialRow[], horizon: number, holds: Record<string, number>) => CloseResult | Promise<CloseResult>,
     maxPartials = CLOSE_PASS_MAX_PARTIALS,
-  ): Promise<(CloseResult & { more: boolean }) | null> {
+    activeHorizons?: Record<string, number>,
+  ): Promise<(CloseResult & { more: boolean; activeHorizons: Record<string, number> }) | null> {
     return this.dataSource.transaction(async (m) => {
       const [{ locked }] = await m.query(`SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked`, [`series:${tenantId}`]);
       if (!locked) return null;
@@ -135,7 +139,8 @@ export class SeriesRepository {
       const states: SeriesStateRow[] = (
         await m.query(`SELECT service, last_minute, detectors FROM series_state WHERE tenant_id = $1`, [tenantId])
       ).map((r: Record<string, unknown>) => ({ service: r.service as string, lastMinute: r.last_minute as Date, detectors: r.detectors as Record<string, unknown> }));
-      const holds = await this.serviceHolds(m, tenantId, w, mark.maxEventTs, due, states);
+      activeHorizons ??= await this.serviceHorizons(m, tenantId, w, mark.maxEventTs, states);
+      const holds = Object.fromEntries(Object.entries(activeHorizons).filter(([, until]) => until < due));
       const held = JSON.stringify(Object.entries(holds).map(([service, until]) => ({ service, until: new Date(until).toISOString() })));
       const horizon = await this.passHorizon(m, tenantId, due, maxPartials, held);
       const partials: PartialRow[] = (
@@ -186,7 +191,7 @@ export class SeriesRepository {
       }
       await m.query(`DELETE FROM series_partials q WHERE tenant_id = $1 AND minute < $2 AND ${NOT_HELD('q', '$3')}`, [tenantId, new Date(horizon), held]);
       for (let i = 0; i < result.detections.length; i += WRITE_CHUNK) await insertDetections(m, tenantId, result.detections.slice(i, i + WRITE_CHUNK));
-      return { ...result, more: horizon < due };
+      return { ...result, more: horizon < due, activeHorizons };
     });
   }
 
@@ -208,7 +213,8 @@ export class SeriesRepository {
   }
 
   /**
-   * Per-service holds on the tenant's `due` horizon (epoch ms, a minute boundary). A service whose
+   * The horizons (epoch ms, minute boundaries) of the services still receiving events, which hold
+   * the tenant's horizon back where they are below it. A service whose
    * newest event time is behind its tenant's while its events are still arriving — one service
    * backfilled or catching up while the others are live — closes only up to its own newest event
    * time minus the grace, as a stream processor's watermark is the least of its active inputs'
@@ -220,17 +226,11 @@ export class SeriesRepository {
    * ago on the wall clock (a tenant gone quiet altogether). A service that stopped is therefore
    * released once the tenant's watermark has passed its newest event, before any of its empty
    * minutes is due: an outage is noticed as early as without holds. A hold never reopens a closed
-   * minute. Records each service's newest event time in `series_service_marks`; returns service →
-   * horizon for the held services only.
+   * minute. Records each service's newest event time in `series_service_marks` (the pending
+   * partials are scanned whole, grouped by service); returns service → horizon for the services
+   * still receiving events.
    */
-  private async serviceHolds(
-    m: EntityManager,
-    tenantId: string,
-    w: WatermarkSettings,
-    tenantEventTs: number,
-    due: number,
-    states: SeriesStateRow[],
-  ): Promise<Record<string, number>> {
+  private async serviceHorizons(m: EntityManager, tenantId: string, w: WatermarkSettings, tenantEventTs: number, states: SeriesStateRow[]): Promise<Record<string, number>> {
     const rows: { service: string; max_event_ts: Date }[] = await m.query(
       `WITH newest AS (
          SELECT service, COALESCE(MAX(max_ts), MAX(minute)) AS ts FROM series_partials WHERE tenant_id = $1 GROUP BY service
@@ -249,13 +249,12 @@ export class SeriesRepository {
       [tenantId, new Date(tenantEventTs), new Date(w.now), new Date(tenantEventTs - w.graceMs), new Date(w.now - w.idleMs)],
     );
     const closed = new Map(states.map((s) => [s.service, s.lastMinute.getTime() + 60_000]));
-    const holds: Record<string, number> = {};
+    const horizons: Record<string, number> = {};
     for (const r of rows) {
       const own = Math.floor((Math.min(new Date(r.max_event_ts).getTime(), w.now) - w.graceMs) / 60_000) * 60_000;
-      const until = Math.max(own, closed.get(r.service) ?? -Infinity);
-      if (until < due) holds[r.service] = until;
+      horizons[r.service] = Math.max(own, closed.get(r.service) ?? -Infinity);
     }
-    return holds;
+    return horizons;
   }
 
   /**

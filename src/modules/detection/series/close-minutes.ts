@@ -13,7 +13,7 @@ export interface CloseInput {
   horizon: number;
   /**
    * Services held back behind `horizon` (service → their own horizon, epoch ms, a minute boundary):
-   * still receiving events behind the tenant's newest (SeriesRepository.serviceHolds). Their partials
+   * still receiving events behind the tenant's newest (SeriesRepository.serviceHorizons). Their partials
    * given here are of minutes before their own horizon only.
    */
   holds?: Record<string, number>;
