@@ -138,7 +138,11 @@ export class LokiShipperService implements OnApplicationBootstrap, OnModuleDestr
         ...(d.kind === 'series' ? { metric: d.metric, value: d.value } : {}),
       }));
     }
-    for (const s of streams.values()) s.entries.sort((a, b) => (BigInt(a.tsNs) < BigInt(b.tsNs) ? -1 : BigInt(a.tsNs) > BigInt(b.tsNs) ? 1 : 0));
+    // Nanosecond timestamps as decimal strings without leading zeros: a shorter string is a smaller
+    // number, and strings of one length compare as numbers (no BigInt per comparison: ~10,000 of them
+    // for a batch of 1,000 held the event loop for milliseconds).
+    const byTime = (a: { tsNs: string }, b: { tsNs: string }) => a.tsNs.length - b.tsNs.length || (a.tsNs < b.tsNs ? -1 : a.tsNs > b.tsNs ? 1 : 0);
+    for (const s of streams.values()) s.entries.sort(byTime);
     return [...streams.values()];
   }
 }
