@@ -8,6 +8,7 @@ import { WorkerModule } from '../src/app.module';
 import { AppConfig } from '../src/config/app-config';
 import { AnomalyModel, DEFAULT_MODEL_PARAMS } from '../src/modules/detection/model/anomaly-model';
 import { ModelRegistryService } from '../src/modules/retrain/model-registry.service';
+import { RetrainStateRepository } from '../src/modules/store/retrain-state.repository';
 import { RetrainService } from '../src/modules/retrain/retrain.service';
 import { SchedulerService } from '../src/modules/retrain/retrain.jobs';
 import { Database } from '../src/modules/store/database/database';
@@ -213,6 +214,26 @@ describe('Retraining data and policy', () => {
       expect(bad.body.details).toEqual([{ field: 'label', reason: 'label must be false_positive or confirmed' }]);
       await request(sut.http).post('/detections/not-a-uuid/feedback').set('X-API-Key', kt).send({ label: 'confirmed' }).expect(400);
       await request(sut.http).post(`/detections/${d.id}/feedback`).set('X-API-Key', ku).send({ label: 'confirmed' }).expect(404);
+    } finally {
+      await sut.close();
+    }
+  });
+
+  it('should wait RETRAIN_RETRY_MINUTES after a failure without a model, unless stored events became enough since', async () => {
+    const t = newTenantId();
+    const sut = await startTestApp({ defaultTenant: t, tenants: [t], modelMinTrainingRows: 200, retrainMinIntervalMinutes: 0, retrainRetryMinutes: 15 });
+    const retrain = sut.app.get(RetrainService);
+    const state = sut.app.get(RetrainStateRepository);
+    try {
+      // A failure while nothing was stored: events enough to train on since then are tried at once.
+      await state.recordError(t, 'No training data');
+      await new Promise((r) => setTimeout(r, 20));
+      await ingest(sut, items(600, 6));
+      expect(await retrain.due(t)).toBe('interval');
+      // A failure with those same events stored (training left some out): the cooldown stands.
+      await state.recordError(t, 'No training data: too short a span');
+      expect(await retrain.due(t)).toBeNull();
+      expect(await retrain.due(t, new Date(Date.now() + 16 * 60_000))).toBe('interval');
     } finally {
       await sut.close();
     }

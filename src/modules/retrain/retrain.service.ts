@@ -99,8 +99,12 @@ export class RetrainService {
     const lastChange = latest(lastRegistered, active?.activatedAt ?? null);
     if (lastChange && now.getTime() - lastChange.getTime() < this.config.retrainMinIntervalMinutes * 60_000) return null;
     if (!active) {
-      if (await this.storedEventsReady(tenantId, now)) return 'interval';
-      return coolingDown ? null : 'interval';
+      if (!coolingDown) return 'interval';
+      // Stored events that have become enough since the last failure are tried at once, whatever the
+      // cooldown. If they were enough already when it failed (training leaves out the traffic around
+      // incidents, which this count does not see), the cooldown stands: not one failure a minute.
+      if ((await this.storedEventsReady(tenantId, now)) && !(await this.storedEventsReady(tenantId, state.lastErrorAt!))) return 'interval';
+      return null;
     }
     if (coolingDown) return null;
     const last = latest(lastChange, state.lastTrainedAt)!;
@@ -121,9 +125,12 @@ export class RetrainService {
     return typeof this.config.modelContamination === 'number' ? this.config.modelContamination : 0.01;
   }
 
-  /** Whether the stored events of the lookback would pass the per-service rules, without loading them. */
-  private async storedEventsReady(tenantId: string, now: Date): Promise<boolean> {
-    const coverage = await this.events.serviceCoverage(tenantId, new Date(now.getTime() - this.config.retrainLookbackMinutes * 60_000));
+  /**
+   * Whether the events stored by `asOf` (received before it, within the lookback before it) would pass
+   * the per-service rules, without loading them.
+   */
+  private async storedEventsReady(tenantId: string, asOf: Date): Promise<boolean> {
+    const coverage = await this.events.serviceCoverage(tenantId, new Date(asOf.getTime() - this.config.retrainLookbackMinutes * 60_000), asOf);
     const rows = coverage
       .filter((c) => c.rows >= this.config.retrainMinServiceEvents && c.to.getTime() - c.from.getTime() >= this.config.retrainMinServiceSpanMinutes * 60_000)
       .reduce((n, c) => n + c.rows, 0);

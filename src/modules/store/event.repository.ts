@@ -372,11 +372,11 @@ export class EventRepository {
    * Per service, the events received since `since`: how many and the event-time span they cover
    * (whether a service has data enough to train on, without loading it).
    */
-  async serviceCoverage(tenantId: string, since: Date): Promise<{ service: string; rows: number; from: Date; to: Date }[]> {
+  async serviceCoverage(tenantId: string, since: Date, before?: Date): Promise<{ service: string; rows: number; from: Date; to: Date }[]> {
     const rows = await this.dataSource.query(
       `SELECT service, COUNT(*)::int AS rows, MIN(ts) AS "from", MAX(ts) AS "to" FROM events
-        WHERE tenant_id = $1 AND received_at >= $2 GROUP BY service`,
-      [tenantId, since],
+        WHERE tenant_id = $1 AND received_at >= $2 AND ($3::timestamptz IS NULL OR received_at < $3) GROUP BY service`,
+      [tenantId, since, before ?? null],
     );
     return rows.map((r: { service: string; rows: number; from: Date; to: Date }) => ({ service: r.service, rows: Number(r.rows), from: r.from, to: r.to }));
   }
