@@ -3,7 +3,7 @@
  * and retention of one day's partition, in one run on one database.
  *
  *   npm run bench -- partitions [--database-url URL] [--rows 20000000] [--events 50000] [--rounds 5]
- *                               [--batch 1000] [--concurrency 4] [--delete-sample 1000000]
+ *                               [--batch 1000] [--concurrency 4] [--delete-sample 1000000] [--keep-db]
  *
  * 1. A fresh database; the service started on it (migrations, a trained model for the bench tenant).
  * 2. `--rows` rows of the bench tenant are generated in SQL, half into today's day and half into
@@ -29,7 +29,7 @@ import { Client } from 'pg';
 import { AppConfig } from '../src/config/app-config';
 import { Database } from '../src/modules/store/database/database';
 import { PartitionRepository } from '../src/modules/store/partition.repository';
-import { benchEvents, freshDatabase, ingestBodies, ingestRound, median, startService, TENANT } from './bench-service';
+import { benchEvents, dropDatabase, freshDatabase, ingestBodies, ingestRound, median, startService, TENANT } from './bench-service';
 
 const DAY = 86_400_000;
 const ymd = (t: number) => new Date(t - (t % DAY)).toISOString().slice(0, 10);
@@ -81,6 +81,7 @@ export async function run(argv: string[]): Promise<void> {
       batch: { type: 'string', default: '1000' },
       concurrency: { type: 'string', default: '4' },
       'delete-sample': { type: 'string', default: '1000000' },
+      'keep-db': { type: 'boolean', default: false },
     },
   });
   const rows = Number(values.rows);
@@ -226,5 +227,7 @@ export async function run(argv: string[]): Promise<void> {
     await database.close();
     await c.end();
     await service.stop();
+    // Its 20 M rows take ≈ 6 GB: dropped at the end unless --keep-db.
+    if (!values['keep-db']) await dropDatabase(dbUrl);
   }
 }
