@@ -4,7 +4,7 @@
  * same probe with nothing else running (the reference, measured in the same run: the machine is
  * shared and noisy).
  *
- *   npm run bench -- hostile [--database-url URL] [--repeat 3]
+ *   npm run bench -- hostile [--database-url URL] [--repeat 3] [--keep-db]
  *
  * It creates a fresh database on the server of --database-url, starts `dist/src/main.js`, then for
  * each request kind sends it `--repeat` times (each on a new connection) while probing `/healthz`
@@ -15,7 +15,7 @@ import http from 'http';
 import { cpus, loadavg, totalmem } from 'os';
 import { gzipSync } from 'zlib';
 import { parseArgs } from 'util';
-import { freshDatabase, KEY, startService } from './bench-service';
+import { dropDatabase, freshDatabase, KEY, startService } from './bench-service';
 
 interface Case {
   name: string;
@@ -78,6 +78,7 @@ export async function run(argv: string[]): Promise<void> {
     options: {
       'database-url': { type: 'string', default: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
       repeat: { type: 'string', default: '3' },
+      'keep-db': { type: 'boolean', default: false },
     },
   });
   const repeat = Number(values.repeat);
@@ -124,5 +125,6 @@ export async function run(argv: string[]): Promise<void> {
     }
   } finally {
     await service.stop();
+    if (!values['keep-db']) await dropDatabase(dbUrl);
   }
 }

@@ -8,7 +8,7 @@
  *
  *   npm run bench -- soak [--database-url URL] [--hours 6] [--tenants 2] [--rate-scale 10]
  *                         [--batch-minutes 1] [--interval 10] [--settle-ticks 3] [--seed 7]
- *                         [--env NAME=VALUE ...] [--service dist/src/main.js]
+ *                         [--env NAME=VALUE ...] [--service dist/src/main.js] [--keep-db]
  *
  * It creates a fresh database on the server of --database-url, starts `dist/src/main.js` with
  * DETECTION_INTERVAL_SECONDS=--interval (everything else default unless --env says otherwise; no
@@ -23,7 +23,7 @@ import { join } from 'path';
 import { parseArgs } from 'util';
 import { Client } from 'pg';
 import { generateSyntheticLogs, SyntheticEvent } from '../src/modules/retrain/synthetic-logs';
-import { freshDatabase, productionEnv, waitReady } from './bench-service';
+import { dropDatabase, freshDatabase, productionEnv, waitReady } from './bench-service';
 
 const ROOT = join(__dirname, '..', '..');
 const WINDOW_MS = 10 * 60_000;
@@ -68,6 +68,7 @@ export async function run(argv: string[]): Promise<void> {
       interval: { type: 'string', default: '10' },
       'settle-ticks': { type: 'string', default: '3' },
       seed: { type: 'string', default: '7' },
+      'keep-db': { type: 'boolean', default: false },
       env: { type: 'string', multiple: true, default: [] },
       service: { type: 'string', default: join(ROOT, 'dist', 'src', 'main.js') },
     },
@@ -234,5 +235,6 @@ export async function run(argv: string[]): Promise<void> {
   } finally {
     service.kill('SIGTERM');
     await new Promise((r) => service.once('exit', r));
+    if (!values['keep-db']) await dropDatabase(dbUrl);
   }
 }
