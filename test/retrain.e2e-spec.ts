@@ -226,8 +226,8 @@ describe('Retraining data and policy', () => {
     const state = sut.app.get(RetrainStateRepository);
     try {
       // A failure while nothing was stored: events enough to train on since then are tried at once.
+      // (Its time is its transaction's start; the events' are later transactions', after a round trip.)
       await state.recordError(t, 'No training data');
-      await new Promise((r) => setTimeout(r, 20));
       await ingest(sut, items(600, 6));
       expect(await retrain.due(t)).toBe('interval');
       // A failure with those same events stored (training left some out): the cooldown stands.

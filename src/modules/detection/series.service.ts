@@ -72,7 +72,7 @@ export class SeriesService implements OnApplicationBootstrap, OnModuleDestroy {
       { intervalMs: options.scheduled ? this.intervalMs : undefined },
       async (tenant) => {
         await this.closeTenant(tenant, now);
-        await this.series.pruneGapsBefore(tenant, new Date(now - this.config.eventRetentionHours * 3_600_000));
+        await this.series.pruneBefore(tenant, new Date(now - this.config.eventRetentionHours * 3_600_000));
       },
       () => Boolean(this.job?.stopping),
     );

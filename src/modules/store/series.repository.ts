@@ -361,7 +361,7 @@ export class SeriesRepository {
    * Retention of recorded gaps and of the marks of services not heard from since `cutoff` (the
    * per-minute tables are partitioned by day and dropped whole).
    */
-  async pruneGapsBefore(tenantId: string, cutoff: Date): Promise<void> {
+  async pruneBefore(tenantId: string, cutoff: Date): Promise<void> {
     await this.dataSource.query(`DELETE FROM series_gaps WHERE tenant_id = $1 AND gap_to < $2`, [tenantId, cutoff]);
     await this.dataSource.query(`DELETE FROM series_service_marks WHERE tenant_id = $1 AND advanced_at < $2`, [tenantId, cutoff]);
   }
